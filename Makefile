@@ -1,0 +1,32 @@
+# Seer: the two commands of README.md are `make quickstart` and `make test`.
+#   make setup       Debian packages, the Python venv (libtorch), the embedded model and books
+#   make build       configure (once) and build into build/ (build/seer)
+#   make test        setup + build + every test (ctest)
+#   make quickstart  setup + build + `build/seer run quickstart`
+#   make gpu-check   on the GPU machine: build there and run the GPU tests (scripts/gpu-check.sh)
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: setup build test quickstart gpu-check clean
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+build: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure
+
+quickstart: build
+	$(BUILD)/seer run quickstart
+
+gpu-check:
+	scripts/gpu-check.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,77 @@
+#include "analysis/run_info.h"
+
+#include "core/config/paths.h"
+
+#include <ATen/Context.h>
+#include <torch/version.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+
+namespace seer::analysis {
+namespace {
+
+std::string git_commit() {
+  const std::string cmd =
+      "git -C '" + config::project_root().string() + "' rev-parse --short=12 HEAD 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
+  if (!pipe) return "unknown";
+  std::array<char, 64> buf{};
+  std::string out;
+  while (std::fgets(buf.data(), buf.size(), pipe.get()) != nullptr) out += buf.data();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out.empty() ? "unknown" : out;
+}
+
+std::string utc_now() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return nullptr;
+  if (node.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& kv : node) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    return j;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& item : node) j.push_back(yaml_to_json(item));
+    return j;
+  }
+  const auto& s = node.Scalar();
+  if (node.Tag() == "!") return s;   // quoted in the YAML: keep it a string
+  if (s == "true" || s == "True") return true;
+  if (s == "false" || s == "False") return false;
+  try {
+    size_t pos = 0;
+    const long long i = std::stoll(s, &pos);
+    if (pos == s.size()) return i;
+    const double d = std::stod(s, &pos);
+    if (pos == s.size()) return d;
+  } catch (...) {
+  }
+  return s;
+}
+
+nlohmann::json run_info(const config::ConfigTree& config) {
+  nlohmann::json j;
+  j["git"] = git_commit();
+  j["torch"] = TORCH_VERSION;
+  j["cuda_available"] = at::hasCUDA();
+  j["date"] = utc_now();
+  j["config"] = yaml_to_json(config.root());
+  return j;
+}
+
+}  // namespace seer::analysis

@@ -1,0 +1,176 @@
+#include "core/gate/attn_gate.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace seer::core {
+namespace {
+
+int64_t q_in_features(const GateConfig& c, const GateShape& s) {
+  return s.head_dim * static_cast<int64_t>(c.q_pools.size());
+}
+int64_t k_in_features(const GateConfig& c, const GateShape& s) {
+  return s.head_dim * static_cast<int64_t>(c.k_pools.size());
+}
+
+void check_weight(const at::Tensor& w, const char* name, int64_t heads, int64_t in, int64_t out) {
+  TORCH_CHECK(w.dim() == 3, "AttnGate: ", name, " must be [heads, in, d], got ", w.sizes());
+  TORCH_CHECK(w.size(0) == heads, "AttnGate: ", name, " dim 0 (heads) = ", w.size(0),
+              ", expected ", heads);
+  TORCH_CHECK(w.size(1) == in, "AttnGate: ", name, " dim 1 (D * pools) = ", w.size(1),
+              ", expected ", in);
+  TORCH_CHECK(w.size(2) == out, "AttnGate: ", name, " dim 2 (d) = ", w.size(2), ", expected ",
+              out);
+}
+
+// x [B, H, n, d] rotated per row n (HF rotate-half layout), cos/sin [n, d].
+at::Tensor rotate(const at::Tensor& x, const std::pair<at::Tensor, at::Tensor>& cos_sin) {
+  const int64_t d = x.size(-1);
+  auto x1 = x.narrow(-1, 0, d / 2);
+  auto x2 = x.narrow(-1, d / 2, d / 2);
+  return x * cos_sin.first + at::cat({-x2, x1}, -1) * cos_sin.second;
+}
+
+}  // namespace
+
+AttnGate::AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq,
+                   at::Tensor wk)
+    : cfg_(std::move(cfg)), shape_(shape), rope_(std::move(rope)),
+      rotary_(rope_.rope, cfg_.hidden_size, rope_.max_position_embeddings), wq_(std::move(wq)),
+      wk_(std::move(wk)) {
+  TORCH_CHECK(shape_.num_q_heads > 0 && shape_.num_kv_heads > 0 &&
+                  shape_.num_q_heads % shape_.num_kv_heads == 0,
+              "AttnGate: Hkv = ", shape_.num_kv_heads, " does not divide Hq = ",
+              shape_.num_q_heads);
+  const int64_t d = cfg_.hidden_size;
+  if (wq_.defined()) {
+    check_weight(wq_, "wq", shape_.num_q_heads, q_in_features(cfg_, shape_), d);
+    check_weight(wk_, "wk", shape_.num_kv_heads, k_in_features(cfg_, shape_), d);
+  } else {
+    TORCH_CHECK(cfg_.q_pools.size() == 1 && d == shape_.head_dim,
+                "AttnGate: no Q map is only valid with one Q pooling and d == D (got ",
+                cfg_.q_pools.size(), " Q poolings, d = ", d, ", D = ", shape_.head_dim, ")");
+    check_weight(wk_, "wk (identity-Q layout)", shape_.num_q_heads, k_in_features(cfg_, shape_),
+                 d);
+  }
+}
+
+AttnGate AttnGate::init(const GateConfig& cfg, const GateShape& shape,
+                        const GateRope& rope, at::Generator& generator) {
+  const auto opts = at::TensorOptions().dtype(at::kFloat);
+  auto wq = at::empty({shape.num_q_heads, q_in_features(cfg, shape), cfg.hidden_size}, opts);
+  auto wk = at::empty({shape.num_kv_heads, k_in_features(cfg, shape), cfg.hidden_size}, opts);
+  wq.normal_(0.0, cfg.init_std, generator);
+  wk.normal_(0.0, cfg.init_std, generator);
+  return AttnGate(cfg, shape, rope, wq, wk);
+}
+
+PooledQK AttnGate::pool(const at::Tensor& q_pre_rope, const at::Tensor& k_pre_rope,
+                        const std::optional<at::Tensor>& seq_lens) const {
+  at::NoGradGuard no_grad;
+  TORCH_CHECK(q_pre_rope.dim() == 4 && q_pre_rope.size(2) == shape_.num_q_heads &&
+                  q_pre_rope.size(3) == shape_.head_dim,
+              "AttnGate::pool: q must be [B, S, Hq=", shape_.num_q_heads, ", D=", shape_.head_dim,
+              "], got ", q_pre_rope.sizes());
+  TORCH_CHECK(k_pre_rope.dim() == 4 && k_pre_rope.size(2) == shape_.num_kv_heads &&
+                  k_pre_rope.size(3) == shape_.head_dim,
+              "AttnGate::pool: k must be [B, S, Hkv=", shape_.num_kv_heads, ", D=",
+              shape_.head_dim, "], got ", k_pre_rope.sizes());
+  return {kernels::pool_blocks(q_pre_rope, cfg_.block_size, cfg_.q_pools, seq_lens),
+          kernels::pool_blocks(k_pre_rope, cfg_.block_size, cfg_.k_pools, seq_lens)};
+}
+
+at::Tensor AttnGate::logits(const at::Tensor& q_pooled, const at::Tensor& k_pooled,
+                            int64_t q_block_offset, const std::optional<at::Tensor>& kv_blocks) const {
+  const int64_t Hq = shape_.num_q_heads, Hkv = shape_.num_kv_heads, g = Hq / Hkv;
+  const int64_t d = cfg_.hidden_size;
+  TORCH_CHECK(q_pooled.dim() == 4 && q_pooled.size(2) == Hq &&
+                  q_pooled.size(3) == q_in_features(cfg_, shape_),
+              "AttnGate: pooled q must be [B, nbq, Hq=", Hq, ", ", q_in_features(cfg_, shape_),
+              "], got ", q_pooled.sizes());
+  TORCH_CHECK(k_pooled.dim() == 4 && k_pooled.size(2) == Hkv &&
+                  k_pooled.size(3) == k_in_features(cfg_, shape_) &&
+                  k_pooled.size(0) == q_pooled.size(0),
+              "AttnGate: pooled k must be [B=", q_pooled.size(0), ", nbk, Hkv=", Hkv, ", ",
+              k_in_features(cfg_, shape_), "], got ", k_pooled.sizes());
+  const int64_t B = q_pooled.size(0), nbq = q_pooled.size(1), nbk = k_pooled.size(1);
+  const auto dtype = wk_.scalar_type();
+
+  auto q = q_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hq, nbq, Dq]
+  auto k = k_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hkv, nbk, Dk]
+  if (wq_.defined()) {
+    q = at::matmul(q, wq_);  // [B, Hq, nbq, d]
+    k = at::matmul(k, wk_);  // [B, Hkv, nbk, d]
+  } else {
+    // Reference corner: a K map per query head, so K is read once per query head.
+    k = k.unsqueeze(2).expand({B, Hkv, g, nbk, k.size(-1)}).reshape({B, Hq, nbk, k.size(-1)});
+    k = at::matmul(k, wk_);  // [B, Hq, nbk, d]
+  }
+
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(wk_.device());
+  const int64_t b = cfg_.block_size;
+  auto q_pos = (at::arange(nbq, long_opts) + q_block_offset) * b;
+  auto k_pos = at::arange(nbk, long_opts) * b;
+  q = rotate(q, rotary_.cos_sin(q_pos, dtype));
+  k = rotate(k, rotary_.cos_sin(k_pos, dtype));
+
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  at::Tensor s;
+  if (wq_.defined() && g > 1) {
+    // Shared K gate: [B, Hkv, g, nbq, d] x [B, Hkv, 1, d, nbk].
+    s = at::matmul(q.reshape({B, Hkv, g, nbq, d}), k.unsqueeze(2).transpose(-1, -2));
+    s = s.reshape({B, Hq, nbq, nbk});
+  } else {
+    s = at::matmul(q, k.transpose(-1, -2));  // [B, Hq, nbq, nbk]
+  }
+  s = s * scale;
+
+  auto q_abs = at::arange(nbq, long_opts) + q_block_offset;
+  auto masked = at::arange(nbk, long_opts).unsqueeze(0) > q_abs.unsqueeze(1);  // [nbq, nbk]
+  masked = masked.view({1, 1, nbq, nbk});
+  if (kv_blocks) {
+    auto lim = kv_blocks->to(long_opts).view({B, 1, 1, 1});
+    masked = masked.logical_or(at::arange(nbk, long_opts).view({1, 1, 1, nbk}) >= lim);
+  }
+  return s.masked_fill(masked, -std::numeric_limits<double>::infinity());
+}
+
+at::Tensor AttnGate::scores(const at::Tensor& q_pooled, const at::Tensor& k_pooled,
+                            int64_t q_block_offset, const std::optional<at::Tensor>& kv_blocks) const {
+  return at::softmax(logits(q_pooled, k_pooled, q_block_offset, kv_blocks), -1);
+}
+
+at::Tensor AttnGate::log_scores(const at::Tensor& q_pooled, const at::Tensor& k_pooled,
+                                int64_t q_block_offset,
+                                const std::optional<at::Tensor>& kv_blocks) const {
+  return at::log_softmax(logits(q_pooled, k_pooled, q_block_offset, kv_blocks), -1);
+}
+
+std::vector<at::Tensor> AttnGate::parameters() const {
+  std::vector<at::Tensor> out;
+  if (wq_.defined()) out.push_back(wq_);
+  out.push_back(wk_);
+  return out;
+}
+
+void AttnGate::set_requires_grad(bool on) {
+  if (wq_.defined()) wq_.requires_grad_(on);
+  wk_.requires_grad_(on);
+}
+
+void AttnGate::to(const at::Device& device, at::ScalarType dtype) {
+  const bool grad = wk_.requires_grad();
+  auto move = [&](at::Tensor& w) {
+    if (!w.defined()) return;
+    w = w.detach().to(device, dtype).contiguous();
+    if (grad) w.requires_grad_(true);
+  };
+  move(wq_);
+  move(wk_);
+}
+
+}  // namespace seer::core

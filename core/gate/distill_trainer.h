@@ -1,0 +1,110 @@
+// Gate distillation loop (DESIGN.md §3, issue 6 §3): only the gates train; the frozen LLM's part
+// arrives as DistillSamples (pooled pre-RoPE Q/K + ground truth G per layer), either from a
+// capture file (offline: the LLM never runs again) or produced on the fly by running the model
+// (online). Both go through the same loss and optimiser code.
+//
+// AdamW, linear warm-up then cosine decay, global-norm gradient clipping, gradient accumulation
+// (`batch` samples per step), seeded sample order, one JSONL line of metrics per step, and atomic
+// checkpoints (checkpoints/step_XXXXXX/: gates + optimizer state + state.json with step and RNG
+// state, written to a .tmp folder and renamed). run() resumes from the highest complete
+// checkpoint and reaches the same final weights as an uninterrupted run: the sample order is a
+// pure function of (seed, sample counter), so the checkpointed counter is the RNG state.
+#pragma once
+
+#include "core/config/config_reader.h"
+#include "core/gate/distill_loss.h"
+#include "core/gate/gate_set.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace seer::core {
+
+// One sequence's worth of training data for the gates.
+struct DistillSample {
+  std::string id;
+  std::vector<int64_t> layers;        // model layers present (gates of other layers get no loss)
+  std::vector<at::Tensor> q_pooled;   // per entry of `layers`: [nb, Hq, 3D] (avg | max | min)
+  std::vector<at::Tensor> k_pooled;   // [nb, Hkv, 3D]
+  std::vector<at::Tensor> g;          // [H_sel, nb, nb] ground truth
+  std::vector<int64_t> heads;         // query heads of g (empty = all)
+  int64_t tokens = 0;                 // sequence length (for tokens/s)
+};
+
+struct DistillTrainConfig {
+  int64_t steps = 500;
+  int64_t batch = 16;            // samples per optimiser step (gradient accumulation)
+  double lr = 1e-3;
+  int64_t warmup_steps = 20;
+  double min_lr_ratio = 0.0;     // cosine floor as a fraction of lr
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double grad_clip = 1.0;        // max global grad norm; 0 = off
+  int64_t seed = 0;
+  int64_t checkpoint_every = 100;  // steps; the final step always checkpoints
+  int64_t keep_checkpoints = 2;
+  std::string device = "cpu";
+  DistillLossOptions loss;
+};
+
+// The `train` section: keys steps, batch, lr, warmup_steps, min_lr_ratio, weight_decay, beta1,
+// beta2, eps, grad_clip, seed, checkpoint_every, keep_checkpoints, device, loss_scale,
+// drop_first_quarter, loss_reduction. Unknown keys are errors.
+DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r);
+
+// lr at 0-based `step`: linear warm-up to lr over warmup_steps, then cosine to lr * min_lr_ratio.
+double distill_lr_at(const DistillTrainConfig& cfg, int64_t step);
+
+// Index of the sample used as the `counter`-th sample overall: epochs walk a fresh seeded
+// permutation of [0, num_samples).
+int64_t distill_sample_index(int64_t seed, int64_t counter, int64_t num_samples);
+
+struct DistillStepMetrics {
+  int64_t step = 0;              // 1-based, after the update
+  double loss = 0;               // mean over the step's samples (scaled, as optimised)
+  std::vector<double> layer_kl;  // unscaled KL per model layer (mean over the step's samples)
+  double lr = 0;
+  double grad_norm = 0;          // before clipping
+  double tokens_per_s = 0;
+};
+
+// Loss of one sample (scaled mean over its layers) and, optionally, per-layer unscaled KL.
+at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
+                               const DistillLossOptions& opts, std::vector<double>* layer_kl);
+
+class DistillTrainer {
+ public:
+  using SampleSource = std::function<DistillSample(int64_t index)>;
+  using StepCallback = std::function<void(const DistillStepMetrics&)>;
+
+  // `gates` is trained in place (moved to cfg.device, float32). `out_dir` receives metrics.jsonl
+  // and checkpoints/.
+  DistillTrainer(GateSet& gates, SampleSource source, int64_t num_samples, DistillTrainConfig cfg,
+                 std::filesystem::path out_dir);
+
+  void on_step(StepCallback cb) { on_step_ = std::move(cb); }
+  // Trains until cfg.steps (resuming from a checkpoint when present); returns the last metrics.
+  DistillStepMetrics run();
+  // The step run() would start from (0 when no checkpoint exists).
+  int64_t resume_step() const;
+  // For tests: stop (as if killed) after this many steps of this call; 0 = never.
+  void stop_after(int64_t steps) { stop_after_ = steps; }
+
+ private:
+  GateSet& gates_;
+  SampleSource source_;
+  int64_t num_samples_;
+  DistillTrainConfig cfg_;
+  std::filesystem::path out_dir_;
+  StepCallback on_step_;
+  int64_t stop_after_ = 0;
+};
+
+}  // namespace seer::core

@@ -1,0 +1,97 @@
+#include "core/gate/gate_config.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace seer::core {
+
+const char* pool_kind_name(kernels::PoolKind kind) {
+  switch (kind) {
+    case kernels::PoolKind::kAvg: return "avg";
+    case kernels::PoolKind::kMax: return "max";
+    case kernels::PoolKind::kMin: return "min";
+  }
+  return "?";
+}
+
+std::string GateConfig::gate_type_name(const std::vector<kernels::PoolKind>& q,
+                                       const std::vector<kernels::PoolKind>& k) {
+  std::string s = "Q";
+  for (auto kind : q) s += pool_kind_name(kind);
+  s += "_K";
+  for (auto kind : k) s += pool_kind_name(kind);
+  return s;
+}
+
+namespace {
+
+// "maxminavg" -> {max, min, avg}; each kind at most once.
+std::vector<kernels::PoolKind> parse_kinds(const std::string& text, const std::string& whole) {
+  static const std::pair<const char*, kernels::PoolKind> kKinds[] = {
+      {"avg", kernels::PoolKind::kAvg}, {"max", kernels::PoolKind::kMax},
+      {"min", kernels::PoolKind::kMin}};
+  std::vector<kernels::PoolKind> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    bool matched = false;
+    for (const auto& [name, kind] : kKinds) {
+      if (text.compare(pos, 3, name) == 0) {
+        for (auto seen : out)
+          if (seen == kind)
+            throw std::invalid_argument(
+                fmt::format("gate type '{}': pooling '{}' listed twice", whole, name));
+        out.push_back(kind);
+        pos += 3;
+        matched = true;
+        break;
+      }
+    }
+    if (!matched)
+      throw std::invalid_argument(fmt::format(
+          "gate type '{}': cannot read '{}': expected Q<kinds>_K<kinds> with kinds avg | max | min, "
+          "e.g. Qavg_Kmaxminavg",
+          whole, text.substr(pos)));
+  }
+  if (out.empty())
+    throw std::invalid_argument(fmt::format(
+        "gate type '{}': each side needs at least one pooling (avg | max | min)", whole));
+  return out;
+}
+
+}  // namespace
+
+void parse_gate_type(const std::string& text, std::vector<kernels::PoolKind>* q_pools,
+                     std::vector<kernels::PoolKind>* k_pools) {
+  const auto sep = text.find("_K");
+  if (text.size() < 2 || text[0] != 'Q' || sep == std::string::npos)
+    throw std::invalid_argument(fmt::format(
+        "gate type '{}': expected Q<kinds>_K<kinds> with kinds avg | max | min, e.g. "
+        "Qavg_Kmaxminavg",
+        text));
+  *q_pools = parse_kinds(text.substr(1, sep - 1), text);
+  *k_pools = parse_kinds(text.substr(sep + 2), text);
+}
+
+GateConfig parse_gate_config(const config::ConfigReader& r) {
+  GateConfig c;
+  const std::string type = r.get<std::string>("type", c.type_name());
+  try {
+    parse_gate_type(type, &c.q_pools, &c.k_pools);
+  } catch (const std::invalid_argument& e) {
+    r.fail("type", e.what());
+  }
+  c.block_size = r.get<int64_t>("block_size", c.block_size);
+  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128)
+    r.fail("block_size", "expected 16 | 32 | 64 | 128 (the block-sparse kernel's tile sizes)");
+  c.hidden_size = r.get<int64_t>("hidden_size", c.hidden_size);
+  if (c.hidden_size <= 0 || c.hidden_size % 2 != 0)
+    r.fail("hidden_size", "expected a positive even number (RoPE rotates pairs)");
+  c.seed = r.get<int64_t>("seed", c.seed);
+  c.init_std = r.get<double>("init_std", c.init_std);
+  if (!(c.init_std > 0)) r.fail("init_std", "expected a positive number");
+  r.finish();
+  return c;
+}
+
+}  // namespace seer::core

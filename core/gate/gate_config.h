@@ -1,0 +1,39 @@
+// Typed configuration of the AttnGates (DESIGN.md §2): which poolings feed the Q and K sides, the
+// block size b, the hidden size d and the seed of the initial weights. Parsed from the `gate`
+// section (configs/gate/*.yaml); the pooling pair is written the way the reference names its gate
+// classes, "Q<kinds>_K<kinds>" with kinds from avg | max | min, e.g. "Qavg_Kmaxminavg".
+#pragma once
+
+#include "core/config/config_reader.h"
+#include "kernels/attention.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace seer::core {
+
+struct GateConfig {
+  std::vector<kernels::PoolKind> q_pools = {kernels::PoolKind::kAvg};
+  std::vector<kernels::PoolKind> k_pools = {kernels::PoolKind::kMax, kernels::PoolKind::kMin,
+                                            kernels::PoolKind::kAvg};
+  int64_t block_size = 64;    // b
+  int64_t hidden_size = 128;  // d
+  int64_t seed = 0;           // initial weights
+  double init_std = 0.02;     // N(0, init_std) initial weights, as the reference's initializer_range
+
+  std::string type_name() const { return gate_type_name(q_pools, k_pools); }
+  static std::string gate_type_name(const std::vector<kernels::PoolKind>& q,
+                                    const std::vector<kernels::PoolKind>& k);
+};
+
+const char* pool_kind_name(kernels::PoolKind kind);   // "avg" | "max" | "min"
+
+// "Qavg_Kmaxmin" -> ({avg}, {max, min}). Throws std::invalid_argument naming the text.
+void parse_gate_type(const std::string& text, std::vector<kernels::PoolKind>* q_pools,
+                     std::vector<kernels::PoolKind>* k_pools);
+
+// Keys: type, block_size, hidden_size, seed, init_std (unknown keys are errors).
+GateConfig parse_gate_config(const config::ConfigReader& r);
+
+}  // namespace seer::core

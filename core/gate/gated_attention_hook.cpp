@@ -1,0 +1,82 @@
+#include "core/gate/gated_attention_hook.h"
+
+#include "kernels/attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+
+namespace seer::core {
+
+GatedAttentionHook::GatedAttentionHook(const GateSet* gates, const SparsityPolicy* policy,
+                                       int64_t block)
+    : gates_(gates), policy_(policy), block_(block) {
+  TORCH_CHECK(policy_ != nullptr, "GatedAttentionHook: a sparsity policy is required");
+  TORCH_CHECK(!policy_->needs_gate() || gates_ != nullptr, "GatedAttentionHook: policy '",
+              policy_->name(), "' needs gates, none given");
+  if (gates_) {
+    TORCH_CHECK(gates_->config.block_size == block_, "GatedAttentionHook: block ", block_,
+                " differs from the gates' block size ", gates_->config.block_size);
+    k_pooled_.resize(gates_->num_layers());
+  }
+}
+
+void GatedAttentionHook::begin_sequence() {
+  for (auto& k : k_pooled_) k = at::Tensor();
+}
+
+at::Tensor GatedAttentionHook::gate_scores(const LayerAttentionInput& in, const BlockGeometry& geo) {
+  TORCH_CHECK(in.layer < gates_->num_layers(), "GatedAttentionHook: layer ", in.layer,
+              " but the gates have ", gates_->num_layers(), " layers");
+  TORCH_CHECK(in.q_offset % block_ == 0, "GatedAttentionHook: chunk starts at ", in.q_offset,
+              ", not a multiple of the block size ", block_);
+  at::NoGradGuard no_grad;
+  const AttnGate& gate = gates_->layers[in.layer];
+  auto pooled = gate.pool(in.q_pre_rope, in.k_pre_rope, in.seq_lens);
+  at::Tensor& cache = k_pooled_[in.layer];
+  const int64_t first_block = in.q_offset / block_;
+  if (first_block == 0 || !cache.defined()) {
+    TORCH_CHECK(first_block == 0, "GatedAttentionHook: layer ", in.layer, " chunk at block ",
+                first_block, " but no pooled keys cached (begin_sequence without the first chunk?)");
+    cache = pooled.k;
+  } else {
+    TORCH_CHECK(cache.size(1) == first_block, "GatedAttentionHook: layer ", in.layer,
+                " has pooled keys for ", cache.size(1), " blocks, the chunk starts at block ",
+                first_block);
+    cache = at::cat({cache, pooled.k}, 1);
+  }
+  std::optional<at::Tensor> kv_blocks;
+  if (in.seq_lens) kv_blocks = valid_key_blocks(geo);
+  return gate.scores(pooled.q, cache, first_block, kv_blocks);
+}
+
+std::optional<at::Tensor> GatedAttentionHook::attend(const LayerAttentionInput& in) {
+  const BlockGeometry geo = BlockGeometry::of(in.q, in.k, block_, in.seq_lens);
+  SparsityInputs si;
+  si.geo = geo;
+  si.layer = in.layer;
+  si.scale = in.scale;
+  if (gates_) si.gate_scores = gate_scores(in, geo);  // also keeps the pooled-K cache current
+  kernels::AttnOptions opts;
+  opts.scale = in.scale;
+  opts.seq_lens = in.seq_lens;
+  if (policy_->needs_ground_truth())
+    si.ground_truth = kernels::attention_with_block_maxpool(in.q, in.k, in.v, block_, opts)
+                          .block_maxpool;
+  if (policy_->needs_qk()) {
+    si.q = in.q;
+    si.k = in.k;
+  }
+  at::Tensor mask = policy_->mask(si);
+  stats_.add(in.layer, mask, geo);
+  if (std::find(record_layers_.begin(), record_layers_.end(), in.layer) != record_layers_.end()) {
+    recorded_scores_[in.layer] = si.gate_scores;
+    recorded_masks_[in.layer] = mask;
+  }
+  if (!policy_->is_sparse()) return std::nullopt;  // the model's dense attention
+  auto index = kernels::block_index_from_mask(mask, block_, geo.sq, geo.sk);
+  return kernels::block_sparse_attention(in.q, in.k, in.v, index, opts).out;
+}
+
+}  // namespace seer::core

@@ -1,0 +1,27 @@
+// Weights of a Llama/Qwen2 decoder as plain tensors in Hugging Face layout ([out, in] linear
+// weights). Loaders (hf_loader.cpp, gguf_loader.cpp) fill this; Decoder consumes it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace seer::core {
+
+struct DecoderLayerWeights {
+  at::Tensor input_norm;            // [hidden]
+  at::Tensor q_proj, k_proj, v_proj, o_proj;        // [Hq*D, hidden], [Hkv*D, hidden] x2, [hidden, Hq*D]
+  at::Tensor q_bias, k_bias, v_bias, o_bias;        // undefined when the family has none
+  at::Tensor post_attention_norm;   // [hidden]
+  at::Tensor gate_proj, up_proj, down_proj;         // [I, hidden] x2, [hidden, I]
+  at::Tensor gate_bias, up_bias, down_bias;         // llama mlp_bias only
+};
+
+struct DecoderWeights {
+  at::Tensor embed_tokens;          // [V, hidden]
+  std::vector<DecoderLayerWeights> layers;
+  at::Tensor final_norm;            // [hidden]
+  at::Tensor lm_head;               // [V, hidden]; undefined when tied to embed_tokens
+};
+
+}  // namespace seer::core

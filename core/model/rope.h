@@ -1,0 +1,48 @@
+// Rotary position embeddings for every RoPE kind the models use (default, linear, dynamic-NTK,
+// llama3, YaRN), computed exactly as transformers' modeling_rope_utils.py does (float32 ops in the
+// same order), plus partial rotary: only the first d = rotary dim channels of a head rotate.
+// The gates reuse this to apply the model's RoPE at their own dimension.
+#pragma once
+
+#include "core/model/model_config.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace seer::core {
+
+struct RopeFrequencies {
+  at::Tensor inv_freq;            // [d / 2] float32, CPU
+  double attention_scaling = 1.0; // multiplies cos and sin (YaRN's mscale; 1 otherwise)
+};
+
+// Inverse frequencies for rotary dim `d`. `seq_len` only matters for dynamic-NTK (the length the
+// current forward reaches, max position + 1); transformers uses max(seq_len, max_positions).
+RopeFrequencies rope_frequencies(const RopeConfig& rope, int64_t d, int64_t max_position_embeddings,
+                                 int64_t seq_len = 0);
+
+class RotaryEmbedding {
+ public:
+  RotaryEmbedding() = default;
+  // Rotary dim d (even); the model uses ModelConfig::rotary_dim(), the gates their own.
+  RotaryEmbedding(const RopeConfig& rope, int64_t d, int64_t max_position_embeddings);
+
+  int64_t dim() const { return d_; }
+  // cos and sin [S, d] for absolute `positions` [S] (int64), in `dtype` on `device`, already
+  // multiplied by the attention scaling. Layout [f, f] as transformers' rotate_half expects.
+  std::pair<at::Tensor, at::Tensor> cos_sin(const at::Tensor& positions, at::ScalarType dtype) const;
+  // x [B, S, H, D] with D >= d: rotates channels [0, d) and keeps the rest, positions [S].
+  at::Tensor apply(const at::Tensor& x, const at::Tensor& positions) const;
+
+ private:
+  RopeConfig rope_;
+  int64_t d_ = 0;
+  int64_t max_positions_ = 0;
+  RopeFrequencies base_;   // for non-dynamic kinds and dynamic within max_positions
+};
+
+// x [B, S, H, D], cos/sin [S, d] in x's dtype: x[..., :d] * cos + rotate_half(x[..., :d]) * sin.
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace seer::core

@@ -1,0 +1,352 @@
+#include "data/capture_file.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace fs = std::filesystem;
+
+namespace seer::data {
+namespace {
+
+constexpr int kVersion = 1;
+
+H5Handle half_type() {
+  // IEEE binary16 as h5py writes numpy float16 (h5py reads it back as float16).
+  H5Handle t(H5Tcopy(H5T_IEEE_F32LE), H5Tclose, "H5Tcopy");
+  H5Tset_fields(t.get(), 15, 10, 5, 0, 10);
+  H5Tset_size(t.get(), 2);
+  H5Tset_ebias(t.get(), 15);
+  return t;
+}
+
+H5Handle string_type() {
+  H5Handle t(H5Tcopy(H5T_C_S1), H5Tclose, "H5Tcopy");
+  H5Tset_size(t.get(), H5T_VARIABLE);
+  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  return t;
+}
+
+void write_attr_i64(hid_t obj, const char* name, int64_t v) {
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+  H5Handle a(H5Acreate2(obj, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+             fmt::format("create attribute '{}'", name));
+  H5Awrite(a.get(), H5T_NATIVE_INT64, &v);
+}
+
+void write_attr_str(hid_t obj, const char* name, const std::string& v) {
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
+  H5Handle type = string_type();
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+  H5Handle a(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+             fmt::format("create attribute '{}'", name));
+  const char* p = v.c_str();
+  H5Awrite(a.get(), type.get(), &p);
+}
+
+void write_attr_i64s(hid_t obj, const char* name, const std::vector<int64_t>& v) {
+  const hsize_t n = v.size();
+  H5Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "H5Screate_simple");
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+  H5Handle a(H5Acreate2(obj, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+             fmt::format("create attribute '{}'", name));
+  if (n > 0) H5Awrite(a.get(), H5T_NATIVE_INT64, v.data());
+}
+
+bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
+
+int64_t read_attr_i64(hid_t obj, const char* name, const std::string& where) {
+  if (!has_attr(obj, name)) throw DataError(fmt::format("{}: attribute '{}' missing", where, name));
+  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, fmt::format("open attribute '{}'", name));
+  int64_t v = 0;
+  H5Aread(a.get(), H5T_NATIVE_INT64, &v);
+  return v;
+}
+
+std::string read_attr_str(hid_t obj, const char* name, const std::string& where) {
+  if (!has_attr(obj, name)) throw DataError(fmt::format("{}: attribute '{}' missing", where, name));
+  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, fmt::format("open attribute '{}'", name));
+  H5Handle type = string_type();
+  char* p = nullptr;
+  if (H5Aread(a.get(), type.get(), &p) < 0 || p == nullptr)
+    throw DataError(fmt::format("{}: attribute '{}' is not a string", where, name));
+  std::string s(p);
+  H5free_memory(p);
+  return s;
+}
+
+std::vector<int64_t> read_attr_i64s(hid_t obj, const char* name, const std::string& where) {
+  if (!has_attr(obj, name)) throw DataError(fmt::format("{}: attribute '{}' missing", where, name));
+  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, fmt::format("open attribute '{}'", name));
+  H5Handle space(H5Aget_space(a.get()), H5Sclose, "H5Aget_space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<int64_t> v(static_cast<size_t>(std::max<hssize_t>(n, 0)));
+  if (!v.empty()) H5Aread(a.get(), H5T_NATIVE_INT64, v.data());
+  return v;
+}
+
+std::vector<std::string> child_names(hid_t group) {
+  H5G_info_t gi;
+  H5Gget_info(group, &gi);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < gi.nlinks; ++i) {
+    const ssize_t len = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                           H5P_DEFAULT);
+    std::string name(static_cast<size_t>(len), '\0');
+    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1, H5P_DEFAULT);
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::string group_name(const std::string& id) {
+  std::string s = id;
+  std::replace(s.begin(), s.end(), '/', '_');
+  if (s.empty() || s == "." || s == "..") s = "_" + s;
+  return s;
+}
+
+// Chunked, shuffled, deflated dataset from a CPU tensor; the chunk covers up to 64 of the first
+// axis's rows of the last two axes (one block row stripe of G, or 64 blocks of pooled Q/K).
+void write_dataset(hid_t group, const char* name, const at::Tensor& t, hid_t file_type,
+                   hid_t mem_type) {
+  auto c = t.contiguous();
+  std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
+  std::vector<hsize_t> chunk = dims;
+  if (dims.size() == 3 && dims[0] > 0 && dims[1] > 0) {
+    chunk[0] = dims[0] > 1 && dims[1] == dims[2] ? 1 : std::min<hsize_t>(dims[0], 64);
+    if (dims[1] == dims[2]) chunk[1] = std::min<hsize_t>(dims[1], 64);
+  }
+  for (auto& x : chunk) x = std::max<hsize_t>(x, 1);
+  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,
+                 "H5Screate_simple");
+  H5Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "H5Pcreate");
+  const bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
+  if (!empty) {
+    H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_shuffle(plist.get());
+    H5Pset_deflate(plist.get(), 4);
+  }
+  H5Handle ds(H5Dcreate2(group, name, file_type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
+              H5Dclose, fmt::format("create dataset '{}'", name));
+  if (!empty && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()) < 0)
+    throw DataError(fmt::format("HDF5: write dataset '{}' failed", name));
+}
+
+at::Tensor read_dataset(hid_t group, const char* name, bool as_bool, const std::string& where) {
+  H5Handle ds(H5Dopen2(group, name, H5P_DEFAULT), H5Dclose,
+              fmt::format("{}: open dataset '{}'", where, name));
+  H5Handle space(H5Dget_space(ds.get()), H5Sclose, "H5Dget_space");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<int64_t> sizes(dims.begin(), dims.end());
+  auto t = at::empty(sizes, as_bool ? at::kByte : at::kFloat);
+  if (t.numel() > 0 &&
+      H5Dread(ds.get(), as_bool ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
+              H5P_DEFAULT, t.data_ptr()) < 0)
+    throw DataError(fmt::format("{}: reading dataset '{}' failed", where, name));
+  return as_bool ? t.to(at::kBool) : t;
+}
+
+void write_info(hid_t root, const CaptureFileInfo& info) {
+  write_attr_str(root, "format", "seer-capture");
+  write_attr_i64(root, "version", kVersion);
+  write_attr_str(root, "model", info.model);
+  write_attr_i64(root, "block_size", info.block_size);
+  write_attr_i64(root, "num_layers", info.num_layers);
+  write_attr_i64(root, "num_q_heads", info.num_q_heads);
+  write_attr_i64(root, "num_kv_heads", info.num_kv_heads);
+  write_attr_i64(root, "head_dim", info.head_dim);
+  write_attr_str(root, "pool_kinds", "avg,max,min");
+  write_attr_str(root, "g_dtype", info.g_dtype);
+  write_attr_i64s(root, "layers", info.layers);
+  write_attr_i64s(root, "heads", info.heads);
+}
+
+CaptureFileInfo read_info(hid_t root, const std::string& where) {
+  if (read_attr_str(root, "format", where) != "seer-capture")
+    throw DataError(fmt::format("{}: attribute 'format' is not 'seer-capture'", where));
+  const int64_t version = read_attr_i64(root, "version", where);
+  if (version != kVersion)
+    throw DataError(fmt::format("{}: version {} (this build reads {})", where, version, kVersion));
+  CaptureFileInfo info;
+  info.model = read_attr_str(root, "model", where);
+  info.block_size = read_attr_i64(root, "block_size", where);
+  info.num_layers = read_attr_i64(root, "num_layers", where);
+  info.num_q_heads = read_attr_i64(root, "num_q_heads", where);
+  info.num_kv_heads = read_attr_i64(root, "num_kv_heads", where);
+  info.head_dim = read_attr_i64(root, "head_dim", where);
+  info.g_dtype = read_attr_str(root, "g_dtype", where);
+  info.layers = read_attr_i64s(root, "layers", where);
+  info.heads = read_attr_i64s(root, "heads", where);
+  return info;
+}
+
+void check_same(const CaptureFileInfo& have, const CaptureFileInfo& want, const std::string& where) {
+  auto mismatch = [&](const char* key, const std::string& a, const std::string& b) {
+    if (a != b)
+      throw DataError(fmt::format("{}: attribute '{}' = {} but this capture has {}; use a new file",
+                                  where, key, a, b));
+  };
+  mismatch("model", have.model, want.model);
+  mismatch("block_size", std::to_string(have.block_size), std::to_string(want.block_size));
+  mismatch("num_layers", std::to_string(have.num_layers), std::to_string(want.num_layers));
+  mismatch("num_q_heads", std::to_string(have.num_q_heads), std::to_string(want.num_q_heads));
+  mismatch("num_kv_heads", std::to_string(have.num_kv_heads), std::to_string(want.num_kv_heads));
+  mismatch("head_dim", std::to_string(have.head_dim), std::to_string(want.head_dim));
+  mismatch("layers", fmt::format("{}", fmt::join(have.layers, ",")),
+           fmt::format("{}", fmt::join(want.layers, ",")));
+  mismatch("heads", fmt::format("{}", fmt::join(have.heads, ",")),
+           fmt::format("{}", fmt::join(want.heads, ",")));
+  mismatch("g_dtype", have.g_dtype, want.g_dtype);
+}
+
+std::vector<std::string> complete_sequences(hid_t sequences) {
+  std::vector<std::string> out;
+  for (const auto& name : child_names(sequences)) {
+    H5Handle g(H5Gopen2(sequences, name.c_str(), H5P_DEFAULT), H5Gclose, "open sequence group");
+    if (has_attr(g.get(), "complete")) out.push_back(name);
+  }
+  return out;
+}
+
+}  // namespace
+
+CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info)
+    : path_(path), info_(info) {
+  if (info.g_dtype != "float16" && info.g_dtype != "float32")
+    throw DataError(fmt::format("{}: g_dtype '{}': expected float16 | float32", path.string(),
+                                info.g_dtype));
+  if (fs::exists(path)) {
+    file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
+                     fmt::format("open {} for appending", path.string()));
+    check_same(read_info(file_.get(), path.string()), info, path.string());
+    sequences_ = H5Handle(H5Gopen2(file_.get(), "sequences", H5P_DEFAULT), H5Gclose,
+                          fmt::format("{}: open /sequences", path.string()));
+    for (const auto& name : child_names(sequences_.get())) {
+      bool complete = false;
+      {
+        H5Handle g(H5Gopen2(sequences_.get(), name.c_str(), H5P_DEFAULT), H5Gclose, "open group");
+        complete = has_attr(g.get(), "complete");
+      }
+      if (!complete) H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
+    }
+  } else {
+    if (path.has_parent_path()) fs::create_directories(path.parent_path());
+    file_ = H5Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                     fmt::format("create {}", path.string()));
+    write_info(file_.get(), info);
+    sequences_ = H5Handle(H5Gcreate2(file_.get(), "sequences", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                          H5Gclose, "create /sequences");
+  }
+  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+}
+
+bool CaptureWriter::has_sequence(const std::string& id) const {
+  const auto names = complete_sequences(sequences_.get());
+  return std::find(names.begin(), names.end(), group_name(id)) != names.end();
+}
+
+std::vector<std::string> CaptureWriter::sequences() const {
+  return complete_sequences(sequences_.get());
+}
+
+void CaptureWriter::write(const CaptureSequence& seq) {
+  const std::string name = group_name(seq.id);
+  const std::string where = fmt::format("{}: sequence '{}'", path_.string(), seq.id);
+  if (H5Lexists(sequences_.get(), name.c_str(), H5P_DEFAULT) > 0) {
+    if (has_sequence(seq.id)) throw DataError(where + " is already complete");
+    H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
+  }
+  H5Handle g(H5Gcreate2(sequences_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             H5Gclose, where + ": create group");
+  write_attr_str(g.get(), "sequence_id", seq.id);
+  write_attr_i64(g.get(), "length", seq.length);
+  write_attr_i64(g.get(), "num_blocks", (seq.length + info_.block_size - 1) / info_.block_size);
+  H5Handle half = half_type();
+  for (const auto& l : seq.layers) {
+    const std::string lname = fmt::format("layer_{:03d}", l.layer);
+    H5Handle lg(H5Gcreate2(g.get(), lname.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                H5Gclose, where + ": create " + lname);
+    TORCH_CHECK(l.g.defined() && l.g.dim() == 3, where, " layer ", l.layer,
+                ": G must be [H_sel, nb, nb], got ", l.g.defined() ? l.g.sizes() : at::IntArrayRef{});
+    write_attr_i64(lg.get(), "layer", l.layer);
+    write_attr_i64(lg.get(), "block_size", info_.block_size);
+    write_attr_i64(lg.get(), "num_heads", l.g.size(0));
+    if (info_.g_dtype == "float16")
+      write_dataset(lg.get(), "G", l.g.detach().to(at::kCPU, at::kHalf), half.get(), half.get());
+    else
+      write_dataset(lg.get(), "G", l.g.detach().to(at::kCPU, at::kFloat), H5T_IEEE_F32LE,
+                    H5T_NATIVE_FLOAT);
+    auto f32 = [](const at::Tensor& t) { return t.detach().to(at::kCPU, at::kFloat); };
+    if (l.q_pooled.defined())
+      write_dataset(lg.get(), "q_pooled", f32(l.q_pooled), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
+    if (l.k_pooled.defined())
+      write_dataset(lg.get(), "k_pooled", f32(l.k_pooled), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
+    if (l.p.defined()) write_dataset(lg.get(), "P", f32(l.p), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
+    if (l.mask.defined())
+      write_dataset(lg.get(), "mask", l.mask.detach().to(at::kCPU, at::kByte), H5T_STD_U8LE,
+                    H5T_NATIVE_UINT8);
+  }
+  // Data reaches the file before the marker does, so a crash never leaves a "complete" sequence
+  // with missing data.
+  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  write_attr_i64(g.get(), "complete", 1);
+  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+}
+
+CaptureReader::CaptureReader(const fs::path& path) : path_(path) {
+  if (!fs::exists(path)) throw DataError(fmt::format("{}: no such capture file", path.string()));
+  file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                   fmt::format("open {}", path.string()));
+  info_ = read_info(file_.get(), path.string());
+}
+
+std::vector<std::string> CaptureReader::sequences() const {
+  H5Handle s(H5Gopen2(file_.get(), "sequences", H5P_DEFAULT), H5Gclose,
+             fmt::format("{}: open /sequences", path_.string()));
+  return complete_sequences(s.get());
+}
+
+int64_t CaptureReader::length(const std::string& id) const {
+  H5Handle g(H5Gopen2(file_.get(), ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT), H5Gclose,
+             fmt::format("{}: open sequence '{}'", path_.string(), id));
+  return read_attr_i64(g.get(), "length", path_.string() + ": " + id);
+}
+
+std::vector<int64_t> CaptureReader::layers(const std::string& id) const {
+  H5Handle g(H5Gopen2(file_.get(), ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT), H5Gclose,
+             fmt::format("{}: open sequence '{}'", path_.string(), id));
+  std::vector<int64_t> out;
+  for (const auto& name : child_names(g.get()))
+    if (name.rfind("layer_", 0) == 0) out.push_back(std::stoll(name.substr(6)));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+CaptureLayerData CaptureReader::read_layer(const std::string& id, int64_t layer) const {
+  const std::string gpath = fmt::format("sequences/{}/layer_{:03d}", group_name(id), layer);
+  const std::string where = fmt::format("{}: /{}", path_.string(), gpath);
+  if (H5Lexists(file_.get(), ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT) <= 0 ||
+      H5Lexists(file_.get(), gpath.c_str(), H5P_DEFAULT) <= 0)
+    throw DataError(where + ": not in the file");
+  H5Handle g(H5Gopen2(file_.get(), gpath.c_str(), H5P_DEFAULT), H5Gclose, where);
+  CaptureLayerData d;
+  d.layer = layer;
+  d.g = read_dataset(g.get(), "G", false, where);
+  auto optional = [&](const char* name, bool as_bool) {
+    return H5Lexists(g.get(), name, H5P_DEFAULT) > 0 ? read_dataset(g.get(), name, as_bool, where)
+                                                     : at::Tensor();
+  };
+  d.q_pooled = optional("q_pooled", false);
+  d.k_pooled = optional("k_pooled", false);
+  d.p = optional("P", false);
+  d.mask = optional("mask", true);
+  return d;
+}
+
+}  // namespace seer::data

@@ -1,0 +1,195 @@
+#include "experiments/runner.h"
+
+#include "core/config/config_error.h"
+#include "core/config/config_reader.h"
+#include "core/config/paths.h"
+#include "core/io/atomic_file.h"
+#include "experiments/progress.h"
+#include "experiments/stage.h"
+
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <ctime>
+#include <set>
+
+namespace fs = std::filesystem;
+
+namespace seer::experiments {
+namespace {
+
+// Top-level keys every experiment may have besides the stages' sections.
+const std::set<std::string> kGlobalKeys = {"name", "description", "stages", "run", "paths"};
+
+struct RunSection {
+  std::string name;
+  std::string dir = "runs";
+  int64_t seed = 0;
+};
+
+RunSection parse_run_section(const config::ConfigTree& tree) {
+  RunSection r;
+  if (!tree.has("run")) return r;
+  config::ConfigReader reader(tree, "run");
+  r.name = reader.get<std::string>("name", "");
+  r.dir = reader.get<std::string>("dir", r.dir);
+  r.seed = reader.get<int64_t>("seed", r.seed);
+  reader.finish();
+  return r;
+}
+
+std::string section_yaml(const config::ConfigTree& tree, const std::vector<std::string>& sections) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  for (const auto& s : sections) {
+    const auto n = tree.at(s);
+    if (n.IsDefined()) out << YAML::Key << s << YAML::Value << n;
+  }
+  out << YAML::EndMap;
+  return out.c_str();
+}
+
+std::string now_text() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string stable_hash(const std::string& text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+std::vector<StageEntry> parse_stage_list(const config::ConfigTree& tree) {
+  const auto node = tree.at("stages");
+  const auto source = tree.source_of("stages");
+  if (!node.IsDefined() || !node.IsSequence() || node.size() == 0) {
+    throw config::ConfigError(source, "stages", node.IsDefined() ? "..." : "<missing>",
+                              "expected a non-empty list of stage names");
+  }
+  std::vector<StageEntry> out;
+  std::set<std::string> ids;
+  for (const auto& item : node) {
+    StageEntry e;
+    if (item.IsScalar()) {
+      e.stage = e.id = item.Scalar();
+    } else if (item.IsMap() && item["stage"]) {
+      e.stage = item["stage"].as<std::string>();
+      e.id = item["id"] ? item["id"].as<std::string>() : e.stage;
+    } else {
+      throw config::ConfigError(source, "stages", "",
+                                "each entry is a stage name or {stage: NAME, id: ID}");
+    }
+    if (!ids.insert(e.id).second) {
+      throw config::ConfigError(source, "stages", e.id,
+                                "duplicate stage id; give repeated stages distinct `id`s");
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+void validate_experiment(const config::ConfigTree& tree) {
+  const auto entries = parse_stage_list(tree);
+  std::set<std::string> allowed = kGlobalKeys;
+  for (const auto& e : entries) {
+    auto stage = make_stage(e.stage);
+    for (const auto& s : stage->sections()) allowed.insert(s);
+  }
+  for (const auto& kv : tree.root()) {
+    const auto key = kv.first.as<std::string>();
+    if (!allowed.count(key)) {
+      throw config::ConfigError(tree.source_of(key), key, "...",
+                                fmt::format("unknown section: no stage of this experiment reads "
+                                            "it (known here: {})",
+                                            fmt::join(allowed, ", ")));
+    }
+  }
+  parse_run_section(tree);
+  if (tree.has("paths")) config::ConfigReader(tree, "paths");
+  for (const auto& e : entries) make_stage(e.stage)->validate(tree);
+}
+
+std::string run_name_for(const config::ComposedConfig& composed) {
+  const auto run = parse_run_section(composed.tree);
+  if (!run.name.empty()) return run.name;
+  if (composed.overrides.empty()) return "default";
+  std::string name;
+  for (const auto& o : composed.overrides) {
+    if (!name.empty()) name += ",";
+    name += o;
+  }
+  for (char& c : name) {
+    if (c == '/' || c == ' ' || c == '$' || c == '{' || c == '}' || c == '\'' || c == '"') c = '_';
+  }
+  if (name.size() > 80) name = name.substr(0, 60) + "-" + stable_hash(name);
+  return name;
+}
+
+RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment) {
+  const auto& tree = composed.tree;
+  validate_experiment(tree);
+  const auto run = parse_run_section(tree);
+  const auto exp_name = fs::path(experiment).stem().string();
+  RunResult result;
+  result.run_dir = config::resolve_project_path(run.dir) / exp_name / run_name_for(composed);
+  fs::create_directories(result.run_dir);
+
+  io::write_file_atomic(result.run_dir / "config.yaml",
+                        fmt::format("# seer run {} {}\n# composed {}\n{}", experiment,
+                                    fmt::join(composed.overrides, " "), now_text(),
+                                    tree.to_yaml()));
+  std::string overrides_yaml;
+  for (const auto& o : composed.overrides) overrides_yaml += fmt::format("- '{}'\n", o);
+  io::write_file_atomic(result.run_dir / "overrides.yaml", overrides_yaml.empty() ? "[]\n" : overrides_yaml);
+
+  Logger log(result.run_dir / "log.txt");
+  log.info("seer run {} -> {}", experiment, result.run_dir.string());
+  const auto entries = parse_stage_list(tree);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    auto stage = make_stage(e.stage);
+    const fs::path stage_dir = result.run_dir / e.id;
+    const std::string hash =
+        stable_hash(e.stage + "\n" + e.id + "\n" + section_yaml(tree, stage->sections()));
+    const fs::path marker = stage_dir / ".done";
+    if (fs::exists(marker) && io::read_file(marker) == hash + "\n") {
+      log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, entries.size(), e.id,
+               stage_dir.string());
+      ++result.stages_skipped;
+      continue;
+    }
+    if (fs::exists(marker)) {
+      log.info("[{}/{}] {}: config changed since the last run, running again", i + 1,
+               entries.size(), e.id);
+      fs::remove(marker);
+    }
+    fs::create_directories(stage_dir);
+    log.info("[{}/{}] {}: {}", i + 1, entries.size(), e.id, stage->summary());
+    at::manual_seed(static_cast<uint64_t>(run.seed));
+    StageContext ctx{tree, result.run_dir, stage_dir, e.id, log};
+    const auto t0 = std::chrono::steady_clock::now();
+    stage->run(ctx);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    io::write_file_atomic(marker, hash + "\n");
+    log.info("[{}/{}] {}: done in {:.1f}s", i + 1, entries.size(), e.id, secs);
+    ++result.stages_run;
+  }
+  log.info("run complete: {} stage(s) run, {} skipped; outputs in {}", result.stages_run,
+           result.stages_skipped, result.run_dir.string());
+  return result;
+}
+
+}  // namespace seer::experiments

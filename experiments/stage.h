@@ -1,0 +1,51 @@
+// A stage is one step of an experiment pipeline (capture, distill, eval_ppl, ...). The runner
+// gives it the resolved config and a folder; the stage parses the typed sections it needs through
+// config::ConfigReader, writes its outputs into ctx.stage_dir, and returns. The runner writes the
+// `.done` marker (with the hash of the config) after run() returns, so a stage whose outputs are
+// complete is skipped on the next `seer run` and an interrupted pipeline resumes.
+#pragma once
+
+#include "core/config/config_tree.h"
+#include "experiments/progress.h"
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace seer::experiments {
+
+struct StageContext {
+  const config::ConfigTree& config;      // the fully resolved experiment config
+  std::filesystem::path run_dir;         // runs/<experiment>/<name>/
+  std::filesystem::path stage_dir;       // run_dir / <stage id>/, created by the runner
+  std::string stage_id;                  // the stage's id in the pipeline (usually its name)
+  Logger& log;                           // console + run_dir/log.txt
+  // Folder of another stage of the same run (e.g. distill reads capture's file).
+  std::filesystem::path stage_path(const std::string& other_stage_id) const {
+    return run_dir / other_stage_id;
+  }
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string name() const = 0;          // registry name, e.g. "eval_ppl"
+  virtual std::string summary() const = 0;       // one line for `seer list` / --help
+  // Config sections this stage reads (for `seer show` docs and validation before running).
+  virtual std::vector<std::string> sections() const = 0;
+  // Parses every section it reads and throws ConfigError on a bad one, without running
+  // anything heavy. The runner validates all stages before the first one runs.
+  virtual void validate(const config::ConfigTree& config) const = 0;
+  virtual void run(StageContext& ctx) = 0;
+};
+
+using StageFactory = std::function<std::unique_ptr<Stage>()>;
+
+// Explicit registration (experiments/stage_registry.cpp lists every stage).
+void register_stage(const std::string& name, StageFactory factory);
+std::unique_ptr<Stage> make_stage(const std::string& name);
+std::vector<std::string> registered_stages();
+
+}  // namespace seer::experiments

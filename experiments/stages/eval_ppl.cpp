@@ -1,0 +1,125 @@
+// Stage eval_ppl: perplexity of the `model` over the `data` corpus at `eval.context` tokens per
+// window (non-overlapping, or sliding with `eval.stride`), on the first `eval.max_tokens` tokens
+// of the documents joined in order (eos between documents). Writes ppl.json and tokens.json:
+//   seer run eval_ppl model=smollm2 data=embedded_books eval.context=1024 eval.max_tokens=8192
+#include "analysis/run_info.h"
+#include "core/config/config_reader.h"
+#include "core/io/atomic_file.h"
+#include "core/model/model_spec.h"
+#include "core/model/perplexity.h"
+#include "data/text_corpus.h"
+#include "experiments/stage.h"
+#include "experiments/stages/stages.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+
+namespace seer::experiments {
+namespace {
+
+struct PplConfig {
+  int64_t context = 1024;
+  int64_t stride = 0;        // 0 = context (non-overlapping windows)
+  int64_t max_tokens = 0;    // 0 = the whole corpus
+  int64_t chunk_size = 512;  // tokens per forward inside a window ([chunk, V] logits)
+};
+
+PplConfig parse_ppl_config(const config::ConfigReader& r) {
+  PplConfig c;
+  c.context = r.get<int64_t>("context");
+  c.stride = r.get<int64_t>("stride", 0);
+  c.max_tokens = r.get<int64_t>("max_tokens", 0);
+  c.chunk_size = r.get<int64_t>("chunk_size", 512);
+  if (c.context < 2) r.fail("context", "must be >= 2");
+  if (c.stride < 0 || c.stride > c.context) r.fail("stride", "must be in [0, context] (0 = context)");
+  if (c.max_tokens < 0) r.fail("max_tokens", "must be >= 0 (0 = all)");
+  if (c.chunk_size <= 0) r.fail("chunk_size", "must be positive");
+  r.finish();
+  return c;
+}
+
+// Tokens of the documents in order, eos between them, stopping once `max_tokens` are reached.
+// A long book is tokenised only as far as needed (a prefix of ~12 bytes per missing token, cut at a
+// UTF-8 boundary; the token at the cut is dropped).
+std::vector<int64_t> corpus_tokens(const std::vector<data::TextDoc>& docs,
+                                   const tokenizer::BpeTokenizer& tok, int64_t max_tokens) {
+  std::vector<int64_t> out;
+  for (const auto& d : docs) {
+    if (max_tokens > 0 && static_cast<int64_t>(out.size()) >= max_tokens) break;
+    if (!out.empty() && tok.eos_id()) out.push_back(*tok.eos_id());
+    std::string text = d.text;
+    bool cut = false;
+    if (max_tokens > 0) {
+      size_t limit = static_cast<size_t>(max_tokens - static_cast<int64_t>(out.size())) * 12 + 64;
+      if (limit < text.size()) {
+        while (limit > 0 && (static_cast<unsigned char>(text[limit]) & 0xC0) == 0x80) --limit;
+        text.resize(limit);
+        cut = true;
+      }
+    }
+    std::vector<int64_t> ids = tok.encode(text, false);
+    if (cut && !ids.empty()) ids.pop_back();
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+  if (max_tokens > 0 && static_cast<int64_t>(out.size()) > max_tokens) out.resize(max_tokens);
+  return out;
+}
+
+class EvalPplStage final : public Stage {
+ public:
+  std::string name() const override { return "eval_ppl"; }
+  std::string summary() const override {
+    return "perplexity of the model over the data corpus at a context length (ppl.json)";
+  }
+  std::vector<std::string> sections() const override { return {"model", "data", "eval"}; }
+  void validate(const config::ConfigTree& config) const override {
+    core::parse_model_spec(config::ConfigReader(config, "model"));
+    data::parse_text_corpus(config::ConfigReader(config, "data"));
+    parse_ppl_config(config::ConfigReader(config, "eval"));
+  }
+  void run(StageContext& ctx) override {
+    const core::ModelSpec spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
+    const PplConfig cfg = parse_ppl_config(config::ConfigReader(ctx.config, "eval"));
+    const auto t0 = std::chrono::steady_clock::now();
+    ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
+    core::Decoder model = core::load_decoder(spec);
+    const tokenizer::BpeTokenizer tok = core::load_tokenizer(spec);
+    const std::vector<int64_t> tokens = corpus_tokens(data::load_text_corpus(corpus), tok, cfg.max_tokens);
+    ctx.log.info("{} tokens, context {}, stride {}", tokens.size(), cfg.context,
+                 cfg.stride > 0 ? cfg.stride : cfg.context);
+    core::PerplexityOptions opts;
+    opts.context = cfg.context;
+    opts.stride = cfg.stride;
+    opts.chunk_size = cfg.chunk_size;
+    const core::PerplexityResult res = core::perplexity(model, tokens, opts, [&](int64_t done, int64_t total) {
+      ctx.log.file_only(fmt::format("window {}/{}", done, total));
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    nlohmann::json out = analysis::run_info(ctx.config);
+    out["model"] = spec.name;
+    out["context"] = cfg.context;
+    out["stride"] = cfg.stride > 0 ? cfg.stride : cfg.context;
+    out["tokens_in"] = tokens.size();
+    out["tokens_scored"] = res.tokens;
+    out["windows"] = res.windows;
+    out["nll_sum"] = res.nll_sum;
+    out["mean_nll"] = res.mean_nll();
+    out["ppl"] = res.ppl();
+    out["seconds"] = seconds;
+    io::write_file_atomic(ctx.stage_dir / "ppl.json", out.dump(2) + "\n");
+    // The exact ids, so scripts/check_ppl_vs_transformers.py scores the same tokens.
+    io::write_file_atomic(ctx.stage_dir / "tokens.json", nlohmann::json(tokens).dump() + "\n");
+    ctx.log.info("perplexity {:.4f} over {} tokens ({} windows of {}) in {:.1f} s -> {}", res.ppl(),
+                 res.tokens, res.windows, cfg.context, seconds, (ctx.stage_dir / "ppl.json").string());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_eval_ppl_stage() { return std::make_unique<EvalPplStage>(); }
+
+}  // namespace seer::experiments

@@ -1,0 +1,15 @@
+// Factories of the built-in stages (each defined in experiments/stages/<name>.cpp).
+#pragma once
+
+#include "experiments/stage.h"
+
+#include <memory>
+
+namespace seer::experiments {
+
+std::unique_ptr<Stage> make_corpus_stats_stage();
+std::unique_ptr<Stage> make_eval_ppl_stage();
+std::unique_ptr<Stage> make_capture_stage();
+std::unique_ptr<Stage> make_distill_stage();
+
+}  // namespace seer::experiments

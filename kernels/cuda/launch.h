@@ -1,0 +1,26 @@
+// Host launchers of the CUDA attention kernels (kernels/cuda/*.cu). They take the plain
+// AttnParams of kernels/params.h, so the callers (kernels/cuda_dispatch.cpp) and nvcc never share
+// torch headers. Each throws std::runtime_error naming file:line when a CUDA call fails.
+#pragma once
+
+#include "kernels/params.h"
+
+namespace seer::kernels::cuda {
+
+// Tile shape variants of the forward kernel: 'A' = 4 warps x 16 rows (64-row tiles),
+// 'B' = 4 warps x 32 rows (128-row tiles), 'C' = 2 warps x 32 rows (64-row tiles). The
+// environment variable SEER_FLASH_VARIANT overrides the default (benchmarks compare them).
+char flash_variant(char default_variant, bool needs_64_row_tiles);
+
+// Dense causal/non-causal attention (+ lse when p.lse is set).
+void launch_attention_dense(const AttnParams& p);
+// Dense attention plus the unnormalised max-pool map in p.pool_out (see params.h).
+void launch_attention_maxpool(const AttnParams& p);
+// Block-sparse attention over the 64 x 64 tile lists of p.tile_counts / p.tile_indices.
+void launch_attention_sparse(const AttnParams& p);
+
+// Query rows per tile of the sparse kernel (the tile lists are built for this size).
+constexpr int kSparseTileRows = 64;
+constexpr int kKeyTile = 64;
+
+}  // namespace seer::kernels::cuda

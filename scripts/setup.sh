@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs everything Seer needs, idempotently, and says nothing when all is already there:
+#   1. Debian -dev packages (compilers, yaml-cpp, fmt, HDF5, Catch2, PCRE2, libpng, JSON, ccache)
+#   2. the Python venv .venv with scripts/requirements.txt (torch==2.11.0 is our libtorch)
+#   3. the embedded model (scripts/fetch_model.sh) and books (scripts/fetch_books.sh)
+# Usage: scripts/setup.sh        (run as root, or with sudo available)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+APT_PACKAGES=(
+  g++ make cmake ninja-build pkg-config ccache git
+  libyaml-cpp-dev        # YAML configs
+  libfmt-dev             # text formatting (used header-only)
+  libhdf5-dev            # capture files
+  catch2                 # unit tests
+  libpcre2-dev           # tokenizer pre-split regexes (Unicode properties)
+  libpng-dev             # PNG output
+  nlohmann-json3-dev     # JSON (configs of checkpoints, results)
+  python3 python3-venv python3-pip
+)
+
+sudo_if_needed() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A Python from elsewhere (pyenv, a distribution) can stand in for Debian's python3 packages.
+if command -v python3 >/dev/null && python3 -m venv --help >/dev/null 2>&1 \
+   && python3 -m pip --version >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]}"; do
+    [[ "$p" == python3 || "$p" == python3-venv || "$p" == python3-pip ]] || filtered+=("$p")
+  done
+  missing=("${filtered[@]}")
+fi
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# The venv is rebuilt only when requirements.txt changes (its hash is stamped inside the venv).
+REQ="$ROOT/scripts/requirements.txt"
+STAMP="$ROOT/.venv/.requirements.sha256"
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [[ ! -x "$ROOT/.venv/bin/python" ]]; then
+  echo "setup: creating the Python venv .venv"
+  python3 -m venv "$ROOT/.venv"
+fi
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
+  echo "setup: installing Python packages (torch 2.11.0 and the test references; pip's cache is reused)"
+  "$ROOT/.venv/bin/python" -m pip install --quiet --upgrade pip
+  "$ROOT/.venv/bin/python" -m pip install --quiet -r "$REQ"
+  echo "$want" > "$STAMP"
+fi
+
+"$ROOT/scripts/fetch_model.sh"
+"$ROOT/scripts/fetch_books.sh"

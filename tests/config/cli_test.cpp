@@ -1,0 +1,43 @@
+// The seer CLI on the real configs/ folder: list, show, and one-line errors naming the key.
+#include "config_test_util.h"
+#include "core/config/compose.h"
+#include "experiments/cli.h"
+
+#include <filesystem>
+
+using Catch::Matchers::Contains;
+
+namespace {
+const std::string kConfigs = std::string(SEER_SOURCE_DIR) + "/configs";
+}
+
+TEST_CASE("every shipped experiment composes and validates", "[config]") {
+  const auto names = seer::config::list_group_options(kConfigs, "experiment");
+  REQUIRE_FALSE(names.empty());
+  for (const auto& name : names) {
+    CAPTURE(name);
+    CHECK(seer::experiments::run_cli({"--config-dir", kConfigs, "show", name}) == 0);
+  }
+}
+
+TEST_CASE("seer list and help succeed", "[config]") {
+  CHECK(seer::experiments::run_cli({"--config-dir", kConfigs, "list"}) == 0);
+  CHECK(seer::experiments::run_cli({"--help"}) == 0);
+  CHECK(seer::experiments::run_cli({"run", "--help"}) == 0);
+  CHECK(seer::experiments::run_cli({"stages"}) == 0);
+}
+
+TEST_CASE("seer show quickstart a.b=1 names a.b", "[config]") {
+  CHECK_THAT(seer::test::config_error_of([] {
+               seer::experiments::run_cli({"--config-dir", kConfigs, "show", "quickstart", "a.b=1"});
+             }),
+             Contains("a.b") && Contains("command line"));
+}
+
+TEST_CASE("unknown commands and experiments are errors", "[config]") {
+  CHECK_THROWS_WITH(seer::experiments::run_cli({"frobnicate"}), Contains("frobnicate"));
+  CHECK_THAT(seer::test::config_error_of([] {
+               seer::experiments::run_cli({"--config-dir", kConfigs, "show", "nope_experiment"});
+             }),
+             Contains("nope_experiment"));
+}

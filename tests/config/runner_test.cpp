@@ -1,0 +1,112 @@
+// The pipeline runner: resolved config saved, stages skipped once complete, re-run when their
+// config changes, unknown sections rejected before anything runs.
+#include "config_test_util.h"
+#include "core/config/config_reader.h"
+#include "core/io/atomic_file.h"
+#include "experiments/runner.h"
+#include "experiments/stage.h"
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace seer;
+using Catch::Matchers::Contains;
+
+namespace {
+
+int g_runs = 0;
+
+class CountStage final : public experiments::Stage {
+ public:
+  std::string name() const override { return "count"; }
+  std::string summary() const override { return "test stage: writes counter.value"; }
+  std::vector<std::string> sections() const override { return {"counter"}; }
+  void validate(const config::ConfigTree& c) const override { parse(c); }
+  void run(experiments::StageContext& ctx) override {
+    ++g_runs;
+    io::write_file_atomic(ctx.stage_dir / "value.txt", std::to_string(parse(ctx.config)));
+  }
+  static int64_t parse(const config::ConfigTree& c) {
+    config::ConfigReader r(c, "counter");
+    const auto v = r.get<int64_t>("value");
+    r.finish();
+    return v;
+  }
+};
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::path(SEER_TEST_TMP) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("runner writes the resolved config and resumes", "[config]") {
+  experiments::register_stage("count", [] { return std::make_unique<CountStage>(); });
+  const auto dir = fresh_dir("runner_resume");
+  const std::vector<std::string> ov = {"++run.dir=" + dir.string(), "++run.name=r1"};
+  g_runs = 0;
+  auto composed = test::compose_fixture("pipeline", ov);
+  auto result = experiments::run_experiment(composed, "pipeline");
+  CHECK(result.run_dir == dir / "pipeline" / "r1");
+  CHECK(g_runs == 2);
+  CHECK(result.stages_run == 2);
+  CHECK(fs::exists(result.run_dir / "config.yaml"));
+  CHECK(fs::exists(result.run_dir / "log.txt"));
+  CHECK(io::read_file(result.run_dir / "count" / "value.txt") == "1");
+  const auto saved = YAML::LoadFile((result.run_dir / "config.yaml").string());
+  CHECK(saved["counter"]["value"].as<int>() == 1);
+
+  // Same command again: both stages complete, nothing runs.
+  result = experiments::run_experiment(test::compose_fixture("pipeline", ov), "pipeline");
+  CHECK(g_runs == 2);
+  CHECK(result.stages_skipped == 2);
+
+  // An interrupted stage (no .done marker) runs again; the complete one is skipped.
+  fs::remove(result.run_dir / "count_again" / ".done");
+  result = experiments::run_experiment(test::compose_fixture("pipeline", ov), "pipeline");
+  CHECK(g_runs == 3);
+  CHECK(result.stages_run == 1);
+
+  // A changed config re-runs the stages that read it.
+  auto changed = ov;
+  changed.push_back("counter.value=2");
+  result = experiments::run_experiment(test::compose_fixture("pipeline", changed), "pipeline");
+  CHECK(g_runs == 5);
+  CHECK(io::read_file(result.run_dir / "count" / "value.txt") == "2");
+}
+
+TEST_CASE("runner rejects unknown sections and bad stage configs before running", "[config]") {
+  experiments::register_stage("count", [] { return std::make_unique<CountStage>(); });
+  const auto dir = fresh_dir("runner_errors");
+  g_runs = 0;
+  const std::vector<std::string> ov = {"++run.dir=" + dir.string()};
+  CHECK_THAT(test::config_error_of([&] {
+               experiments::run_experiment(test::compose_fixture("unknown_section", ov),
+                                           "unknown_section");
+             }),
+             Contains("unknown_section.yaml") && Contains("typo_section"));
+  auto bad = ov;
+  bad.push_back("counter.value=many");
+  CHECK_THAT(test::config_error_of([&] {
+               experiments::run_experiment(test::compose_fixture("pipeline", bad), "pipeline");
+             }),
+             Contains("counter.value") && Contains("many"));
+  auto extra = ov;
+  extra.push_back("+counter.typo=1");
+  CHECK_THAT(test::config_error_of([&] {
+               experiments::run_experiment(test::compose_fixture("pipeline", extra), "pipeline");
+             }),
+             Contains("counter.typo") && Contains("unknown key"));
+  CHECK(g_runs == 0);
+}
+
+TEST_CASE("run names follow run.name, else the overrides", "[config]") {
+  CHECK(experiments::run_name_for(test::compose_fixture("pipeline")) == "default");
+  CHECK(experiments::run_name_for(test::compose_fixture("pipeline", {"counter.value=3"})) ==
+        "counter.value=3");
+  CHECK(experiments::stable_hash("abc") == experiments::stable_hash("abc"));
+  CHECK(experiments::stable_hash("abc") != experiments::stable_hash("abd"));
+}

@@ -1,0 +1,268 @@
+// Sparsity policies against hand-computed masks (threshold, top-k, oracle, streaming, random,
+// options), vertical-slash against a token-level brute force, sparsity statistics, and parsing
+// of every configs/sparsity/*.yaml.
+#include "gates_catch.h"
+
+#include "core/config/config_error.h"
+#include "core/config/config_reader.h"
+#include "core/sparsity/sparsity_policy.h"
+#include "core/sparsity/sparsity_stats.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+using namespace seer;
+using core::BlockGeometry;
+
+namespace {
+
+BlockGeometry geometry(int64_t sq, int64_t sk, int64_t b = 4, int64_t heads = 1, int64_t B = 1) {
+  BlockGeometry g;
+  g.batch = B;
+  g.heads = heads;
+  g.block = b;
+  g.sq = sq;
+  g.sk = sk;
+  return g;
+}
+
+// rows of 0/1 -> bool [1, 1, n, m]
+at::Tensor mask_of(const std::vector<std::vector<int>>& rows) {
+  const int64_t n = rows.size(), m = rows[0].size();
+  auto t = at::zeros({1, 1, n, m}, at::kBool);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) t[0][0][i][j] = rows[i][j] != 0;
+  return t;
+}
+
+// The example scores of the tests (a 4 x 4 block map, b = 4, S = 16).
+at::Tensor example_scores() {
+  return at::tensor({1.0, 0.0, 0.0, 0.0,
+                     0.3, 0.7, 0.0, 0.0,
+                     0.5, 0.1, 0.4, 0.0,
+                     0.1, 0.25, 0.15, 0.5}, at::kDouble).view({1, 1, 4, 4});
+}
+
+void check_mask(const at::Tensor& got, const at::Tensor& want) {
+  INFO("got\n" << got.to(at::kInt) << "\nwant\n" << want.to(at::kInt));
+  CHECK(at::equal(got, want.expand(got.sizes())));
+}
+
+}  // namespace
+
+TEST_CASE("threshold and top-k masks match hand-computed examples", "[gates][sparsity]") {
+  core::SparsityInputs in;
+  in.geo = geometry(16, 16);
+  in.gate_scores = example_scores();
+
+  check_mask(core::ThresholdPolicy(0.2, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 0, 1}}));
+  core::MaskOptions sink;
+  sink.keep_sink = true;
+  check_mask(core::ThresholdPolicy(0.2, core::ScoreSource::kGate, sink).mask(in),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {1, 1, 0, 1}}));
+  core::MaskOptions last;
+  last.dense_last_rows = 1;
+  check_mask(core::ThresholdPolicy(0.45, core::ScoreSource::kGate, last).mask(in),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {1, 1, 1, 1}}));
+  // Diagonal kept even when its score is below tau.
+  check_mask(core::ThresholdPolicy(0.6, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}));
+
+  check_mask(core::TopkPolicy(1, 0.0, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 1}}));
+  check_mask(core::TopkPolicy(2, 0.0, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 0, 1}}));
+  // keep_ratio 0.5 of 1, 2, 3, 4 causal blocks: max(1, round) = 1, 1, 2, 2.
+  check_mask(core::TopkPolicy(0, 0.5, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 0, 1}}));
+
+  SECTION("oracle reads G, not P") {
+    core::SparsityInputs o;
+    o.geo = in.geo;
+    o.ground_truth = example_scores();
+    check_mask(core::TopkPolicy(1, 0.0, core::ScoreSource::kOracle).mask(o),
+               mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 1}}));
+    check_mask(core::ThresholdPolicy(0.2, core::ScoreSource::kOracle).mask(o),
+               mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 0, 1}}));
+    CHECK_THROWS(core::TopkPolicy(1, 0.0, core::ScoreSource::kGate).mask(o));
+  }
+  SECTION("chunked queries: rows are absolute blocks 2 and 3") {
+    core::SparsityInputs c;
+    c.geo = geometry(8, 16);
+    c.gate_scores = example_scores().narrow(2, 2, 2);
+    check_mask(core::TopkPolicy(1, 0.0, core::ScoreSource::kGate).mask(c),
+               mask_of({{1, 0, 1, 0}, {0, 0, 0, 1}}));
+  }
+  SECTION("padded batch: rows and blocks past a sequence's end stay empty") {
+    core::SparsityInputs p;
+    p.geo = geometry(16, 16, 4, 1, 2);
+    p.geo.seq_lens = at::tensor({16, 7}, at::kLong);  // second sequence: 2 blocks
+    p.gate_scores = example_scores().expand({2, 1, 4, 4});
+    auto m = core::DensePolicy().mask(p);
+    check_mask(m[0].unsqueeze(0), mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 1, 1, 0}, {1, 1, 1, 1}}));
+    check_mask(m[1].unsqueeze(0), mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}}));
+  }
+}
+
+TEST_CASE("streaming and dense masks match hand-computed examples", "[gates][sparsity]") {
+  core::SparsityInputs in;
+  in.geo = geometry(20, 20);  // 5 blocks, the last one partial
+  check_mask(core::StreamingPolicy(1, 2).mask(in),
+             mask_of({{1, 0, 0, 0, 0}, {1, 1, 0, 0, 0}, {1, 1, 1, 0, 0}, {1, 0, 1, 1, 0},
+                      {1, 0, 0, 1, 1}}));
+  check_mask(core::StreamingPolicy(0, 1).mask(in),
+             mask_of({{1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 0, 1, 0},
+                      {0, 0, 0, 0, 1}}));
+  check_mask(core::DensePolicy().mask(in),
+             mask_of({{1, 0, 0, 0, 0}, {1, 1, 0, 0, 0}, {1, 1, 1, 0, 0}, {1, 1, 1, 1, 0},
+                      {1, 1, 1, 1, 1}}));
+}
+
+TEST_CASE("random masks keep the asked share per row, seeded", "[gates][sparsity]") {
+  core::SparsityInputs in;
+  in.geo = geometry(64 * 4, 64 * 4, 4, 3, 2);  // 64 blocks, 3 heads, batch 2
+  core::MaskOptions raw;
+  raw.keep_diagonal = false;
+  auto m = core::RandomPolicy(0.25, 7, raw).mask(in);
+  auto per_row = m.sum(-1).to(at::kLong);  // [2, 3, 64]
+  for (int64_t i = 0; i < 64; ++i) {
+    const int64_t want = std::max<int64_t>(1, std::llround(0.25 * (i + 1)));
+    // round-half-even differs from llround only on .5 cases; accept both neighbours there
+    const int64_t got = per_row[0][0][i].item<int64_t>();
+    CAPTURE(i, got, want);
+    CHECK(std::abs(got - want) <= (std::fmod(0.25 * (i + 1), 1.0) == 0.5 ? 1 : 0));
+  }
+  CHECK(at::equal(m, core::RandomPolicy(0.25, 7, raw).mask(in)));
+  CHECK_FALSE(at::equal(m, core::RandomPolicy(0.25, 8, raw).mask(in)));
+  in.layer = 1;
+  CHECK_FALSE(at::equal(m, core::RandomPolicy(0.25, 7, raw).mask(in)));
+  CHECK_FALSE(at::equal(m[0][0], m[0][1]));  // heads differ
+}
+
+TEST_CASE("vertical-slash mask matches a token-level brute force", "[gates][sparsity]") {
+  const int64_t S = GENERATE(13, 32, 45);
+  const int64_t g = GENERATE(1, 2);
+  CAPTURE(S, g);
+  const int64_t b = 4, D = 8, Hkv = 2, Hq = Hkv * g, nv = 3, ns = 4;
+  auto gen = at::detail::createCPUGenerator(S * 7 + g);
+  auto q = at::randn({1, S, Hq, D}, gen, at::kDouble) * 2.0;
+  auto k = at::randn({1, S, Hkv, D}, gen, at::kDouble) * 2.0;
+  core::SparsityInputs in;
+  in.geo = BlockGeometry::of(q, k, b);
+  in.q = q;
+  in.k = k;
+  core::VerticalSlashOptions vs;
+  vs.vertical_size = nv;
+  vs.slash_size = ns;
+  core::MaskOptions raw;
+  raw.keep_diagonal = false;
+  auto m = core::VerticalSlashPolicy(vs, raw).mask(in);
+
+  const int64_t nb = (S + b - 1) / b, start = ((S - 1) / b) * b;
+  for (int64_t h = 0; h < Hq; ++h) {
+    // Last block's attention, plain loops.
+    std::vector<double> vert(S, 0.0), slash(S, 0.0);
+    for (int64_t r = start; r < S; ++r) {
+      std::vector<double> s(r + 1);
+      double mx = -1e300, z = 0;
+      for (int64_t c = 0; c <= r; ++c) {
+        double dot = 0;
+        for (int64_t x = 0; x < D; ++x)
+          dot += q[0][r][h][x].item<double>() * k[0][c][h / g][x].item<double>();
+        s[c] = dot / std::sqrt(double(D));
+        mx = std::max(mx, s[c]);
+      }
+      for (int64_t c = 0; c <= r; ++c) z += std::exp(s[c] - mx);
+      for (int64_t c = 0; c <= r; ++c) {
+        const double a = std::exp(s[c] - mx) / z;
+        vert[c] += a;
+        slash[r - c] += a;
+      }
+    }
+    auto top = [](std::vector<double> v, int64_t n) {
+      std::set<int64_t> out;
+      for (int64_t t = 0; t < n; ++t) {
+        auto it = std::max_element(v.begin(), v.end());
+        out.insert(it - v.begin());
+        *it = -1.0;
+      }
+      return out;
+    };
+    auto cols = top(vert, nv), offs = top(slash, ns);
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t j = 0; j <= i; ++j) {
+        bool keep = false;
+        for (auto c : cols) keep |= c / b == j;
+        for (int64_t r = i * b; r < (i + 1) * b; ++r)  // block level: all rows of the block
+          for (auto o : offs) keep |= r - o >= 0 && (r - o) / b == j;
+        CAPTURE(h, i, j);
+        CHECK(m[0][h][i][j].item<bool>() == keep);
+      }
+  }
+}
+
+TEST_CASE("sparsity statistics count kept over causal blocks", "[gates][sparsity]") {
+  core::SparsityStats stats;
+  auto geo = geometry(16, 16, 4, 2);
+  auto m = at::cat({mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 1}}),
+                    mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 1, 1, 0}, {1, 1, 1, 1}})}, 1);
+  stats.add(3, m, geo);
+  CHECK(stats.causal_blocks() == 20);
+  CHECK(stats.kept_blocks() == 15);
+  CHECK(stats.heads(3)[0] == Approx(1.0 - 5.0 / 10.0));
+  CHECK(stats.heads(3)[1] == Approx(0.0));
+  CHECK(stats.layer(3) == Approx(0.25));
+  // A second layer with everything above the diagonal set: only causal blocks count.
+  stats.add(5, at::ones({1, 2, 4, 4}, at::kBool), geo);
+  CHECK(stats.layer(5) == Approx(0.0));
+  CHECK(stats.overall() == Approx(5.0 / 40.0));
+  CHECK(stats.layers() == std::vector<int64_t>{3, 5});
+  CHECK(stats.to_json().find("\"overall\"") != std::string::npos);
+  core::SparsityStats other;
+  other.merge(stats);
+  CHECK(other.overall() == Approx(stats.overall()));
+}
+
+TEST_CASE("every configs/sparsity file parses, bad keys are rejected", "[gates][sparsity][config]") {
+  const std::filesystem::path dir = std::filesystem::path(SEER_SOURCE_DIR) / "configs/sparsity";
+  std::set<std::string> names;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    CAPTURE(f.path().string());
+    YAML::Node root;
+    root["sparsity"] = YAML::LoadFile(f.path().string());
+    config::ConfigTree tree(root);
+    auto p = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"));
+    CHECK(p->name() == f.path().stem().string());
+    names.insert(p->name());
+  }
+  for (const char* want : {"dense", "threshold", "topk", "oracle_topk", "streaming",
+                           "vertical_slash", "random"})
+    CHECK(names.count(want) == 1);
+
+  auto parse = [](const std::string& text) {
+    YAML::Node root;
+    root["sparsity"] = YAML::Load(text);
+    config::ConfigTree tree(root);
+    return core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"));
+  };
+  auto error_of = [&](const std::string& text) -> std::string {
+    try {
+      parse(text);
+    } catch (const config::ConfigError& e) {
+      return e.what();
+    }
+    return "<no error>";
+  };
+  const auto unknown = error_of("{policy: topk, keep_ratio: 0.2, tau: 0.1}");
+  CHECK(unknown.find("sparsity.tau") != std::string::npos);
+  CHECK(unknown.find("unknown key") != std::string::npos);
+  CHECK(error_of("{policy: top_k}").find("sparsity.policy") != std::string::npos);
+  CHECK(error_of("{policy: threshold}").find("sparsity.tau") != std::string::npos);
+  CHECK(error_of("{policy: topk, keep_ratio: 1.5}").find("keep_ratio") != std::string::npos);
+}
