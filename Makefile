@@ -7,6 +7,8 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
+# ccache hashes paths inside the tree relative to it, so every clone (CI's too) shares one cache.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: setup build test quickstart gpu-check clean
 

@@ -1,5 +1,11 @@
 // One include for Catch2 v2 (Debian bookworm, CI) and v3 (the GPU machine).
 #pragma once
+// c10's logging header defines a glog-style CHECK that aborts instead of counting as a test
+// assertion. Include it first and drop that macro, so Catch's CHECK is the one every test sees
+// even when ATen headers come after this one (include guards keep c10 from defining it again).
+#include <c10/util/Logging.h>
+#undef CHECK
+
 #if __has_include(<catch2/catch_all.hpp>)
 #include <catch2/catch_all.hpp>
 #define SEER_CATCH_V3 1

@@ -22,6 +22,12 @@ std::vector<std::string> split_key_path(const std::string& path) {
 ConfigTree::ConfigTree() : root_(YAML::NodeType::Map) {}
 ConfigTree::ConfigTree(YAML::Node root) : root_(std::move(root)) {}
 
+ConfigTree ConfigTree::clone() const {
+  ConfigTree copy(YAML::Clone(root_));
+  copy.sources_ = sources_;
+  return copy;
+}
+
 YAML::Node ConfigTree::at(const std::string& path) const {
   // Walk with reset() (rebinds the handle; `cur = next` would overwrite cur's content) and const
   // operator[] (the non-const one may insert).

@@ -15,6 +15,9 @@ class ConfigTree {
   ConfigTree();
   explicit ConfigTree(YAML::Node root);
 
+  // A deep copy (YAML::Node copies are references, so plain copies share the tree).
+  ConfigTree clone() const;
+
   const YAML::Node& root() const { return root_; }
   YAML::Node& root() { return root_; }
 

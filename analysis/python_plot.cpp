@@ -1,0 +1,44 @@
+#include "analysis/python_plot.h"
+
+#include "core/config/paths.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace seer::analysis {
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string plot_python() {
+  if (const char* env = std::getenv("SEER_PYTHON"); env != nullptr && *env != '\0') return env;
+  const fs::path venv = config::project_root() / ".venv" / "bin" / "python";
+  if (fs::exists(venv)) return venv.string();
+  return "python3";
+}
+
+void run_plot_script(const std::string& script, const std::vector<std::string>& args) {
+  const fs::path path = config::project_root() / "analysis" / "plots" / script;
+  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: plot script not found", path.string()));
+  std::string cmd = shell_quote(plot_python()) + " " + shell_quote(path.string());
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  const int status = std::system(cmd.c_str());
+  if (status != 0) {
+    throw std::runtime_error(fmt::format(
+        "{} failed (exit {}); is matplotlib installed in {}? (scripts/setup.sh installs it)",
+        path.string(), WIFEXITED(status) ? WEXITSTATUS(status) : status, plot_python()));
+  }
+}
+
+}  // namespace seer::analysis

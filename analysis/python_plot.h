@@ -1,0 +1,18 @@
+// Plots are drawn by matplotlib (a well-kept plotting library) through the small scripts in
+// analysis/plots/, run with the project's venv Python. The C++ side writes the numbers as JSON.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace seer::analysis {
+
+// Python used for plots: $SEER_PYTHON, else <root>/.venv/bin/python, else python3.
+std::string plot_python();
+
+// Runs analysis/plots/<script> with `args`; throws with the script's exit status on failure
+// (the script's own error is on stderr).
+void run_plot_script(const std::string& script, const std::vector<std::string>& args);
+
+}  // namespace seer::analysis

@@ -1,0 +1,82 @@
+// Stage bench_kernels (GPU only): times Seer's dense, max-pool and block-sparse attention against
+// PyTorch SDPA (FlashAttention-2 and cuDNN backends) on the paper's Llama-3.1-8B attention shape,
+// and writes kernels_<gpu>.json in the format of bench/results/ (issue 5). FlexAttention runs
+// from bench/flex_bench.py (scripts/gpu-check.sh bench merges it).
+//   seer run bench_kernels bench.seqs=[8192,32768]
+#include "core/config/config_reader.h"
+#include "core/io/atomic_file.h"
+#include "experiments/bench_kernels_lib.h"
+#include "experiments/stage.h"
+#include "experiments/stages/stages.h"
+#include "kernels/attention.h"
+
+#include <chrono>
+#include <ctime>
+
+namespace seer::experiments {
+namespace {
+
+KernelBenchConfig parse_bench(const config::ConfigReader& r) {
+  KernelBenchConfig c;
+  c.seqs = r.get<std::vector<int64_t>>("seqs", c.seqs);
+  c.keeps = r.get<std::vector<double>>("keeps", c.keeps);
+  c.block = r.get<int64_t>("block", c.block);
+  c.batch = r.get<int64_t>("batch", c.batch);
+  c.hq = r.get<int64_t>("q_heads", c.hq);
+  c.hkv = r.get<int64_t>("kv_heads", c.hkv);
+  c.head_dim = r.get<int64_t>("head_dim", c.head_dim);
+  c.warmup = r.get<int>("warmup", c.warmup);
+  c.reps = r.get<int>("reps", c.reps);
+  c.max_seconds = r.get<double>("max_seconds", c.max_seconds);
+  c.seed = static_cast<uint64_t>(r.get<int64_t>("seed", static_cast<int64_t>(c.seed)));
+  c.peers = r.get<bool>("peers", c.peers);
+  c.maxpool = r.get<bool>("maxpool", c.maxpool);
+  if (c.seqs.empty()) r.fail("seqs", "expected at least one sequence length");
+  for (double k : c.keeps) {
+    if (k <= 0.0 || k > 1.0) r.fail("keeps", "every keep fraction must be in (0, 1]");
+  }
+  if (c.hq % c.hkv != 0) r.fail("kv_heads", "must divide q_heads");
+  if (c.head_dim != 64 && c.head_dim != 128) r.fail("head_dim", "the CUDA kernels take 64 or 128");
+  r.finish();
+  return c;
+}
+
+std::string utc_date() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+class BenchKernelsStage final : public Stage {
+ public:
+  std::string name() const override { return "bench_kernels"; }
+  std::string summary() const override {
+    return "GPU kernel timings: Seer dense / max-pool / block-sparse vs SDPA flash and cuDNN";
+  }
+  std::vector<std::string> sections() const override { return {"bench"}; }
+  void validate(const config::ConfigTree& config) const override {
+    parse_bench(config::ConfigReader(config, "bench"));
+  }
+  void run(StageContext& ctx) override {
+    const auto cfg = parse_bench(config::ConfigReader(ctx.config, "bench"));
+    if (!kernels::cuda_kernels_available()) {
+      throw std::runtime_error("bench_kernels needs the CUDA kernels and a GPU (this build or "
+                               "machine has neither); run it on the GPU machine");
+    }
+    const auto rows = run_kernel_benchmark(cfg, [&](const std::string& line) { ctx.log.info(line); });
+    const std::string gpu = cuda_device_name();
+    const std::string json = kernel_bench_json(rows, gpu, utc_date(),
+                                               "seer run bench_kernels", "");
+    io::write_file_atomic(ctx.stage_dir / "kernels.json", json);
+    ctx.log.info("{} rows on {} -> {}", rows.size(), gpu, (ctx.stage_dir / "kernels.json").string());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_bench_kernels_stage() { return std::make_unique<BenchKernelsStage>(); }
+
+}  // namespace seer::experiments

@@ -1,0 +1,239 @@
+// Stage sweep: perplexity of the model under every sparsity setting of a grid (methods x their
+// list-valued keys x context lengths), each cell with its own resolved config.yaml and result.json
+// under cells/, resumable cell by cell. Writes table.md / table.csv laid out like the paper
+// (methods as rows, context lengths as columns, measured sparsity beside each perplexity) and
+// results.json with every cell. Gate policies use the gates of the stage `sweep.gates`.
+//   seer run quickstart sweep.contexts=[1024,2048]
+#include "analysis/python_plot.h"
+#include "analysis/results_table.h"
+#include "analysis/run_info.h"
+#include "core/config/config_reader.h"
+#include "core/config/paths.h"
+#include "core/gate/gate_file.h"
+#include "core/gate/gated_attention_hook.h"
+#include "core/io/atomic_file.h"
+#include "core/model/model_spec.h"
+#include "core/model/perplexity.h"
+#include "core/sparsity/sparsity_policy.h"
+#include "experiments/corpus_tokens.h"
+#include "experiments/progress.h"
+#include "experiments/runner.h"
+#include "experiments/stage.h"
+#include "experiments/stages/stages.h"
+#include "experiments/sweep_grid.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace seer::experiments {
+namespace {
+
+struct SweepConfig {
+  std::vector<int64_t> contexts;
+  int64_t max_tokens = 8192;
+  int64_t skip_tokens = 0;     // held-out text: skip what capture/distill trained on
+  int64_t chunk_size = 512;
+  int64_t block_size = 64;     // for policies without gates; gates bring their own
+  std::string gates;           // stage id of this run (its gates/), a path, or "" (no gates)
+  std::vector<SweepSetting> settings;
+};
+
+SweepConfig parse_sweep(const config::ConfigTree& tree) {
+  config::ConfigReader r(tree, "sweep");
+  SweepConfig c;
+  c.contexts = r.get<std::vector<int64_t>>("contexts");
+  if (c.contexts.empty()) r.fail("contexts", "expected at least one context length");
+  for (auto ctx : c.contexts) {
+    if (ctx < 2) r.fail("contexts", "every context must be >= 2");
+  }
+  c.max_tokens = r.get<int64_t>("max_tokens", c.max_tokens);
+  if (c.max_tokens < 0) r.fail("max_tokens", "expected >= 0 (0 = the whole corpus)");
+  c.skip_tokens = r.get<int64_t>("skip_tokens", c.skip_tokens);
+  if (c.skip_tokens < 0) r.fail("skip_tokens", "expected >= 0");
+  c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
+  c.block_size = r.get<int64_t>("block_size", c.block_size);
+  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128) {
+    r.fail("block_size", "expected 16 | 32 | 64 | 128");
+  }
+  if (c.chunk_size <= 0 || c.chunk_size % c.block_size != 0) {
+    r.fail("chunk_size", fmt::format("expected a positive multiple of the block size {} (chunked "
+                                     "prefill keeps query blocks whole)", c.block_size));
+  }
+  c.gates = r.get<std::string>("gates", "");
+  c.settings = expand_sweep_methods(r);
+  r.finish();
+  // Each setting must be a valid sparsity section: check them all before anything runs.
+  for (const auto& s : c.settings) {
+    const auto cell = cell_config(tree, s, c.contexts.front());
+    core::parse_sparsity_policy(config::ConfigReader(cell, "sparsity"));
+  }
+  return c;
+}
+
+fs::path gates_dir(const StageContext& ctx, const std::string& gates) {
+  if (fs::exists(ctx.stage_path(gates) / "gates")) return ctx.stage_path(gates) / "gates";
+  return config::resolve_project_path(gates);
+}
+
+nlohmann::json load_json(const fs::path& p) { return nlohmann::json::parse(io::read_file(p)); }
+
+class SweepStage final : public Stage {
+ public:
+  std::string name() const override { return "sweep"; }
+  std::string summary() const override {
+    return "perplexity under a grid of sparsity settings x context lengths (table.md, results.json)";
+  }
+  std::vector<std::string> sections() const override {
+    return {"model", "data", "gate", "sweep", "sparsity", "eval"};
+  }
+  void validate(const config::ConfigTree& config) const override {
+    core::parse_model_spec(config::ConfigReader(config, "model"));
+    data::parse_text_corpus(config::ConfigReader(config, "data"));
+    parse_sweep(config);
+  }
+
+  void run(StageContext& ctx) override {
+    const auto cfg = parse_sweep(ctx.config);
+    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
+    core::Decoder model = core::load_decoder(spec);
+    const auto tok = core::load_tokenizer(spec);
+    auto tokens = corpus_tokens(data::load_text_corpus(corpus), tok,
+                                cfg.max_tokens > 0 ? cfg.skip_tokens + cfg.max_tokens : 0);
+    if (static_cast<int64_t>(tokens.size()) <= cfg.skip_tokens) {
+      throw std::runtime_error(fmt::format("sweep: the corpus has {} tokens, fewer than "
+                                           "sweep.skip_tokens = {}", tokens.size(), cfg.skip_tokens));
+    }
+    tokens.erase(tokens.begin(), tokens.begin() + cfg.skip_tokens);
+    ctx.log.info("sweep: {} settings x {} contexts over {} tokens of {} (after skipping {})",
+                 cfg.settings.size(), cfg.contexts.size(), tokens.size(), spec.name,
+                 cfg.skip_tokens);
+
+    std::optional<core::GateSet> gates;
+    int64_t block = cfg.block_size;
+    const bool any_gate = std::any_of(cfg.settings.begin(), cfg.settings.end(), [&](auto& s) {
+      return core::parse_sparsity_policy(
+                 config::ConfigReader(cell_config(ctx.config, s, cfg.contexts.front()), "sparsity"))
+          ->needs_gate();
+    });
+    if (any_gate) {
+      if (cfg.gates.empty()) {
+        throw std::runtime_error("sweep: a method uses gate scores but sweep.gates is not set "
+                                 "(a distill stage id of this run, or a gates folder)");
+      }
+      const fs::path dir = gates_dir(ctx, cfg.gates);
+      ctx.log.info("gates from {}", dir.string());
+      gates = core::load_gates(dir);
+      gates->to(model_device(spec), at::kFloat);
+      block = gates->config.block_size;
+    }
+
+    analysis::ResultsTable table;
+    table.title = fmt::format("Perplexity ({}), measured sparsity in brackets", spec.name);
+    nlohmann::json cells = nlohmann::json::array();
+    const fs::path cells_dir = ctx.stage_dir / "cells";
+    const int64_t total = static_cast<int64_t>(cfg.settings.size() * cfg.contexts.size());
+    Progress progress("sweep", total);
+    int64_t done = 0;
+    at::NoGradGuard no_grad;
+    for (const int64_t context : cfg.contexts) {
+      for (const auto& setting : cfg.settings) {
+        const auto tree = cell_config(ctx.config, setting, context);
+        const std::string id = cell_id(setting, context);
+        const fs::path dir = cells_dir / id;
+        const std::string hash = stable_hash(tree.to_yaml() + fmt::format("{}|{}|{}", cfg.max_tokens,
+                                                                          cfg.chunk_size, block));
+        nlohmann::json result;
+        if (fs::exists(dir / "result.json") && load_json(dir / "result.json").value("hash", "") == hash) {
+          result = load_json(dir / "result.json");
+          ctx.log.file_only(fmt::format("{}: complete, reused", id));
+        } else {
+          result = run_cell(ctx, model, tokens, tree, setting, context, block,
+                            gates ? &*gates : nullptr, cfg.chunk_size);
+          result["hash"] = hash;
+          fs::create_directories(dir);
+          io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
+          io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
+        }
+        auto& cell = table.at(setting.label, std::to_string(context));
+        cell.score = result["ppl"].get<double>();
+        cell.sparsity = result["sparsity"].get<double>();
+        ctx.log.info("  {:<36} ctx {:>6}: ppl {:.4f}  sparsity {:.1f}%", setting.label, context,
+                     *cell.score, 100.0 * *cell.sparsity);
+        cells.push_back(result);
+        progress.update(++done, setting.label);
+      }
+    }
+    progress.finish();
+    const std::string md = table.to_markdown();
+    io::write_file_atomic(ctx.stage_dir / "table.md", md);
+    io::write_file_atomic(ctx.stage_dir / "table.csv", table.to_csv());
+    nlohmann::json out = analysis::run_info(ctx.config);
+    out["cells"] = cells;
+    io::write_file_atomic(ctx.stage_dir / "results.json", out.dump(2) + "\n");
+    ctx.log.info("\n{}", md);
+    // The table is already saved; a missing plotting library costs the figure, not the numbers.
+    try {
+      analysis::run_plot_script("ppl_vs_sparsity.py", {(ctx.stage_dir / "results.json").string(),
+                                                       (ctx.stage_dir / "ppl_vs_sparsity.png").string()});
+    } catch (const std::exception& e) {
+      ctx.log.info("warning: no plot: {}", e.what());
+    }
+  }
+
+ private:
+  static at::Device model_device(const core::ModelSpec& spec) {
+    return spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  }
+
+  nlohmann::json run_cell(StageContext& ctx, core::Decoder& model, const std::vector<int64_t>& tokens,
+                          const config::ConfigTree& tree, const SweepSetting& setting,
+                          int64_t context, int64_t block, const core::GateSet* gates,
+                          int64_t chunk_size) {
+    const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"));
+    core::GatedAttentionHook hook(policy->needs_gate() ? gates : nullptr, policy.get(), block);
+    model.set_attention_hook(&hook);
+    core::PerplexityOptions opts;
+    opts.context = context;
+    opts.chunk_size = chunk_size;
+    const auto t0 = std::chrono::steady_clock::now();
+    core::PerplexityResult res;
+    try {
+      res = core::perplexity(model, tokens, opts);
+    } catch (...) {
+      model.set_attention_hook(nullptr);
+      throw;
+    }
+    model.set_attention_hook(nullptr);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json j;
+    j["method"] = setting.method;
+    j["label"] = setting.label;
+    j["policy"] = policy->name();
+    j["sparsity_config"] = analysis::yaml_to_json(setting.sparsity);
+    j["context"] = context;
+    j["block"] = block;
+    j["ppl"] = res.ppl();
+    j["nll_sum"] = res.nll_sum;
+    j["tokens_scored"] = res.tokens;
+    j["windows"] = res.windows;
+    j["sparsity"] = hook.stats().overall();
+    j["sparsity_detail"] = nlohmann::json::parse(hook.stats().to_json());
+    j["seconds"] = secs;
+    ctx.log.file_only(fmt::format("cell {} ctx {}: ppl {:.4f} sparsity {:.4f} in {:.1f}s",
+                                  setting.label, context, res.ppl(), hook.stats().overall(), secs));
+    return j;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_sweep_stage() { return std::make_unique<SweepStage>(); }
+
+}  // namespace seer::experiments

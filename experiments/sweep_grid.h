@@ -1,0 +1,39 @@
+// The grid of a `sweep` stage: named methods, each a `sparsity` section whose list-valued keys
+// expand into one cell per combination, times the context lengths. Example:
+//   sweep:
+//     contexts: [1024, 2048]
+//     methods:
+//       dense: {policy: dense}
+//       gate: {policy: topk, keep_ratio: [0.5, 0.2]}
+//       streaming: {policy: streaming, sink_blocks: 1, local_blocks: [8, 3]}
+// gives 5 settings x 2 contexts = 10 cells, labelled "gate keep_ratio=0.5" and so on.
+#pragma once
+
+#include "core/config/config_reader.h"
+#include "core/config/config_tree.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace seer::experiments {
+
+struct SweepSetting {
+  std::string method;     // the key under sweep.methods
+  std::string label;      // method plus the expanded values, e.g. "gate keep_ratio=0.5"
+  YAML::Node sparsity;    // one scalar value per key: a complete `sparsity` section
+};
+
+// Expands sweep.methods (reader on the `sweep` section). Errors name the method and key.
+std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep);
+
+// The config one cell runs with: `base` with `sparsity` replaced by the setting's and
+// `eval.context` set, so the cell's saved config.yaml is complete on its own.
+config::ConfigTree cell_config(const config::ConfigTree& base, const SweepSetting& setting,
+                               int64_t context);
+
+// A file-name-safe id: "gate keep_ratio=0.5" at 1024 -> "gate_keep_ratio-0.5_ctx1024".
+std::string cell_id(const SweepSetting& setting, int64_t context);
+
+}  // namespace seer::experiments
