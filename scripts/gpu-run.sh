@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The whole project on the lent GPU machine (../shared/GPU-MACHINE.md), in two back-to-back device
+# calls, because the embedded model (~100 MB) is larger than what one call carries:
+#   scripts/gpu-run.sh stage      # here: split the model and gather what the machine lacks into .stage/
+#   scripts/gpu-run.sh prep       # call 1 (carry .stage/model.gguf.part.aa .stage/sys):
+#                                 #   keep part aa outside the checkout, build the whole project
+#   scripts/gpu-run.sh main [EXPERIMENTS...]
+#                                 # call 2, at once (carry .stage/model.gguf.part.ab .stage/sys
+#                                 #   .stage/ruler assets/books): rebuild the model file, run every
+#                                 #   [cuda] test, then each experiment named (default: gpu_smoke)
+# Logs, results and figures go to $OUT (the device tool brings back at most 8 files: each
+# experiment's tables and results are packed into one tar per experiment).
+# What the machine lacks (seen 2026-11-26): PCRE2 and libpng development files, perhaps
+# nlohmann-json; `stage` copies this machine's headers and runtime libraries into .stage/sys.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-main}
+shift || true
+OUT=${OUT:-build-gpu/out}
+mkdir -p "$OUT"
+STAGE_DIR=/root/stage
+MODEL=SmolLM2-135M-Instruct.Q4_1.gguf
+log() { echo "[gpu-run $(date -u +%H:%M:%S)] $*"; }
+
+stage_here() {
+  mkdir -p .stage/sys/include .stage/sys/lib .stage/ruler
+  split -b 48M "assets/models/$MODEL" .stage/model.gguf.part.
+  sha256sum "assets/models/$MODEL" | awk '{print $1}' > .stage/model.sha256
+  cp /usr/include/pcre2.h /usr/include/png.h /usr/include/pngconf.h /usr/include/pnglibconf.h .stage/sys/include/
+  cp -r /usr/include/nlohmann .stage/sys/include/
+  cp -L /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /usr/lib/x86_64-linux-gnu/libpng16.so.16 .stage/sys/lib/
+  [[ -f ../shared/data/ruler/PaulGrahamEssays.json ]] && cp ../shared/data/ruler/PaulGrahamEssays.json .stage/ruler/
+  du -sh .stage/* assets/books
+}
+
+configure_and_build() {
+  local sys="$PWD/.stage/sys" extra=()
+  {
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+  } 2>&1 | tee "$OUT/setup.log"
+  if ! pkg-config --exists libpcre2-8; then
+    log "no libpcre2-8 development files: using the carried header"
+    mkdir -p build-gpu/pkgconfig
+    cat > build-gpu/pkgconfig/libpcre2-8.pc <<PC
+Name: libpcre2-8
+Description: carried header + this machine's runtime library
+Version: 10.42
+Libs: -L$sys/lib -l:libpcre2-8.so.0
+Cflags: -I$sys/include
+PC
+    export PKG_CONFIG_PATH="$PWD/build-gpu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  fi
+  if [[ ! -f /usr/include/png.h ]]; then
+    log "no libpng development files: using the carried header and library"
+    extra+=(-DPNG_PNG_INCLUDE_DIR="$sys/include" -DPNG_LIBRARY="$sys/lib/libpng16.so.16")
+  fi
+  # nlohmann-json, when the machine lacks it: searched after every system include directory.
+  local cxxflags="-idirafter $sys/include"
+  local TP
+  TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  log "configure"
+  if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" \
+      -DSEER_PYTHON="$(which python3)" -DSEER_CUDA=ON -DSEER_CUDA_ARCHITECTURES=90a \
+      -DTORCH_CUDA_ARCH_LIST=9.0a -DCMAKE_CXX_FLAGS="$cxxflags" \
+      -DCMAKE_BUILD_RPATH="$sys/lib" "${extra[@]}" >> "$OUT/setup.log" 2>&1; then
+    log "configure FAILED"; tail -30 "$OUT/setup.log"; return 1
+  fi
+  log "build (all targets)"
+  if ! cmake --build build-gpu -j "$(nproc)" >> "$OUT/setup.log" 2>&1; then
+    log "build FAILED"; grep -E -A3 "error" "$OUT/setup.log" | head -60; return 1
+  fi
+  log "built"
+}
+
+run_experiment() {   # NAME [OVERRIDES...]: build/seer run, then pack its outputs
+  local exp=$1; shift
+  log "seer run $exp $*"
+  build-gpu/seer run "$exp" "$@" 2>&1 | grep -v -E '^\s*(sweep|capture|distill|eval_[a-z]+|bench_[a-z]+):.*[0-9]+%' \
+    | tee "$OUT/$exp.log" | tail -40
+  local dir
+  dir=$(grep -m1 -o "outputs in .*" "$OUT/$exp.log" | sed 's/outputs in //')
+  [[ -n "$dir" && -d "$dir" ]] && tar czf "$OUT/$exp.tgz" -C "$(dirname "$dir")" \
+    --exclude='*.h5' --exclude='checkpoints' --exclude='*.safetensors' "$(basename "$dir")"
+}
+
+case "$MODE" in
+  stage) stage_here ;;
+  prep)
+    mkdir -p "$STAGE_DIR" && cp .stage/model.gguf.part.aa "$STAGE_DIR/" && log "part aa kept in $STAGE_DIR"
+    configure_and_build ;;
+  main)
+    [[ -f "$STAGE_DIR/model.gguf.part.aa" ]] || { log "part aa missing: the machine was given back between calls"; exit 2; }
+    mkdir -p assets/models
+    cat "$STAGE_DIR/model.gguf.part.aa" .stage/model.gguf.part.ab > "assets/models/$MODEL"
+    [[ "$(sha256sum "assets/models/$MODEL" | awk '{print $1}')" == "$(cat .stage/model.sha256)" ]] \
+      || { log "model checksum mismatch"; exit 2; }
+    [[ -x build-gpu/seer ]] || configure_and_build || exit 1
+    export SEER_RULER_ESSAY="$PWD/.stage/ruler/PaulGrahamEssays.json"
+    log "[cuda] tests"
+    for t in build-gpu/tests/seer_*_tests; do
+      "$t" "[cuda]" > "$OUT/tests_$(basename "$t").log" 2>&1
+      echo "$(basename "$t"): $(tail -2 "$OUT/tests_$(basename "$t").log" | tr '\n' ' ')"
+    done | tee "$OUT/tests.log"
+    for exp in "${@:-gpu_smoke}"; do
+      # EXPERIMENT or EXPERIMENT:override,override (commas separate overrides)
+      IFS=',' read -r -a ov <<< "${exp#*:}"
+      [[ "$exp" == *:* ]] || ov=()
+      run_experiment "${exp%%:*}" "${ov[@]}"
+    done ;;
+  *) echo "usage: scripts/gpu-run.sh stage | prep | main [EXPERIMENT[:k=v,...] ...]" >&2; exit 2 ;;
+esac
+log "done"
