@@ -49,6 +49,11 @@ struct AttnParams {
   const int32_t* tile_indices = nullptr;
   int n_qtiles = 0;
   int n_ktiles = 0;
+  // Variant H: pairs of query blocks split between two launches (0: off). 1 = the 128-row union
+  // kernel runs the pairs whose lists overlap enough and writes its choice per pair into
+  // pair_choice [B, Hq, ceil(n_qtiles / 2)]; 2 = the 64-row kernel runs the other pairs.
+  int pair_mode = 0;
+  uint8_t* pair_choice = nullptr;
   const uint8_t* fine_mask = nullptr;
   int fine_block = 0;
   int fine_nbq = 0;

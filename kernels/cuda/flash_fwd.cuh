@@ -22,6 +22,7 @@ namespace seer::kernels::cuda {
 enum class FwdMode : int { kDense = 0, kMaxpool = 1, kSparse = 2, kSparseFine = 3 };
 
 constexpr int kBlockN = 64;
+constexpr int kSparseBlockRows = 64;   // rows of one query block of the sparse tile lists
 
 template <int D, int kWarps, int kMT>
 struct FwdShape {
@@ -89,6 +90,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   const int warp = tid >> 5;
   const int g = lane >> 2;   // row inside an 8-row group
   const int q4 = lane & 3;   // column pair inside an 8-column tile
+  // kUnion: a 128-row CTA covers the 64-row query blocks 2t and 2t+1 of the sparse lists and
+  // visits the union of their key tiles; the warps of a block skip tiles it does not keep.
+  constexpr bool kUnion = kMode == FwdMode::kSparse && kBM == 2 * kSparseBlockRows;
   const int h = p.head_begin + blockIdx.x;
   const int tile = gridDim.y - 1 - blockIdx.y;   // heaviest causal tiles first
   const int b = blockIdx.z;
@@ -108,19 +112,87 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   // ---- which key tiles this CTA visits --------------------------------------------------
   int n_tiles = 0;
   const int32_t* tile_list = nullptr;
-  if (m0 < span.sq) {
-    if constexpr (kIsSparse) {
-      const int64_t row_id = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + tile;
-      n_tiles = p.tile_counts[row_id];
-      tile_list = p.tile_indices + row_id * p.n_ktiles;
+  // kUnion: the merged list, entries kt | keep bits << 24 (bit 0: block 2t, bit 1: block 2t+1),
+  // in dynamic shared memory past the tiles.
+  int* union_list = reinterpret_cast<int*>(smem + Shape::kSmemBytes);
+  // Variant H splits the pairs of query blocks (2t, 2t+1) between two launches: pair_mode 1 (this
+  // 128-row kernel) keeps a pair iff u * t128 < (c0 + c1) * t64 (u: size of the union of the two
+  // lists, c0 / c1: their lengths; t128 / t64 ~ 5 / 3 measured per tile) and records its choice
+  // in pair_choice; pair_mode 2 (the 64-row kernel, launched after it) runs the other pairs.
+  if constexpr (kMode == FwdMode::kSparse) {
+    const int pair = kUnion ? tile : tile >> 1;
+    const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + pair;
+    if constexpr (kUnion) {
+      // Flags per key tile in the K/V buffers (no copy is in flight yet); a block-wide scan
+      // compacts them into the ascending merged list.
+      uint8_t* flags = smem + Shape::kQBytes;
+      const int nk = p.n_ktiles;
+      int c0 = 0, c1 = 0;
+      const int64_t rid0 = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + 2 * pair;
+      if (m0 < span.sq) {
+        c0 = p.tile_counts[rid0];
+        if (2 * pair + 1 < p.n_qtiles && m0 + kSparseBlockRows < span.sq) c1 = p.tile_counts[rid0 + 1];
+      }
+      const int32_t* l0 = p.tile_indices + rid0 * nk;
+      const int32_t* l1 = l0 + nk;
+      for (int j = tid; j < nk; j += kThreads) flags[j] = 0;
+      __syncthreads();
+      for (int j = tid; j < c0; j += kThreads) flags[__ldg(l0 + j)] = 1;
+      __syncthreads();
+      for (int j = tid; j < c1; j += kThreads) flags[__ldg(l1 + j)] |= 2;
+      __syncthreads();
+      const int per = (nk + kThreads - 1) / kThreads;
+      const int j0 = min(nk, tid * per), j1 = min(nk, j0 + per);
+      int cnt = 0;
+      for (int j = j0; j < j1; ++j) cnt += flags[j] != 0;
+      int incl = cnt;
+#pragma unroll
+      for (int d = 1; d < 32; d <<= 1) {
+        const int t = __shfl_up_sync(0xffffffffu, incl, d);
+        if ((tid & 31) >= d) incl += t;
+      }
+      __shared__ int warp_totals[kWarps];
+      if ((tid & 31) == 31) warp_totals[tid >> 5] = incl;
+      __syncthreads();
+      int pos = incl - cnt;
+      int u = 0;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        if (w < (tid >> 5)) pos += warp_totals[w];
+        u += warp_totals[w];
+      }
+      const bool pair_in_128 = c0 + c1 == 0 || 5 * u < 3 * (c0 + c1);
+      if (p.pair_mode == 1) {
+        if (tid == 0) p.pair_choice[pair_id] = pair_in_128 ? 1 : 0;
+        if (!pair_in_128) return;
+      }
+      for (int j = j0; j < j1; ++j) {
+        const int f = flags[j];
+        if (f != 0) union_list[pos++] = j | (f << 24);
+      }
+      n_tiles = u;
+      __syncthreads();   // list complete, flags dead before the K/V copies
     } else {
-      int key_end = span.sk;
-      if (p.causal) key_end = min(key_end, max(0, m0 + kBM + off));
-      n_tiles = (key_end + kBN - 1) / kBN;
+      if (p.pair_mode == 2 && p.pair_choice[pair_id] != 0) return;   // the 128-row launch ran it
+    }
+  }
+  if constexpr (!kUnion) {
+    if (m0 < span.sq) {
+      if constexpr (kIsSparse) {
+        const int64_t row_id = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + tile;
+        n_tiles = p.tile_counts[row_id];
+        tile_list = p.tile_indices + row_id * p.n_ktiles;
+      } else {
+        int key_end = span.sk;
+        if (p.causal) key_end = min(key_end, max(0, m0 + kBM + off));
+        n_tiles = (key_end + kBN - 1) / kBN;
+      }
     }
   }
   auto tile_at = [&](int i) -> int {
-    if constexpr (kIsSparse) {
+    if constexpr (kUnion) {
+      return union_list[i] & 0xffffff;
+    } else if constexpr (kIsSparse) {
       return __ldg(tile_list + i);
     } else {
       return i;
@@ -189,6 +261,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
     __syncthreads();
     const uint32_t sK = sK0 + (Shape::kSingleBuf ? 0 : stage * Shape::kKVBytes);
     const uint32_t sV = sV0 + (Shape::kSingleBuf ? 0 : stage * Shape::kKVBytes);
+    bool active = true;   // warp-uniform: this warp's query block keeps tile kt
+    if constexpr (kUnion) active = (union_list[i] >> (24 + (warp_row0 >> 6))) & 1;
+    if (active) {
 
     if constexpr (Shape::kQInRegs) {
       if (i == 0) {
@@ -379,6 +454,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
         }
       }
     }
+    }   // active
     __syncthreads();   // the next loads overwrite this stage (single buffer: V_i)
     if constexpr (Shape::kSingleBuf) {
       if (i + 1 < n_tiles)
