@@ -115,13 +115,13 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   // kUnion: the merged list, entries kt | keep bits << 24 (bit 0: block 2t, bit 1: block 2t+1),
   // in dynamic shared memory past the tiles.
   int* union_list = reinterpret_cast<int*>(smem + Shape::kSmemBytes);
-  // Variant H splits the pairs of query blocks (2t, 2t+1) between two launches: pair_mode 1 (this
-  // 128-row kernel) keeps a pair iff u * t128 < (c0 + c1) * t64 (u: size of the union of the two
-  // lists, c0 / c1: their lengths; t128 / t64 ~ 5 / 3 measured per tile) and records its choice
-  // in pair_choice; pair_mode 2 (the 64-row kernel, launched after it) runs the other pairs.
+  // Variant H splits the pairs of query blocks (2t, 2t+1) between two launches by the choice
+  // sparse_pair_plan_kernel wrote per pair: pair_mode 1 (this 128-row kernel) runs the pairs
+  // with choice 1, pair_mode 2 (the 64-row kernel) the others.
   if constexpr (kMode == FwdMode::kSparse) {
     const int pair = kUnion ? tile : tile >> 1;
     const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + pair;
+    if (p.pair_mode != 0 && (p.pair_choice[pair_id] != 0) != (p.pair_mode == 1)) return;
     if constexpr (kUnion) {
       // Flags per key tile in the K/V buffers (no copy is in flight yet); a block-wide scan
       // compacts them into the ascending merged list.
@@ -161,19 +161,12 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
         if (w < (tid >> 5)) pos += warp_totals[w];
         u += warp_totals[w];
       }
-      const bool pair_in_128 = c0 + c1 == 0 || 5 * u < 3 * (c0 + c1);
-      if (p.pair_mode == 1) {
-        if (tid == 0) p.pair_choice[pair_id] = pair_in_128 ? 1 : 0;
-        if (!pair_in_128) return;
-      }
       for (int j = j0; j < j1; ++j) {
         const int f = flags[j];
         if (f != 0) union_list[pos++] = j | (f << 24);
       }
       n_tiles = u;
       __syncthreads();   // list complete, flags dead before the K/V copies
-    } else {
-      if (p.pair_mode == 2 && p.pair_choice[pair_id] != 0) return;   // the 128-row launch ran it
     }
   }
   if constexpr (!kUnion) {
@@ -558,6 +551,51 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
         if (wrow0 + mt * 16 < span.sq) emit(1u << mt, wrow0 + mt * 16);
     }
   }
+}
+
+// Variant H's choice per (batch, head, pair of query blocks 2t, 2t+1), one warp each: the pair
+// runs in the 128-row union kernel iff u * t128 < (c0 + c1) * t64, u being the size of the union
+// of the two lists and c0 / c1 their lengths, t128 / t64 ~ 5 / 3 the measured cost of a key tile
+// in a 128-row CTA over that in a 64-row CTA (a 128-row CTA whose warps of one block idle on a
+// tile takes as long as with all warps busy). Lists overlapping by more than ~40% go there.
+// Shared memory: one bit per key tile per warp.
+template <int kPlanWarps>
+__global__ void __launch_bounds__(kPlanWarps * 32) sparse_pair_plan_kernel(const AttnParams p) {
+  extern __shared__ uint32_t plan_bits[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int words = (p.n_ktiles + 31) / 32;
+  const int n_pairs = (p.n_qtiles + 1) / 2;
+  const int64_t pair_id = static_cast<int64_t>(blockIdx.x) * kPlanWarps + warp;
+  if (pair_id >= static_cast<int64_t>(p.batch) * p.hq * n_pairs) return;   // warp-uniform
+  const int pair = static_cast<int>(pair_id % n_pairs);
+  const int b = static_cast<int>(pair_id / n_pairs / p.hq);
+  const SeqSpan span = seq_span(p, b);
+  const int pm0 = pair * 2 * kSparseBlockRows;
+  const int64_t rid0 = (pair_id / n_pairs) * p.n_qtiles + 2 * pair;
+  int c0 = 0, c1 = 0;
+  if (pm0 < span.sq) {
+    c0 = p.tile_counts[rid0];
+    if (2 * pair + 1 < p.n_qtiles && pm0 + kSparseBlockRows < span.sq) c1 = p.tile_counts[rid0 + 1];
+  }
+  const int32_t* l0 = p.tile_indices + rid0 * p.n_ktiles;
+  const int32_t* l1 = l0 + p.n_ktiles;
+  uint32_t* bits = plan_bits + warp * words;
+  for (int w = lane; w < words; w += 32) bits[w] = 0u;
+  __syncwarp();
+  for (int j = lane; j < c0; j += 32) {
+    const int t = __ldg(l0 + j);
+    atomicOr(bits + (t >> 5), 1u << (t & 31));
+  }
+  __syncwarp();
+  int inter = 0;
+  for (int j = lane; j < c1; j += 32) {
+    const int t = __ldg(l1 + j);
+    inter += (bits[t >> 5] >> (t & 31)) & 1u;
+  }
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) inter += __shfl_xor_sync(0xffffffffu, inter, d);
+  const int u = c0 + c1 - inter;
+  if (lane == 0) p.pair_choice[pair_id] = (c0 + c1 == 0 || 5 * u < 3 * (c0 + c1)) ? 1 : 0;
 }
 
 }  // namespace seer::kernels::cuda

@@ -16,11 +16,20 @@ void launch_attention_sparse(const AttnParams& p_in) {
   // lists overlap enough run there, the others in 64-row CTAs ('A'), in a second launch.
   if ((v == 'B' || v == 'H') && p.n_ktiles > 4096) v = 'A';
   switch (v) {
-    case 'H':
+    case 'H': {
+      constexpr int kPlanWarps = 8;
+      const int64_t n_pairs = int64_t(p.batch) * p.hq * ((p.n_qtiles + 1) / 2);
+      const int plan_smem = kPlanWarps * ((p.n_ktiles + 31) / 32) * 4;
+      if (n_pairs == 0) return;
+      sparse_pair_plan_kernel<kPlanWarps>
+          <<<static_cast<unsigned>((n_pairs + kPlanWarps - 1) / kPlanWarps), kPlanWarps * 32,
+             plan_smem, static_cast<cudaStream_t>(p.stream)>>>(p);
+      SEER_CUDA_CHECK(cudaGetLastError());
       p.pair_mode = 1;
       launch_fwd_typed<FwdMode::kSparse, 4, 2>(p);
       p.pair_mode = 2;
       return launch_fwd_typed<FwdMode::kSparse, 4, 1>(p);
+    }
     case 'B': return launch_fwd_typed<FwdMode::kSparse, 4, 2>(p);
     case 'C': return launch_fwd_typed<FwdMode::kSparse, 2, 2>(p);
     default: return launch_fwd_typed<FwdMode::kSparse, 4, 1>(p);
