@@ -181,6 +181,7 @@ std::vector<KernelBenchRow> run_kernel_benchmark(const KernelBenchConfig& c, con
     }
     at::Tensor dense_out;
     for (const char v : variants) {
+      if (v == 'H') continue;   // sparse only
       const VariantScope scope(v);
       const std::string suffix = v ? std::string("_") + v : std::string();
       const Timing td = time_cuda([&](int r) {
@@ -207,7 +208,6 @@ std::vector<KernelBenchRow> run_kernel_benchmark(const KernelBenchConfig& c, con
       const double kept = idx.counts.sum().item<double>() /
                           (double(c.batch * c.hq) * double(nb) * double(nb + 1) / 2.0);
       for (const char v : variants) {
-        if (v == 'B') continue;   // sparse tiles are 64 rows
         const VariantScope scope(v);
         const std::string suffix = v ? std::string("_") + v : std::string();
         const Timing ts = time_cuda([&](int r) {

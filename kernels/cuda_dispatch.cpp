@@ -237,6 +237,10 @@ AttnResult block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
   p.n_ktiles = static_cast<int>(indices.size(3));
   TORCH_CHECK(counts.size(2) == n_qt, "block_sparse_attention: tile lists have ", counts.size(2),
               " query tiles, expected ", n_qt);
+  // One byte per (batch, head, pair of query tiles): which launch runs the pair (variant H).
+  const at::Tensor pair_choice =
+      at::empty({int64_t(p.batch) * p.hq * ((n_qt + 1) / 2)}, q.options().dtype(at::kByte));
+  p.pair_choice = pair_choice.data_ptr<uint8_t>();
   cuda::launch_attention_sparse(p);
   return res;
 }

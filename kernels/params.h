@@ -49,6 +49,11 @@ struct AttnParams {
   const int32_t* tile_indices = nullptr;
   int n_qtiles = 0;
   int n_ktiles = 0;
+  // Variant H: pairs of query blocks split between two launches (0: off). A plan kernel writes
+  // pair_choice [B, Hq, ceil(n_qtiles / 2)] (1: the pair's lists overlap enough); then
+  // pair_mode 1 = the 128-row union kernel runs the pairs with 1, 2 = the 64-row kernel the rest.
+  int pair_mode = 0;
+  uint8_t* pair_choice = nullptr;
   const uint8_t* fine_mask = nullptr;
   int fine_block = 0;
   int fine_nbq = 0;

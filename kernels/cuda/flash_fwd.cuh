@@ -22,6 +22,7 @@ namespace seer::kernels::cuda {
 enum class FwdMode : int { kDense = 0, kMaxpool = 1, kSparse = 2, kSparseFine = 3 };
 
 constexpr int kBlockN = 64;
+constexpr int kSparseBlockRows = 64;   // rows of one query block of the sparse tile lists
 
 template <int D, int kWarps, int kMT>
 struct FwdShape {
@@ -89,6 +90,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   const int warp = tid >> 5;
   const int g = lane >> 2;   // row inside an 8-row group
   const int q4 = lane & 3;   // column pair inside an 8-column tile
+  // kUnion: a 128-row CTA covers the 64-row query blocks 2t and 2t+1 of the sparse lists and
+  // visits the union of their key tiles; the warps of a block skip tiles it does not keep.
+  constexpr bool kUnion = kMode == FwdMode::kSparse && kBM == 2 * kSparseBlockRows;
   const int h = p.head_begin + blockIdx.x;
   const int tile = gridDim.y - 1 - blockIdx.y;   // heaviest causal tiles first
   const int b = blockIdx.z;
@@ -108,19 +112,80 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   // ---- which key tiles this CTA visits --------------------------------------------------
   int n_tiles = 0;
   const int32_t* tile_list = nullptr;
-  if (m0 < span.sq) {
-    if constexpr (kIsSparse) {
-      const int64_t row_id = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + tile;
-      n_tiles = p.tile_counts[row_id];
-      tile_list = p.tile_indices + row_id * p.n_ktiles;
-    } else {
-      int key_end = span.sk;
-      if (p.causal) key_end = min(key_end, max(0, m0 + kBM + off));
-      n_tiles = (key_end + kBN - 1) / kBN;
+  // kUnion: the merged list, entries kt | keep bits << 24 (bit 0: block 2t, bit 1: block 2t+1),
+  // in dynamic shared memory past the tiles.
+  int* union_list = reinterpret_cast<int*>(smem + Shape::kSmemBytes);
+  // Variant H splits the pairs of query blocks (2t, 2t+1) between two launches by the choice
+  // sparse_pair_plan_kernel wrote per pair: pair_mode 1 (this 128-row kernel) runs the pairs
+  // with choice 1, pair_mode 2 (the 64-row kernel) the others.
+  if constexpr (kMode == FwdMode::kSparse) {
+    const int pair = kUnion ? tile : tile >> 1;
+    const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + pair;
+    if (p.pair_mode != 0 && (p.pair_choice[pair_id] != 0) != (p.pair_mode == 1)) return;
+    if constexpr (kUnion) {
+      // Flags per key tile in the K/V buffers (no copy is in flight yet); a block-wide scan
+      // compacts them into the ascending merged list.
+      uint8_t* flags = smem + Shape::kQBytes;
+      const int nk = p.n_ktiles;
+      int c0 = 0, c1 = 0;
+      const int64_t rid0 = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + 2 * pair;
+      if (m0 < span.sq) {
+        c0 = p.tile_counts[rid0];
+        if (2 * pair + 1 < p.n_qtiles && m0 + kSparseBlockRows < span.sq) c1 = p.tile_counts[rid0 + 1];
+      }
+      const int32_t* l0 = p.tile_indices + rid0 * nk;
+      const int32_t* l1 = l0 + nk;
+      for (int j = tid; j < nk; j += kThreads) flags[j] = 0;
+      __syncthreads();
+      for (int j = tid; j < c0; j += kThreads) flags[__ldg(l0 + j)] = 1;
+      __syncthreads();
+      for (int j = tid; j < c1; j += kThreads) flags[__ldg(l1 + j)] |= 2;
+      __syncthreads();
+      const int per = (nk + kThreads - 1) / kThreads;
+      const int j0 = min(nk, tid * per), j1 = min(nk, j0 + per);
+      int cnt = 0;
+      for (int j = j0; j < j1; ++j) cnt += flags[j] != 0;
+      int incl = cnt;
+#pragma unroll
+      for (int d = 1; d < 32; d <<= 1) {
+        const int t = __shfl_up_sync(0xffffffffu, incl, d);
+        if ((tid & 31) >= d) incl += t;
+      }
+      __shared__ int warp_totals[kWarps];
+      if ((tid & 31) == 31) warp_totals[tid >> 5] = incl;
+      __syncthreads();
+      int pos = incl - cnt;
+      int u = 0;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        if (w < (tid >> 5)) pos += warp_totals[w];
+        u += warp_totals[w];
+      }
+      for (int j = j0; j < j1; ++j) {
+        const int f = flags[j];
+        if (f != 0) union_list[pos++] = j | (f << 24);
+      }
+      n_tiles = u;
+      __syncthreads();   // list complete, flags dead before the K/V copies
+    }
+  }
+  if constexpr (!kUnion) {
+    if (m0 < span.sq) {
+      if constexpr (kIsSparse) {
+        const int64_t row_id = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + tile;
+        n_tiles = p.tile_counts[row_id];
+        tile_list = p.tile_indices + row_id * p.n_ktiles;
+      } else {
+        int key_end = span.sk;
+        if (p.causal) key_end = min(key_end, max(0, m0 + kBM + off));
+        n_tiles = (key_end + kBN - 1) / kBN;
+      }
     }
   }
   auto tile_at = [&](int i) -> int {
-    if constexpr (kIsSparse) {
+    if constexpr (kUnion) {
+      return union_list[i] & 0xffffff;
+    } else if constexpr (kIsSparse) {
       return __ldg(tile_list + i);
     } else {
       return i;
@@ -189,6 +254,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
     __syncthreads();
     const uint32_t sK = sK0 + (Shape::kSingleBuf ? 0 : stage * Shape::kKVBytes);
     const uint32_t sV = sV0 + (Shape::kSingleBuf ? 0 : stage * Shape::kKVBytes);
+    bool active = true;   // warp-uniform: this warp's query block keeps tile kt
+    if constexpr (kUnion) active = (union_list[i] >> (24 + (warp_row0 >> 6))) & 1;
+    if (active) {
 
     if constexpr (Shape::kQInRegs) {
       if (i == 0) {
@@ -379,6 +447,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
         }
       }
     }
+    }   // active
     __syncthreads();   // the next loads overwrite this stage (single buffer: V_i)
     if constexpr (Shape::kSingleBuf) {
       if (i + 1 < n_tiles)
@@ -420,37 +489,113 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   }
 
   // ---- max-pool: G[i, j] = max over the rows of block i of exp(rowmax_j - lse) ----------------
+  // Lane q4 takes key blocks jb = q4 mod 4, kU of them per step with their scratch loads issued
+  // before any exp2 / atomic (the loads no longer wait one by one behind the atomics); when the
+  // warp's 16 * kMT rows lie in one query block (pb >= 16 * kMT) their maxima merge before the
+  // shuffles and a single atomicMax per (block, key block) and warp.
   if constexpr (kMode == FwdMode::kMaxpool) {
     const int pb = p.pool_block;
     const int n_blocks = min(p.pool_nbk, (n_tiles * kBN + pb - 1) / pb);
     __syncwarp();   // scratch rows were written by lane q4 == 0 of each quad
+    float lse_use[kMT][2];   // -inf rows (no key, or past the sequence) read nothing
+    bool row_ok[kMT][2];
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-      const int row0 = m0 + warp_row0 + mt * 16;
-      if (row0 >= span.sq) continue;   // warp-uniform
-      const int qb = row0 / pb;        // 16 rows never straddle a block (pb >= 16)
-      float* g_row = p.pool_out + ((static_cast<int64_t>(b) * p.hq + h) * p.pool_nbq + qb) * p.pool_nbk;
-      for (int jb0 = 0; jb0 < n_blocks; jb0 += 4) {
-        const int jb = jb0 + q4;
-        float v = 0.f;
-        if (jb < n_blocks) {
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const int row = row0 + g + 8 * r;
-            if (row < span.sq && lse2[mt][r] != -INFINITY) {
-              const float raw = pool_scratch[static_cast<int64_t>(jb) * p.pool_rows + row];
-              v = fmaxf(v, exp2f(raw - lse2[mt][r]));
-            }
-          }
-        }
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 4));
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 16));
-        if (g == 0 && jb < n_blocks && v > 0.f)
-          atomicMax(reinterpret_cast<int*>(g_row + jb), __float_as_int(v));
+      for (int r = 0; r < 2; ++r) {
+        const int row = m0 + warp_row0 + mt * 16 + g + 8 * r;
+        row_ok[mt][r] = row < span.sq && lse2[mt][r] != -INFINITY;
+        lse_use[mt][r] = row_ok[mt][r] ? lse2[mt][r] : 0.f;
       }
+    auto emit = [&](const unsigned mt_mask, const int row0) {
+      const int qb = row0 / pb;   // the rows of mt_mask never straddle a block
+      float* g_row = p.pool_out + ((static_cast<int64_t>(b) * p.hq + h) * p.pool_nbq + qb) * p.pool_nbk;
+      constexpr int kU = 4;
+      for (int jb0 = 0; jb0 < n_blocks; jb0 += 4 * kU) {
+        float raw[kU][kMT][2];
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          const int jb = jb0 + 4 * u + q4;
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+              const int row = m0 + warp_row0 + mt * 16 + g + 8 * r;
+              raw[u][mt][r] = ((mt_mask >> mt) & 1u) && row_ok[mt][r] && jb < n_blocks
+                                  ? pool_scratch[static_cast<int64_t>(jb) * p.pool_rows + row]
+                                  : -INFINITY;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          const int jb = jb0 + 4 * u + q4;
+          float v = 0.f;
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) v = fmaxf(v, exp2f(raw[u][mt][r] - lse_use[mt][r]));
+          v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 4));
+          v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
+          v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 16));
+          if (g == 0 && jb < n_blocks && v > 0.f)
+            atomicMax(reinterpret_cast<int*>(g_row + jb), __float_as_int(v));
+        }
+      }
+    };
+    const int wrow0 = m0 + warp_row0;
+    if (pb >= 16 * kMT) {
+      if (wrow0 < span.sq) emit((1u << kMT) - 1u, wrow0);   // warp-uniform
+    } else {
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+        if (wrow0 + mt * 16 < span.sq) emit(1u << mt, wrow0 + mt * 16);
     }
   }
+}
+
+// Variant H's choice per (batch, head, pair of query blocks 2t, 2t+1), one warp each: the pair
+// runs in the 128-row union kernel iff u * t128 < (c0 + c1) * t64, u being the size of the union
+// of the two lists and c0 / c1 their lengths, t128 / t64 ~ 5 / 3 the measured cost of a key tile
+// in a 128-row CTA over that in a 64-row CTA (a 128-row CTA whose warps of one block idle on a
+// tile takes as long as with all warps busy). Lists overlapping by more than ~40% go there.
+// Shared memory: one bit per key tile per warp.
+template <int kPlanWarps>
+__global__ void __launch_bounds__(kPlanWarps * 32) sparse_pair_plan_kernel(const AttnParams p) {
+  extern __shared__ uint32_t plan_bits[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int words = (p.n_ktiles + 31) / 32;
+  const int n_pairs = (p.n_qtiles + 1) / 2;
+  const int64_t pair_id = static_cast<int64_t>(blockIdx.x) * kPlanWarps + warp;
+  if (pair_id >= static_cast<int64_t>(p.batch) * p.hq * n_pairs) return;   // warp-uniform
+  const int pair = static_cast<int>(pair_id % n_pairs);
+  const int b = static_cast<int>(pair_id / n_pairs / p.hq);
+  const SeqSpan span = seq_span(p, b);
+  const int pm0 = pair * 2 * kSparseBlockRows;
+  const int64_t rid0 = (pair_id / n_pairs) * p.n_qtiles + 2 * pair;
+  int c0 = 0, c1 = 0;
+  if (pm0 < span.sq) {
+    c0 = p.tile_counts[rid0];
+    if (2 * pair + 1 < p.n_qtiles && pm0 + kSparseBlockRows < span.sq) c1 = p.tile_counts[rid0 + 1];
+  }
+  const int32_t* l0 = p.tile_indices + rid0 * p.n_ktiles;
+  const int32_t* l1 = l0 + p.n_ktiles;
+  uint32_t* bits = plan_bits + warp * words;
+  for (int w = lane; w < words; w += 32) bits[w] = 0u;
+  __syncwarp();
+  for (int j = lane; j < c0; j += 32) {
+    const int t = __ldg(l0 + j);
+    atomicOr(bits + (t >> 5), 1u << (t & 31));
+  }
+  __syncwarp();
+  int inter = 0;
+  for (int j = lane; j < c1; j += 32) {
+    const int t = __ldg(l1 + j);
+    inter += (bits[t >> 5] >> (t & 31)) & 1u;
+  }
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) inter += __shfl_xor_sync(0xffffffffu, inter, d);
+  const int u = c0 + c1 - inter;
+  if (lane == 0) p.pair_choice[pair_id] = (c0 + c1 == 0 || 5 * u < 3 * (c0 + c1)) ? 1 : 0;
 }
 
 }  // namespace seer::kernels::cuda

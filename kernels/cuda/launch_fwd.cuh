@@ -15,13 +15,16 @@ template <typename T, int D, int kWarps, int kMT, FwdMode kMode>
 void launch_fwd(const AttnParams& p) {
   using Shape = FwdShape<D, kWarps, kMT>;
   auto* kernel = flash_fwd_kernel<T, D, kWarps, kMT, kMode>;
+  // 128-row sparse CTAs keep their merged tile list (one int per key tile) past the tiles.
+  constexpr bool kUnion = kMode == FwdMode::kSparse && Shape::kBM == 2 * kSparseBlockRows;
+  const int smem_bytes = Shape::kSmemBytes + (kUnion ? 4 * ((p.n_ktiles + 3) / 4 * 4) : 0);
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       Shape::kSmemBytes));
+                                       smem_bytes));
   const int n_qtiles = (p.sq + Shape::kBM - 1) / Shape::kBM;
   if (n_qtiles == 0 || p.head_count == 0 || p.batch == 0) return;
   if (n_qtiles > 65535) throw std::runtime_error("flash_fwd: sequence too long for the grid");
   const dim3 grid(p.head_count, n_qtiles, p.batch);
-  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(p);
+  kernel<<<grid, Shape::kThreads, smem_bytes, static_cast<cudaStream_t>(p.stream)>>>(p);
   SEER_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -9,12 +9,21 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 using namespace seer::kernels;
 using namespace seer::kernels::testing;
 
 namespace {
+
+// Runs the sparse kernel's tile variants (A: 64-row CTAs, B: 128-row CTAs over two query blocks'
+// merged lists, H: each pair of blocks in A or B by overlap) under SEER_FLASH_VARIANT.
+struct VariantEnv {
+  explicit VariantEnv(const std::string& v) { setenv("SEER_FLASH_VARIANT", v.c_str(), 1); }
+  ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
+};
 
 void check_sparse(const QKV& x, const at::Tensor& mask_cpu, int64_t block, double tol = 1e-2) {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
@@ -34,6 +43,9 @@ void check_sparse(const QKV& x, const at::Tensor& mask_cpu, int64_t block, doubl
 
 TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const VariantEnv env(variant);
+  INFO("variant " << variant);
   uint64_t seed = 1;
   for (const int64_t block : {16, 32, 64, 128}) {
     for (const double keep : {0.3, 0.7}) {
@@ -49,6 +61,9 @@ TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][s
 
 TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const VariantEnv env(variant);
+  INFO("variant " << variant);
   for (const int64_t block : {16, 64}) {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
     at::Tensor mask = random_block_mask(1, 4, 200, 200, block, 0.5, 7);
@@ -66,6 +81,9 @@ TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][s
 
 TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const VariantEnv env(variant);
+  INFO("variant " << variant);
   for (const int64_t block : {32, 64, 128}) {
     const QKV x = random_qkv(2, 333, 333, 8, 2, 128, at::kBFloat16);
     const int64_t nb = (333 + block - 1) / block;
@@ -80,6 +98,9 @@ TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cud
 
 TEST_CASE("block_sparse_attention cuda padded and varlen batches", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const VariantEnv env(variant);
+  INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const int64_t block : {32, 64}) {
     {  // padded: lengths 200 and 90 in S = 200
@@ -113,5 +134,24 @@ TEST_CASE("block_sparse_attention cuda padded and varlen batches", "[cuda][spars
       CHECK(rel_err(got.out, ref.out) < 1e-2);
       CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
     }
+  }
+}
+
+TEST_CASE("block_sparse_attention cuda pairs split between the 128- and 64-row kernels",
+          "[cuda][sparse]") {
+  if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  // Half of the (head, pair) cells get identical lists for both query blocks (the 128-row
+  // kernel takes them), the rest stay random (the 64-row kernel); odd block count, GQA 4.
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const VariantEnv env(variant);
+  INFO("variant " << variant);
+  for (const double keep : {0.3, 0.8}) {
+    const QKV x = random_qkv(1, 600, 600, 8, 2, 128, at::kBFloat16);
+    at::Tensor mask = random_block_mask(1, 8, 600, 600, 64, keep, 99);
+    const int64_t nb = mask.size(2);
+    for (int64_t h = 0; h < 8; ++h)
+      for (int64_t t = 0; 2 * t + 1 < nb; ++t)
+        if ((h + t) % 2 == 0) mask[0][h][2 * t + 1].copy_(mask[0][h][2 * t]);
+    check_sparse(x, mask, 64);
   }
 }
