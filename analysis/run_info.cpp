@@ -26,16 +26,16 @@ std::string git_commit() {
   return out.empty() ? "unknown" : out;
 }
 
-std::string utc_now() {
+}  // namespace
+
+std::string utc_timestamp(const char* format) {
   const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
-
-}  // namespace
 
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return nullptr;
@@ -69,7 +69,7 @@ nlohmann::json run_info(const config::ConfigTree& config) {
   j["git"] = git_commit();
   j["torch"] = TORCH_VERSION;
   j["cuda_available"] = at::hasCUDA();
-  j["date"] = utc_now();
+  j["date"] = utc_timestamp();
   j["config"] = yaml_to_json(config.root());
   return j;
 }

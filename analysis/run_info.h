@@ -6,9 +6,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
+
 namespace seer::analysis {
 
 nlohmann::json run_info(const config::ConfigTree& config);
+
+// The current UTC time in strftime `format` (default ISO 8601, e.g. 2026-11-26T07:30:00Z).
+std::string utc_timestamp(const char* format = "%Y-%m-%dT%H:%M:%SZ");
 
 // The YAML tree as JSON (scalars stay strings unless they parse as numbers or booleans).
 nlohmann::json yaml_to_json(const YAML::Node& node);

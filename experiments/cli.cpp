@@ -50,8 +50,10 @@ section before anything runs, then runs its stages in order into runs/EXPERIMENT
   log.txt         the console output
   <stage>/        each stage's outputs, and `.done` once complete
 NAME is run.name when set, else `default` without overrides, else the overrides joined. Running
-the same command again skips stages whose outputs are complete (resume after an interruption);
-a stage whose config changed runs again. Set run.seed for a different seed (default 0).
+the same command again skips stages whose outputs are complete and resumes an interrupted one
+(capture appends, distill continues from its last checkpoint). A stage whose config changed, or
+that follows one that ran again, starts afresh; its old outputs move to <stage>.previous/.
+Set run.seed for a different seed (default 0).
 )";
 
 constexpr const char* kShowHelp = R"(seer show EXPERIMENT [OVERRIDES]

@@ -1,5 +1,7 @@
 #include "experiments/runner.h"
 
+#include "analysis/run_info.h"
+
 #include "core/config/config_error.h"
 #include "core/config/config_reader.h"
 #include "core/config/paths.h"
@@ -51,16 +53,13 @@ std::string section_yaml(const config::ConfigTree& tree, const std::vector<std::
   return out.c_str();
 }
 
-std::string now_text() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
+
+std::filesystem::path StageContext::gates_path(const std::string& stage_or_path) const {
+  const fs::path from_stage = stage_path(stage_or_path) / "gates";
+  if (fs::exists(from_stage)) return from_stage;
+  return config::resolve_project_path(stage_or_path);
+}
 
 std::string stable_hash(const std::string& text) {
   uint64_t h = 1469598103934665603ULL;
@@ -148,7 +147,7 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
 
   io::write_file_atomic(result.run_dir / "config.yaml",
                         fmt::format("# seer run {} {}\n# composed {}\n{}", experiment,
-                                    fmt::join(composed.overrides, " "), now_text(),
+                                    fmt::join(composed.overrides, " "), analysis::utc_timestamp(),
                                     tree.to_yaml()));
   std::string overrides_yaml;
   for (const auto& o : composed.overrides) overrides_yaml += fmt::format("- '{}'\n", o);
@@ -157,25 +156,39 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
   Logger log(result.run_dir / "log.txt");
   log.info("seer run {} -> {}", experiment, result.run_dir.string());
   const auto entries = parse_stage_list(tree);
+  std::string upstream_hash;
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     auto stage = make_stage(e.stage);
     const fs::path stage_dir = result.run_dir / e.id;
-    const std::string hash =
-        stable_hash(e.stage + "\n" + e.id + "\n" + section_yaml(tree, stage->sections()));
+    // The hash covers the sections the stage reads and the hash of the stage before it, so a
+    // change upstream (a new capture) re-runs everything downstream (the gates trained on it).
+    upstream_hash = stable_hash(upstream_hash + "\n" + e.stage + "\n" + e.id + "\n" +
+                                section_yaml(tree, stage->sections()));
+    const std::string& hash = upstream_hash;
     const fs::path marker = stage_dir / ".done";
+    const fs::path started = stage_dir / ".started";
     if (fs::exists(marker) && io::read_file(marker) == hash + "\n") {
       log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, entries.size(), e.id,
                stage_dir.string());
       ++result.stages_skipped;
       continue;
     }
-    if (fs::exists(marker)) {
-      log.info("[{}/{}] {}: config changed since the last run, running again", i + 1,
-               entries.size(), e.id);
+    // Partial outputs resume only under the config that wrote them (an interrupted capture
+    // appends, distill continues from its checkpoint). Outputs of another config are moved aside
+    // to <id>.previous/, never mixed with the new ones.
+    const fs::path stamp = fs::exists(marker) ? marker : started;
+    if (fs::exists(stamp) && io::read_file(stamp) != hash + "\n") {
+      const fs::path previous = result.run_dir / (e.id + ".previous");
+      fs::remove_all(previous);
+      fs::rename(stage_dir, previous);
+      log.info("[{}/{}] {}: config changed since the last run; old outputs moved to {}", i + 1,
+               entries.size(), e.id, previous.string());
+    } else if (fs::exists(marker)) {
       fs::remove(marker);
     }
     fs::create_directories(stage_dir);
+    io::write_file_atomic(started, hash + "\n");
     log.info("[{}/{}] {}: {}", i + 1, entries.size(), e.id, stage->summary());
     at::manual_seed(static_cast<uint64_t>(run.seed));
     StageContext ctx{tree, result.run_dir, stage_dir, e.id, log};

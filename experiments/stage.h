@@ -26,6 +26,9 @@ struct StageContext {
   std::filesystem::path stage_path(const std::string& other_stage_id) const {
     return run_dir / other_stage_id;
   }
+  // Gates named by a config key: another stage of this run that wrote gates/ (e.g. "distill"),
+  // else a folder path (relative to the project root) holding gates.json + gates.safetensors.
+  std::filesystem::path gates_path(const std::string& stage_or_path) const;
 };
 
 class Stage {

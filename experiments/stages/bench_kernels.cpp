@@ -3,6 +3,7 @@
 // and writes kernels_<gpu>.json in the format of bench/results/ (issue 5). FlexAttention runs
 // from bench/flex_bench.py (scripts/gpu-check.sh bench merges it).
 //   seer run bench_kernels bench.seqs=[8192,32768]
+#include "analysis/run_info.h"
 #include "core/config/config_reader.h"
 #include "core/io/atomic_file.h"
 #include "experiments/bench_kernels_lib.h"
@@ -41,15 +42,6 @@ KernelBenchConfig parse_bench(const config::ConfigReader& r) {
   return c;
 }
 
-std::string utc_date() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
 class BenchKernelsStage final : public Stage {
  public:
   std::string name() const override { return "bench_kernels"; }
@@ -68,7 +60,7 @@ class BenchKernelsStage final : public Stage {
     }
     const auto rows = run_kernel_benchmark(cfg, [&](const std::string& line) { ctx.log.info(line); });
     const std::string gpu = cuda_device_name();
-    const std::string json = kernel_bench_json(rows, gpu, utc_date(),
+    const std::string json = kernel_bench_json(rows, gpu, analysis::utc_timestamp("%Y-%m-%d"),
                                                "seer run bench_kernels", "");
     io::write_file_atomic(ctx.stage_dir / "kernels.json", json);
     ctx.log.info("{} rows on {} -> {}", rows.size(), gpu, (ctx.stage_dir / "kernels.json").string());

@@ -24,10 +24,14 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 namespace seer::experiments {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct DistillStageConfig {
   std::string mode = "offline";   // offline | online
@@ -51,6 +55,23 @@ DistillStageConfig parse_distill_stage_config(const config::ConfigReader& r) {
   c.layers = r.get<std::vector<int64_t>>("layers", {});
   r.finish();
   return c;
+}
+
+// The metrics of the last step in metrics.jsonl: an interrupted run whose final checkpoint was
+// already written has no step left to run, and reports what that step logged.
+core::DistillStepMetrics last_logged_step(const fs::path& stage_dir) {
+  core::DistillStepMetrics m;
+  std::ifstream in(stage_dir / "metrics.jsonl");
+  std::string line, last_line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last_line = line;
+  }
+  if (last_line.empty()) return m;
+  const auto j = nlohmann::json::parse(last_line);
+  m.step = j.value("step", int64_t{0});
+  m.loss = j.value("loss", 0.0);
+  m.layer_kl = j.value("layer_kl", std::vector<double>{});
+  return m;
 }
 
 class DistillStage final : public Stage {
@@ -135,7 +156,8 @@ class DistillStage final : public Stage {
       ctx.log.file_only(fmt::format("step {} loss {:.6f} lr {:.3e} grad_norm {:.4f} tok/s {:.0f}",
                                     m.step, m.loss, m.lr, m.grad_norm, m.tokens_per_s));
     });
-    const auto last = trainer.run();
+    auto last = trainer.run();
+    if (last.step == 0 && trainer.resume_step() > 0) last = last_logged_step(ctx.stage_dir);
     progress.finish(fmt::format("loss {:.4f}", last.loss));
     if (model) model->set_attention_hook(nullptr);
     core::save_gates(gates, ctx.stage_dir / "gates");

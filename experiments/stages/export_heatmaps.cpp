@@ -95,9 +95,7 @@ class ExportHeatmapsStage final : public Stage {
                                              mc.num_attention_heads));
       }
     }
-    const fs::path gdir = fs::exists(ctx.stage_path(cfg.gates) / "gates")
-                              ? ctx.stage_path(cfg.gates) / "gates"
-                              : config::resolve_project_path(cfg.gates);
+    const fs::path gdir = ctx.gates_path(cfg.gates);
     core::GateSet gates = core::load_gates(gdir);
     gates.to(spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU), at::kFloat);
 

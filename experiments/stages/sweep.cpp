@@ -76,11 +76,6 @@ SweepConfig parse_sweep(const config::ConfigTree& tree) {
   return c;
 }
 
-fs::path gates_dir(const StageContext& ctx, const std::string& gates) {
-  if (fs::exists(ctx.stage_path(gates) / "gates")) return ctx.stage_path(gates) / "gates";
-  return config::resolve_project_path(gates);
-}
-
 nlohmann::json load_json(const fs::path& p) { return nlohmann::json::parse(io::read_file(p)); }
 
 class SweepStage final : public Stage {
@@ -127,7 +122,7 @@ class SweepStage final : public Stage {
         throw std::runtime_error("sweep: a method uses gate scores but sweep.gates is not set "
                                  "(a distill stage id of this run, or a gates folder)");
       }
-      const fs::path dir = gates_dir(ctx, cfg.gates);
+      const fs::path dir = ctx.gates_path(cfg.gates);
       ctx.log.info("gates from {}", dir.string());
       gates = core::load_gates(dir);
       gates->to(model_device(spec), at::kFloat);

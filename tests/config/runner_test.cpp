@@ -34,6 +34,20 @@ class CountStage final : public experiments::Stage {
   }
 };
 
+// Reads `other` only: re-runs when `counter` changes only because it follows `count`.
+class CountOtherStage final : public experiments::Stage {
+ public:
+  std::string name() const override { return "count_other"; }
+  std::string summary() const override { return "test stage: writes other.value"; }
+  std::vector<std::string> sections() const override { return {"other"}; }
+  void validate(const config::ConfigTree&) const override {}
+  void run(experiments::StageContext& ctx) override {
+    ++g_runs;
+    config::ConfigReader r(ctx.config, "other");
+    io::write_file_atomic(ctx.stage_dir / "value.txt", std::to_string(r.get<int64_t>("value")));
+  }
+};
+
 fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::path(SEER_TEST_TMP) / name;
   fs::remove_all(d);
@@ -109,4 +123,32 @@ TEST_CASE("run names follow run.name, else the overrides", "[config]") {
         "counter.value=3");
   CHECK(experiments::stable_hash("abc") == experiments::stable_hash("abc"));
   CHECK(experiments::stable_hash("abc") != experiments::stable_hash("abd"));
+}
+
+TEST_CASE("a config change moves old outputs aside and re-runs everything downstream", "[config]") {
+  experiments::register_stage("count", [] { return std::make_unique<CountStage>(); });
+  experiments::register_stage("count_other", [] { return std::make_unique<CountOtherStage>(); });
+  const auto dir = fresh_dir("runner_chain");
+  const std::vector<std::string> ov = {"++run.dir=" + dir.string(), "++run.name=c"};
+  g_runs = 0;
+  auto result = experiments::run_experiment(test::compose_fixture("pipeline_chain", ov), "pipeline_chain");
+  CHECK(g_runs == 2);
+  // A partial output of the first config, as an interrupted stage would leave it.
+  io::write_file_atomic(result.run_dir / "count" / "partial.bin", "old");
+
+  auto changed = ov;
+  changed.push_back("counter.value=2");
+  result = experiments::run_experiment(test::compose_fixture("pipeline_chain", changed), "pipeline_chain");
+  CHECK(g_runs == 4);   // count changed; count_other reads only `other` but follows count
+  CHECK(result.stages_run == 2);
+  CHECK_FALSE(fs::exists(result.run_dir / "count" / "partial.bin"));
+  CHECK(io::read_file(result.run_dir / "count.previous" / "partial.bin") == "old");
+  CHECK(io::read_file(result.run_dir / "count" / "value.txt") == "2");
+
+  // Interrupted under the same config (no .done, same .started): resumes in place.
+  io::write_file_atomic(result.run_dir / "count_other" / "partial.bin", "mine");
+  fs::remove(result.run_dir / "count_other" / ".done");
+  result = experiments::run_experiment(test::compose_fixture("pipeline_chain", changed), "pipeline_chain");
+  CHECK(g_runs == 5);
+  CHECK(io::read_file(result.run_dir / "count_other" / "partial.bin") == "mine");
 }
