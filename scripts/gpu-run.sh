@@ -4,10 +4,11 @@
 #   scripts/gpu-run.sh stage      # here: split the model and gather what the machine lacks into .stage/
 #   scripts/gpu-run.sh prep       # call 1 (carry .stage/model.gguf.part.aa .stage/sys):
 #                                 #   keep part aa outside the checkout, build the whole project
-#   scripts/gpu-run.sh main [EXPERIMENTS...]
-#                                 # call 2, at once (carry .stage/model.gguf.part.ab .stage/sys
-#                                 #   .stage/ruler assets/books): rebuild the model file, run every
-#                                 #   [cuda] test, then each experiment named (default: gpu_smoke)
+#   scripts/gpu-run.sh main "EXPERIMENT [OVERRIDES...]" ...
+#                                 # call 2, at once (carry .stage/model.gguf.part.ab .stage/model.sha256
+#                                 #   .stage/sys .stage/ruler assets/books): rebuild the model file,
+#                                 #   run every [cuda] test, then each experiment given, e.g.
+#                                 #   "quickstart model.device=cuda model.dtype=bfloat16 train.device=cuda"
 # Logs, results and figures go to $OUT (the device tool brings back at most 8 files: each
 # experiment's tables and results are packed into one tar per experiment).
 # What the machine lacks (seen 2026-11-26): PCRE2 and libpng development files, perhaps
@@ -102,12 +103,11 @@ case "$MODE" in
       "$t" "[cuda]" > "$OUT/tests_$(basename "$t").log" 2>&1
       echo "$(basename "$t"): $(tail -2 "$OUT/tests_$(basename "$t").log" | tr '\n' ' ')"
     done | tee "$OUT/tests.log"
-    for exp in "${@:-gpu_smoke}"; do
-      # EXPERIMENT or EXPERIMENT:override,override (commas separate overrides)
-      IFS=',' read -r -a ov <<< "${exp#*:}"
-      [[ "$exp" == *:* ]] || ov=()
-      run_experiment "${exp%%:*}" "${ov[@]}"
+    for exp in "$@"; do
+      # one argument per experiment: "EXPERIMENT override override ..." (spaces separate)
+      read -r -a words <<< "$exp"
+      run_experiment "${words[@]}"
     done ;;
-  *) echo "usage: scripts/gpu-run.sh stage | prep | main [EXPERIMENT[:k=v,...] ...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-run.sh stage | prep | main [\"EXPERIMENT [k=v ...]\" ...]" >&2; exit 2 ;;
 esac
 log "done"

@@ -24,3 +24,15 @@
     return;            \
   } while (0)
 #endif
+
+#include <string>
+
+namespace seer::test {
+// Substring matcher for CHECK_THROWS_WITH / CHECK_THAT: Contains in v2, ContainsSubstring in v3
+// (v3's Contains matches range elements and does not compile on strings).
+#ifdef SEER_CATCH_V3
+inline auto Contains(const std::string& s) { return Catch::Matchers::ContainsSubstring(s); }
+#else
+inline auto Contains(const std::string& s) { return Catch::Matchers::Contains(s); }
+#endif
+}  // namespace seer::test

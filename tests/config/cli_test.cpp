@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 namespace {
 const std::string kConfigs = std::string(SEER_SOURCE_DIR) + "/configs";

@@ -5,7 +5,7 @@
 
 using seer::test::compose_fixture;
 using seer::test::config_error_of;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 TEST_CASE("defaults merge under the group key and own values override them", "[config]") {
   const auto c = compose_fixture("basic");

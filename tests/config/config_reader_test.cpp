@@ -5,7 +5,7 @@
 using seer::config::ConfigReader;
 using seer::test::compose_fixture;
 using seer::test::config_error_of;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 TEST_CASE("typed reads with defaults", "[config]") {
   const auto c = compose_fixture("basic");

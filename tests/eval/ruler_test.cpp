@@ -14,7 +14,7 @@
 #include <random>
 
 using namespace seer::data;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 using Catch::Matchers::EndsWith;
 using Catch::Matchers::StartsWith;
 namespace fs = std::filesystem;

@@ -17,7 +17,7 @@
 using seer::data::load_text_corpus;
 using seer::data::parse_text_corpus;
 using seer::data::TextCorpusSpec;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 namespace fs = std::filesystem;
 
 namespace {

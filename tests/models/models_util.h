@@ -10,13 +10,6 @@
 
 namespace seer::test {
 
-// Substring matcher for CHECK_THROWS_WITH under Catch2 v2 (Contains) and v3 (ContainsSubstring).
-#ifdef SEER_CATCH_V3
-inline auto Contains(const std::string& s) { return Catch::Matchers::ContainsSubstring(s); }
-#else
-inline auto Contains(const std::string& s) { return Catch::Matchers::Contains(s); }
-#endif
-
 // Fresh folder under SEER_TEST_TMP for one test (removed and re-created).
 std::string scratch_dir(const std::string& name);
 // True when the venv python exists; runs `python script args...` from tests/models/ and returns
