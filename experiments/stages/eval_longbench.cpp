@@ -232,7 +232,10 @@ class EvalLongBenchStage final : public Stage {
         io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
         io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
       }
-      for (const auto& [name, d] : result["datasets"].items()) {
+      for (const auto& task : tasks) {   // config order (JSON objects sort their keys)
+        const std::string& name = task.dataset;
+        if (!result["datasets"].contains(name)) continue;
+        const auto& d = result["datasets"][name];
         auto& cell = table.at(setting.label, name);
         if (d["score"].is_number()) cell.score = d["score"].get<double>();
         cell.sparsity = d["sparsity"].get<double>();

@@ -239,7 +239,9 @@ class EvalRulerStage final : public Stage {
         auto& cell = table.at(setting.label, std::to_string(length));
         cell.score = result["average"].get<double>();
         cell.sparsity = result["sparsity"].get<double>();
-        for (const auto& [task, t] : result["tasks"].items()) {
+        for (const auto& task : runnable) {   // config order (JSON objects sort their keys)
+          if (!result["tasks"].contains(task)) continue;
+          const auto& t = result["tasks"][task];
           auto& tc = task_table.at(fmt::format("{} @{}", setting.label, length), task);
           tc.score = t["score"].get<double>();
           tc.sparsity = t["sparsity"].get<double>();
@@ -258,7 +260,9 @@ class EvalRulerStage final : public Stage {
     // RULER's own summary.csv per length, one folder per method (the layout RULER's users read).
     for (const auto& c : cells) {
       std::vector<data::RulerTaskScore> scores;
-      for (const auto& [task, t] : c["tasks"].items()) {
+      for (const auto& task : runnable) {
+        if (!c["tasks"].contains(task)) continue;
+        const auto& t = c["tasks"][task];
         scores.push_back({task, t["score"].get<double>(), t["nulls"].get<int64_t>(),
                           t["total"].get<int64_t>()});
       }

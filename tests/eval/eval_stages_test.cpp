@@ -115,6 +115,17 @@ TEST_CASE("eval_ruler config errors name the key", "[eval]") {
              Contains("eval_longbench.chat_template"));
 }
 
+TEST_CASE("the paper_ruler / paper_longbench configs validate", "[eval]") {
+  const std::string fixture = (fs::path(SEER_SOURCE_DIR) / "configs/benchmarks/longbench/smoke_fixture").string();
+  CHECK_NOTHROW(experiments::validate_experiment(
+      compose("paper_ruler", {"ruler.essay_path=null"}).tree));
+  CHECK_NOTHROW(experiments::validate_experiment(
+      compose("paper_longbench", {"longbench.data_dir=" + fixture,
+                                  "++longbench.datasets=[narrativeqa, passage_count]"}).tree));
+  // Without data: an error naming the key, before capture or distill run.
+  CHECK_THAT(validate_error("paper_longbench", {"longbench.data_dir="}), Contains("longbench.data_dir"));
+}
+
 TEST_CASE("eval_ruler writes samples, summaries and tables, and resumes a killed cell", "[eval]") {
   if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
   const auto dir = fresh_dir("eval_ruler");
