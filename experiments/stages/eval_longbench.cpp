@@ -102,8 +102,10 @@ class EvalLongBenchStage final : public Stage {
     return "LongBench under a grid of sparsity settings, question rows dense (table.md, "
            "samples.jsonl)";
   }
+  // The gate-making sections too, so that retrained gates re-run this stage (cells whose
+  // inputs did not change are reused from their result.json).
   std::vector<std::string> sections() const override {
-    return {"model", "longbench", "eval_longbench"};
+    return {"model", "longbench", "eval_longbench", "data", "gate", "train", "capture", "distill"};
   }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));

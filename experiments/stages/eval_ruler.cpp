@@ -79,7 +79,11 @@ class EvalRulerStage final : public Stage {
     return "RULER under a grid of sparsity settings x lengths x tasks (table.md, summary.csv, "
            "samples.jsonl)";
   }
-  std::vector<std::string> sections() const override { return {"model", "ruler", "eval_ruler"}; }
+  // The gate-making sections too, so that retrained gates re-run this stage (cells whose
+  // inputs did not change are reused from their result.json).
+  std::vector<std::string> sections() const override {
+    return {"model", "ruler", "eval_ruler", "data", "gate", "train", "capture", "distill"};
+  }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_ruler_stage(config);
