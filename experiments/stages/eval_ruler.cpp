@@ -15,6 +15,7 @@
 #include "core/io/atomic_file.h"
 #include "core/model/model_spec.h"
 #include "core/sparsity/sparsity_policy.h"
+#include "data/data_error.h"
 #include "data/metrics/ruler_metrics.h"
 #include "data/ruler/ruler_config.h"
 #include "data/ruler/ruler_summary.h"
@@ -130,7 +131,15 @@ class EvalRulerStage final : public Stage {
       auto key = std::make_pair(length, task);
       auto it = sample_cache.find(key);
       if (it != sample_cache.end()) return it->second;
-      auto samples = generator.generate(task, length, cfg.spec.num_samples, cfg.spec.seed);
+      std::vector<data::RulerSample> samples;
+      try {
+        samples = generator.generate(task, length, cfg.spec.num_samples, cfg.spec.seed);
+      } catch (const data::DataError& e) {
+        // e.g. a length shorter than the task's smallest instance: skip this task here only.
+        ctx.log.info("skipping {} at length {}: {}", task, length, e.what());
+        skipped[fmt::format("{}@{}", task, length)] = e.what();
+        return sample_cache.emplace(key, std::move(samples)).first->second;
+      }
       std::string lines;
       for (const auto& s : samples) {
         lines += nlohmann::json{{"task", s.task}, {"index", s.index}, {"input", s.input},
@@ -190,6 +199,10 @@ class EvalRulerStage final : public Stage {
           nlohmann::json per_task = nlohmann::json::object();
           for (const auto& task : runnable) {
             const auto& samples = samples_of(length, task);
+            if (samples.empty()) {
+              done += cfg.spec.num_samples;
+              continue;
+            }
             std::vector<std::string> preds;
             std::vector<std::vector<std::string>> refs;
             int64_t task_kept = 0, task_causal = 0;
@@ -220,7 +233,6 @@ class EvalRulerStage final : public Stage {
           }
           double avg = 0;
           for (const auto& s : scores) avg += s.score;
-          avg /= static_cast<double>(scores.size());
           data::write_ruler_summary(dir / "summary.csv", scores);
           result["method"] = setting.method;
           result["label"] = setting.label;
@@ -230,7 +242,8 @@ class EvalRulerStage final : public Stage {
           result["block"] = block;
           result["num_samples"] = cfg.spec.num_samples;
           result["tasks"] = per_task;
-          result["average"] = avg;
+          result["average"] = scores.empty() ? nlohmann::json(nullptr)
+                                             : nlohmann::json(avg / static_cast<double>(scores.size()));
           result["kept_blocks"] = kept;
           result["causal_blocks"] = causal;
           result["sparsity"] = causal > 0 ? 1.0 - double(kept) / causal : 0.0;
@@ -241,7 +254,7 @@ class EvalRulerStage final : public Stage {
           io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
         }
         auto& cell = table.at(setting.label, std::to_string(length));
-        cell.score = result["average"].get<double>();
+        if (result["average"].is_number()) cell.score = result["average"].get<double>();
         cell.sparsity = result["sparsity"].get<double>();
         for (const auto& task : runnable) {   // config order (JSON objects sort their keys)
           if (!result["tasks"].contains(task)) continue;
@@ -250,8 +263,8 @@ class EvalRulerStage final : public Stage {
           tc.score = t["score"].get<double>();
           tc.sparsity = t["sparsity"].get<double>();
         }
-        ctx.log.info("  {:<32} len {:>6}: average {:6.2f}  sparsity {:5.1f}%", setting.label,
-                     length, *cell.score, 100.0 * *cell.sparsity);
+        ctx.log.info("  {:<32} len {:>6}: average {:>6}  sparsity {:5.1f}%", setting.label, length,
+                     cell.score ? fmt::format("{:.2f}", *cell.score) : "-", 100.0 * *cell.sparsity);
         cells.push_back(result);
       }
     }

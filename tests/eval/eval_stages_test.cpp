@@ -187,6 +187,21 @@ TEST_CASE("eval_ruler writes samples, summaries and tables, and resumes a killed
   CHECK(fs::last_write_time(stage / "cells" / "oracle_len256" / "result.json") == oracle_time);
 }
 
+TEST_CASE("eval_ruler skips a task whose smallest prompt exceeds a length, and says so", "[eval]") {
+  if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
+  const auto dir = fresh_dir("eval_ruler_short");
+  const std::vector<std::string> ov = {
+      "++run.dir=" + dir.string(), "++run.name=t", "ruler.tasks=[niah_single_1]",
+      "ruler.lengths=[48]", "ruler.num_samples=1", "~eval_ruler.methods.oracle",
+      "~eval_ruler.methods.streaming"};
+  auto result = experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  const auto all = read_json(result.run_dir / "eval_ruler" / "results.json");
+  CHECK(all["skipped_tasks"].contains("niah_single_1@48"));
+  CHECK(all["cells"][0]["average"].is_null());
+  CHECK_THAT(test::read_file(result.run_dir / "eval_ruler" / "table.md"), Contains("| dense | - |"));
+  CHECK_THAT(test::read_file(result.run_dir / "log.txt"), Contains("skipping niah_single_1 at length 48"));
+}
+
 TEST_CASE("eval_longbench keeps the question rows dense and scores like eval.py", "[eval]") {
   if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
   const auto dir = fresh_dir("eval_longbench");
