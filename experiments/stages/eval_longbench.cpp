@@ -68,6 +68,12 @@ LongBenchStageConfig parse_longbench_stage(const config::ConfigTree& tree) {
                                         file.filename().string()));
     }
   }
+  const auto model = core::parse_model_spec(config::ConfigReader(tree, "model"));
+  if (model.max_context && c.spec.max_length >= *model.max_context) {
+    config::ConfigReader(tree, "longbench")
+        .fail("max_length", fmt::format("{} leaves no room to generate within model.max_context = {}",
+                                        c.spec.max_length, *model.max_context));
+  }
   config::ConfigReader r(tree, "eval_longbench");
   c.grid = parse_eval_grid(r, tree);
   c.chat_template = r.get<std::string>("chat_template", c.chat_template);

@@ -48,6 +48,14 @@ RulerStageConfig parse_ruler_stage(const config::ConfigTree& tree) {
   config::ConfigReader r(tree, "eval_ruler");
   c.grid = parse_eval_grid(r, tree);
   r.finish();
+  const auto model = core::parse_model_spec(config::ConfigReader(tree, "model"));
+  for (const int64_t length : c.spec.lengths) {
+    if (model.max_context && length > *model.max_context) {
+      config::ConfigReader(tree, "ruler").fail(
+          "lengths", fmt::format("{} is longer than model.max_context = {}", length,
+                                 *model.max_context));
+    }
+  }
   // A path that is set must exist: a typo would otherwise silently skip the essay tasks.
   const std::pair<const char*, std::string> paths[] = {
       {"essay_path", c.spec.resources.essay_path},

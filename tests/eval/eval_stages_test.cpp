@@ -103,6 +103,8 @@ TEST_CASE("eval_ruler config errors name the key", "[eval]") {
              Contains("sparsity.policy"));
   CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.methods.g={policy: topk, keep_ratio: 0.2}")),
              Contains("eval_ruler.gates"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("ruler.lengths=[1024, 16384]")),
+             Contains("ruler.lengths"));
   CHECK_THAT(validate_error("paper_ruler_smoke", with("ruler.essay_path=/no/such/essays.json")),
              Contains("ruler.essay_path"));
   CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.data_dir=/no/such/dir")),
@@ -111,6 +113,8 @@ TEST_CASE("eval_ruler config errors name the key", "[eval]") {
              Contains("longbench.data_dir"));
   CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.datasets=[qasper]")),
              Contains("qasper.jsonl"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.max_length=8192")),
+             Contains("longbench.max_length"));
   CHECK_THAT(validate_error("paper_longbench_smoke", with("eval_longbench.chat_template=x")),
              Contains("eval_longbench.chat_template"));
 }
