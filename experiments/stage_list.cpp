@@ -12,6 +12,8 @@ void register_builtin_stages() {
   register_stage("sweep", make_sweep_stage);
   register_stage("export_heatmaps", make_export_heatmaps_stage);
   register_stage("bench_kernels", make_bench_kernels_stage);
+  register_stage("eval_ruler", make_eval_ruler_stage);
+  register_stage("eval_longbench", make_eval_longbench_stage);
 }
 
 }  // namespace seer::experiments

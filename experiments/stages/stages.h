@@ -14,5 +14,7 @@ std::unique_ptr<Stage> make_distill_stage();
 std::unique_ptr<Stage> make_sweep_stage();
 std::unique_ptr<Stage> make_export_heatmaps_stage();
 std::unique_ptr<Stage> make_bench_kernels_stage();
+std::unique_ptr<Stage> make_eval_ruler_stage();
+std::unique_ptr<Stage> make_eval_longbench_stage();
 
 }  // namespace seer::experiments

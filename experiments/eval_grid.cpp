@@ -1,0 +1,161 @@
+#include "experiments/eval_grid.h"
+
+#include "core/config/paths.h"
+#include "core/gate/gate_file.h"
+#include "core/io/atomic_file.h"
+#include "core/sparsity/sparsity_policy.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace seer::experiments {
+
+EvalGridConfig parse_eval_grid(const config::ConfigReader& r, const config::ConfigTree& tree) {
+  EvalGridConfig c;
+  c.gates = r.get<std::string>("gates", "");
+  c.block_size = r.get<int64_t>("block_size", c.block_size);
+  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128) {
+    r.fail("block_size", "expected 16 | 32 | 64 | 128");
+  }
+  c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
+  if (c.chunk_size < 0 || (c.chunk_size > 0 && c.chunk_size % c.block_size != 0)) {
+    r.fail("chunk_size", fmt::format("expected 0 (one forward) or a positive multiple of the block "
+                                     "size {} (chunked prefill keeps query blocks whole)",
+                                     c.block_size));
+  }
+  c.max_new_tokens = r.get<int64_t>("max_new_tokens", c.max_new_tokens);
+  if (c.max_new_tokens < 0) r.fail("max_new_tokens", "expected >= 0 (0 = the benchmark's own)");
+  c.settings = expand_sweep_methods(r);
+  for (const auto& s : c.settings) {
+    const auto policy =
+        core::parse_sparsity_policy(config::ConfigReader(setting_config(tree, s), "sparsity"));
+    if (policy->needs_gate() && c.gates.empty()) {
+      r.fail("gates", fmt::format("method '{}' uses gate scores: set gates to a distill stage id "
+                                  "of this run or a gates folder", s.method));
+    }
+  }
+  return c;
+}
+
+config::ConfigTree setting_config(const config::ConfigTree& base, const SweepSetting& setting) {
+  config::ConfigTree tree = base.clone();
+  tree.root()["sparsity"] = YAML::Clone(setting.sparsity);
+  tree.drop_sources_below("sparsity");
+  // The methods live in the stage's own section; name the file that set them in errors.
+  std::string where = "methods";
+  for (const char* section : {"eval_ruler.methods", "eval_longbench.methods", "sweep.methods"}) {
+    if (base.has(section)) {
+      where = fmt::format("{} ({}.{})", base.source_of(section), section, setting.method);
+      break;
+    }
+  }
+  tree.set_sources_recursive("sparsity", setting.sparsity, where);
+  return tree;
+}
+
+std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const EvalGridConfig& grid,
+                                             const std::string& section,
+                                             const core::ModelSpec& spec, int64_t* block) {
+  *block = grid.block_size;
+  bool any_gate = false;
+  for (const auto& s : grid.settings) {
+    any_gate = any_gate ||
+               core::parse_sparsity_policy(
+                   config::ConfigReader(setting_config(ctx.config, s), "sparsity"))->needs_gate();
+  }
+  if (!any_gate) return std::nullopt;
+  if (grid.gates.empty()) {
+    throw std::runtime_error(fmt::format(
+        "{}: a method uses gate scores but {}.gates is not set (a distill stage id of this run, "
+        "or a gates folder)", section, section));
+  }
+  const fs::path dir = fs::exists(ctx.stage_path(grid.gates) / "gates")
+                           ? ctx.stage_path(grid.gates) / "gates"
+                           : config::resolve_project_path(grid.gates);
+  ctx.log.info("gates from {}", dir.string());
+  core::GateSet gates = core::load_gates(dir);
+  gates.to(spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU), at::kFloat);
+  *block = gates.config.block_size;
+  return gates;
+}
+
+std::string gates_identity(const StageContext& ctx, const std::string& gates) {
+  if (gates.empty()) return "";
+  fs::path dir = ctx.stage_path(gates) / "gates";
+  if (!fs::exists(dir)) dir = config::resolve_project_path(gates);
+  std::string id;
+  if (!fs::is_directory(dir)) return id;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    id += fmt::format("{}:{}:{};", e.path().filename().string(), e.file_size(),
+                      e.last_write_time().time_since_epoch().count());
+  }
+  return id;
+}
+
+std::string eval_cell_id(const std::string& label, const std::string& suffix) {
+  std::string id;
+  for (char c : suffix.empty() ? label : label + " " + suffix) {
+    if (c == ' ') id += '_';
+    else if (c == '=') id += '-';
+    else if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') id += c;
+    else id += '_';
+  }
+  return id;
+}
+
+nlohmann::json read_json_file(const fs::path& path) {
+  try {
+    return nlohmann::json::parse(io::read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+  }
+}
+
+SampleLog::SampleLog(const fs::path& dir, const std::string& hash) : path_(dir / "samples.jsonl") {
+  fs::create_directories(dir);
+  const fs::path marker = dir / "cell.json";
+  bool same = false;
+  if (fs::exists(marker)) {
+    try {
+      same = read_json_file(marker).value("hash", "") == hash;
+    } catch (const std::exception&) {
+      same = false;
+    }
+  }
+  std::string kept;
+  if (same && fs::exists(path_)) {
+    std::ifstream in(path_);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      // A line cut short by a kill does not parse; everything before it is whole.
+      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded() || !j.contains("key")) break;
+      records_[j["key"].get<std::string>()] = j;
+      kept += line + "\n";
+    }
+  }
+  reused_ = static_cast<int64_t>(records_.size());
+  io::write_file_atomic(path_, kept);
+  io::write_file_atomic(marker, nlohmann::json{{"hash", hash}}.dump() + "\n");
+}
+
+const nlohmann::json* SampleLog::find(const std::string& key) const {
+  const auto it = records_.find(key);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+void SampleLog::append(const nlohmann::json& record) {
+  std::ofstream out(path_, std::ios::app | std::ios::binary);
+  out << record.dump() << "\n";
+  out.flush();
+  if (!out) throw std::runtime_error(fmt::format("cannot append to {}", path_.string()));
+  records_[record.at("key").get<std::string>()] = record;
+}
+
+}  // namespace seer::experiments

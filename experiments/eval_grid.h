@@ -1,0 +1,79 @@
+// What the benchmark stages (eval_ruler, eval_longbench) share: the grid of sparsity settings
+// (sweep's `methods` syntax, so gates / oracle / streaming / dense compare in one table), the
+// gates to load, and a per-sample JSONL log that makes a cell resumable sample by sample.
+//
+//   eval_ruler:                   # or eval_longbench
+//     gates: distill              # stage id of this run (its gates/), a folder, or "" (none)
+//     block_size: 64              # for policies without gates; gates bring their own
+//     chunk_size: 0               # prefill chunk; 0 = the whole prompt in one forward
+//     max_new_tokens: 0           # cap on generated tokens; 0 = the benchmark's own
+//     methods:
+//       dense: {policy: dense}
+//       gate: {policy: threshold, tau: [0.002, 0.0005]}
+#pragma once
+
+#include "core/config/config_reader.h"
+#include "core/config/config_tree.h"
+#include "core/gate/gate_set.h"
+#include "core/model/model_spec.h"
+#include "experiments/stage.h"
+#include "experiments/sweep_grid.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace seer::experiments {
+
+struct EvalGridConfig {
+  std::string gates;
+  int64_t block_size = 64;
+  int64_t chunk_size = 0;
+  int64_t max_new_tokens = 0;
+  std::vector<SweepSetting> settings;
+};
+
+// Reads the keys above from `r` (the stage's section) without finish(): the caller reads its own
+// keys, then finishes. Every setting is checked as a `sparsity` section of `tree`.
+EvalGridConfig parse_eval_grid(const config::ConfigReader& r, const config::ConfigTree& tree);
+
+// `base` with `sparsity` replaced by the setting's (the cell's saved config.yaml).
+config::ConfigTree setting_config(const config::ConfigTree& base, const SweepSetting& setting);
+
+// The gates the grid needs (nullopt when no setting reads gate scores); `block` becomes their
+// block size. Throws when a gate policy is listed without `gates`.
+std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const EvalGridConfig& grid,
+                                             const std::string& section,
+                                             const core::ModelSpec& spec, int64_t* block);
+
+// Names, sizes and times of the gate files, so that retrained gates re-run the gate cells.
+std::string gates_identity(const StageContext& ctx, const std::string& gates);
+
+// A file-name-safe cell id from a label and a suffix: "gate tau=0.002", "len4096" ->
+// "gate_tau-0.002_len4096" (an empty suffix adds nothing).
+std::string eval_cell_id(const std::string& label, const std::string& suffix);
+
+nlohmann::json read_json_file(const std::filesystem::path& path);
+
+// cells/<id>/samples.jsonl, one record per sample, appended and flushed as each finishes, with the
+// cell's hash in cells/<id>/cell.json. Opening with another hash starts the cell over; a torn last
+// line (killed mid-write) is dropped. Records are keyed by their "key" field.
+class SampleLog {
+ public:
+  SampleLog(const std::filesystem::path& dir, const std::string& hash);
+  const nlohmann::json* find(const std::string& key) const;
+  void append(const nlohmann::json& record);   // record["key"] must be set
+  int64_t reused() const { return reused_; }
+
+ private:
+  std::filesystem::path path_;
+  std::map<std::string, nlohmann::json> records_;
+  int64_t reused_ = 0;
+};
+
+}  // namespace seer::experiments

@@ -1,0 +1,62 @@
+#include "experiments/sparse_generate.h"
+
+#include "core/gate/gated_attention_hook.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace seer::experiments {
+namespace {
+
+// Detaches the hook however prefill ends, so a failed sample never leaves the model sparse.
+struct HookGuard {
+  core::Decoder& model;
+  HookGuard(core::Decoder& m, core::AttentionHook* hook) : model(m) { model.set_attention_hook(hook); }
+  ~HookGuard() { model.set_attention_hook(nullptr); }
+  HookGuard(const HookGuard&) = delete;
+  HookGuard& operator=(const HookGuard&) = delete;
+};
+
+}  // namespace
+
+SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector<int64_t>& prompt,
+                                         const core::SparsityPolicy& policy,
+                                         const core::GateSet* gates, int64_t block,
+                                         const SparseGenerateOptions& opts) {
+  TORCH_CHECK(!prompt.empty(), "generate_sparse_prefill: the prompt is empty");
+  at::NoGradGuard no_grad;
+  const auto t0 = std::chrono::steady_clock::now();
+  core::GatedAttentionHook hook(policy.needs_gate() ? gates : nullptr, &policy, block);
+  core::KVCache cache = model.new_cache();
+  const int64_t S = static_cast<int64_t>(prompt.size());
+  const int64_t chunk = opts.chunk_size > 0 ? opts.chunk_size : S;
+  at::Tensor logits;
+  {
+    HookGuard guard(model, &hook);
+    const at::Tensor ids = at::tensor(prompt, at::kLong).unsqueeze(0).to(model.device());
+    logits = model.prefill(ids, cache, chunk);
+  }
+  SparseGeneration out;
+  out.prefill_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.kept_blocks = hook.stats().kept_blocks();
+  out.causal_blocks = hook.stats().causal_blocks();
+  out.sparsity = hook.stats().overall();
+
+  const auto& stops = opts.stop_ids.empty() ? model.config().eos_token_ids : opts.stop_ids;
+  for (int64_t step = 0; step < opts.max_new_tokens; ++step) {
+    const int64_t next = logits.argmax(-1).item<int64_t>();
+    out.tokens.push_back(next);
+    if (std::find(stops.begin(), stops.end(), next) != stops.end()) break;
+    if (step + 1 == opts.max_new_tokens) break;
+    logits = model.forward(at::tensor({next}, at::kLong).view({1, 1}).to(model.device()), cache,
+                           core::LogitsMode::kLast);
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace seer::experiments

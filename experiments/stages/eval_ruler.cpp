@@ -1,0 +1,351 @@
+// Stage eval_ruler: RULER (data/ruler/) under every sparsity setting of a grid (eval_ruler.methods,
+// sweep's syntax) x the lengths of ruler.lengths x the tasks of ruler.tasks. Each sample's prompt
+// is prefilled under the setting's policy (sparse prefill), then decoded densely and greedily for
+// the task's tokens_to_generate, and scored with RULER's metric. Per cell (setting x length) under
+// cells/<id>/: samples.jsonl (one record per sample, appended as it finishes, so a killed run
+// continues where it stopped), summary.csv (RULER's layout), config.yaml and result.json. For the
+// stage: table.md / table.csv (methods x lengths, task average with the measured sparsity),
+// tasks.md / tasks.csv (methods x tasks per length), inputs/<length>/<task>.jsonl (the prompts)
+// and results.json (every cell, the resolved config, versions, git commit).
+//   seer run paper_ruler_smoke
+//   seer run paper_ruler ruler.essay_path=/data/PaulGrahamEssays.json ruler.lengths=[4096]
+#include "analysis/results_table.h"
+#include "analysis/run_info.h"
+#include "core/config/config_reader.h"
+#include "core/io/atomic_file.h"
+#include "core/model/model_spec.h"
+#include "core/sparsity/sparsity_policy.h"
+#include "data/data_error.h"
+#include "data/metrics/ruler_metrics.h"
+#include "data/ruler/ruler_config.h"
+#include "data/ruler/ruler_summary.h"
+#include "experiments/eval_grid.h"
+#include "experiments/progress.h"
+#include "experiments/runner.h"
+#include "experiments/sparse_generate.h"
+#include "experiments/stage.h"
+#include "experiments/stages/stages.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace seer::experiments {
+namespace {
+
+struct RulerStageConfig {
+  data::RulerSpec spec;
+  EvalGridConfig grid;
+};
+
+RulerStageConfig parse_ruler_stage(const config::ConfigTree& tree) {
+  RulerStageConfig c;
+  c.spec = data::parse_ruler_spec(config::ConfigReader(tree, "ruler"));
+  config::ConfigReader r(tree, "eval_ruler");
+  c.grid = parse_eval_grid(r, tree);
+  r.finish();
+  const auto model = core::parse_model_spec(config::ConfigReader(tree, "model"));
+  for (const int64_t length : c.spec.lengths) {
+    if (model.max_context && length > *model.max_context) {
+      config::ConfigReader(tree, "ruler").fail(
+          "lengths", fmt::format("{} is longer than model.max_context = {}", length,
+                                 *model.max_context));
+    }
+  }
+  // A path that is set must exist: a typo would otherwise silently skip the essay tasks.
+  const std::pair<const char*, std::string> paths[] = {
+      {"essay_path", c.spec.resources.essay_path},
+      {"squad_path", c.spec.resources.squad_path},
+      {"hotpotqa_path", c.spec.resources.hotpotqa_path}};
+  for (const auto& [key, path] : paths) {
+    if (!path.empty() && !fs::exists(path)) {
+      config::ConfigReader(tree, "ruler").fail(key, fmt::format("'{}' does not exist (leave it "
+                                                               "empty to skip the tasks needing it)",
+                                                               path));
+    }
+  }
+  return c;
+}
+
+// The `ruler` section without the keys that only choose which samples run (tasks, lengths,
+// num_samples): a sample record stays valid when those change.
+std::string sample_identity(const config::ConfigTree& tree) {
+  YAML::Node ruler = YAML::Clone(tree.root()["ruler"]);
+  for (const char* k : {"tasks", "lengths", "num_samples"}) ruler.remove(k);
+  YAML::Emitter e;
+  e << ruler << tree.root()["model"];
+  return e.c_str();
+}
+
+class EvalRulerStage final : public Stage {
+ public:
+  std::string name() const override { return "eval_ruler"; }
+  std::string summary() const override {
+    return "RULER under a grid of sparsity settings x lengths x tasks (table.md, summary.csv, "
+           "samples.jsonl)";
+  }
+  // The gate-making sections too, so that retrained gates re-run this stage (cells whose
+  // inputs did not change are reused from their result.json).
+  std::vector<std::string> sections() const override {
+    return {"model", "ruler", "eval_ruler", "data", "gate", "train", "capture", "distill"};
+  }
+  void validate(const config::ConfigTree& config) const override {
+    core::parse_model_spec(config::ConfigReader(config, "model"));
+    parse_ruler_stage(config);
+  }
+
+  void run(StageContext& ctx) override {
+    const auto cfg = parse_ruler_stage(ctx.config);
+    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
+    core::Decoder model = core::load_decoder(spec);
+    const auto bpe = core::load_tokenizer(spec);
+    const ModelTextTokenizer tok(bpe);
+    int64_t block = 0;
+    const auto gates = load_grid_gates(ctx, cfg.grid, "eval_ruler", spec, &block);
+
+    data::RulerGenerator generator(data::load_ruler_definitions(cfg.spec.tasks_yaml),
+                                   data::load_ruler_words(cfg.spec.words_dir), cfg.spec.resources,
+                                   tok, cfg.spec.chat_wrapper);
+    std::vector<std::string> tasks = cfg.spec.tasks;
+    if (tasks.empty()) {
+      for (const auto& t : generator.definitions().tasks) tasks.push_back(t.name);
+    }
+    std::vector<std::string> runnable;
+    nlohmann::json skipped = nlohmann::json::object();
+    for (const auto& t : tasks) {
+      if (const auto why = generator.unavailable_reason(t)) {
+        ctx.log.info("skipping {}: {}", t, *why);
+        skipped[t] = *why;
+      } else {
+        runnable.push_back(t);
+      }
+    }
+    if (runnable.empty()) {
+      throw std::runtime_error("eval_ruler: none of the tasks can run here (see the skipping "
+                               "lines above)");
+    }
+    ctx.log.info("eval_ruler: {} settings x {} lengths x {} tasks x {} samples, block {}",
+                 cfg.grid.settings.size(), cfg.spec.lengths.size(), runnable.size(),
+                 cfg.spec.num_samples, block);
+
+    // Samples depend on (length, task) only: generate once, lazily (a finished cell needs none).
+    std::map<std::pair<int64_t, std::string>, std::vector<data::RulerSample>> sample_cache;
+    auto samples_of = [&](int64_t length, const std::string& task) -> const auto& {
+      auto key = std::make_pair(length, task);
+      auto it = sample_cache.find(key);
+      if (it != sample_cache.end()) return it->second;
+      std::vector<data::RulerSample> samples;
+      try {
+        samples = generator.generate(task, length, cfg.spec.num_samples, cfg.spec.seed);
+      } catch (const data::DataError& e) {
+        // e.g. a length shorter than the task's smallest instance: skip this task here only.
+        ctx.log.info("skipping {} at length {}: {}", task, length, e.what());
+        skipped[fmt::format("{}@{}", task, length)] = e.what();
+        return sample_cache.emplace(key, std::move(samples)).first->second;
+      }
+      std::string lines;
+      for (const auto& s : samples) {
+        lines += nlohmann::json{{"task", s.task}, {"index", s.index}, {"input", s.input},
+                                {"outputs", s.outputs}, {"length", s.length}}.dump() + "\n";
+      }
+      const fs::path inputs = ctx.stage_dir / "inputs" / std::to_string(length);
+      fs::create_directories(inputs);
+      io::write_file_atomic(inputs / (task + ".jsonl"), lines);
+      return sample_cache.emplace(key, std::move(samples)).first->second;
+    };
+
+    const std::string sample_base = sample_identity(ctx.config) + gates_identity(ctx, cfg.grid.gates);
+    analysis::ResultsTable table;
+    table.title = fmt::format("RULER average over {} tasks ({}), measured prefill sparsity in "
+                              "brackets", runnable.size(), spec.name);
+    table.score_name = "score";
+    table.score_digits = 2;
+    analysis::ResultsTable task_table;
+    task_table.title = fmt::format("RULER per task ({}), measured prefill sparsity in brackets",
+                                   spec.name);
+    task_table.score_name = "score";
+    task_table.score_digits = 2;
+
+    nlohmann::json cells = nlohmann::json::array();
+    const int64_t total = static_cast<int64_t>(cfg.grid.settings.size() * cfg.spec.lengths.size() *
+                                               runnable.size()) * cfg.spec.num_samples;
+    Progress progress("eval_ruler", total);
+    int64_t done = 0;
+    for (const int64_t length : cfg.spec.lengths) {
+      for (const auto& setting : cfg.grid.settings) {
+        const auto tree = setting_config(ctx.config, setting);
+        const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"));
+        const std::string id = eval_cell_id(setting.label, fmt::format("len{}", length));
+        const fs::path dir = ctx.stage_dir / "cells" / id;
+        YAML::Emitter sparsity_yaml;
+        sparsity_yaml << setting.sparsity;
+        const std::string sample_hash = stable_hash(fmt::format(
+            "{}|{}|{}|{}|{}|{}", sample_base, sparsity_yaml.c_str(), length, block,
+            cfg.grid.chunk_size, cfg.grid.max_new_tokens));
+        std::string task_list;
+        for (const auto& t : runnable) task_list += t + ",";
+        const std::string hash =
+            stable_hash(fmt::format("{}|{}|{}", sample_hash, task_list, cfg.spec.num_samples));
+
+        nlohmann::json result;
+        if (fs::exists(dir / "result.json") && read_json_file(dir / "result.json").value("hash", "") == hash) {
+          result = read_json_file(dir / "result.json");
+          done += static_cast<int64_t>(runnable.size()) * cfg.spec.num_samples;
+          progress.update(done, setting.label);
+          ctx.log.file_only(fmt::format("{}: complete, reused", id));
+        } else {
+          const auto t0 = std::chrono::steady_clock::now();
+          SampleLog log(dir, sample_hash);
+          if (log.reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log.reused());
+          std::vector<data::RulerTaskScore> scores;
+          int64_t kept = 0, causal = 0;
+          nlohmann::json per_task = nlohmann::json::object();
+          for (const auto& task : runnable) {
+            const auto& samples = samples_of(length, task);
+            if (samples.empty()) {
+              done += cfg.spec.num_samples;
+              continue;
+            }
+            std::vector<std::string> preds;
+            std::vector<std::vector<std::string>> refs;
+            int64_t task_kept = 0, task_causal = 0;
+            for (const auto& s : samples) {
+              const std::string key = fmt::format("{}/{}", task, s.index);
+              nlohmann::json rec;
+              if (const auto* found = log.find(key)) {
+                rec = *found;
+              } else {
+                rec = run_sample(model, bpe, *policy, gates ? &*gates : nullptr, block, cfg.grid, s);
+                rec["key"] = key;
+                rec["method"] = setting.label;
+                log.append(rec);
+              }
+              preds.push_back(rec["prediction"].get<std::string>());
+              refs.push_back(s.outputs);
+              task_kept += rec["kept_blocks"].get<int64_t>();
+              task_causal += rec["causal_blocks"].get<int64_t>();
+              progress.update(++done, fmt::format("{} len {} {}", setting.label, length, task));
+            }
+            scores.push_back(data::score_ruler_task(task, s_metric(samples), preds, refs));
+            kept += task_kept;
+            causal += task_causal;
+            per_task[task] = {{"score", scores.back().score},
+                              {"nulls", scores.back().nulls},
+                              {"total", scores.back().total},
+                              {"sparsity", task_causal > 0 ? 1.0 - double(task_kept) / task_causal : 0.0}};
+          }
+          double avg = 0;
+          for (const auto& s : scores) avg += s.score;
+          data::write_ruler_summary(dir / "summary.csv", scores);
+          result["method"] = setting.method;
+          result["label"] = setting.label;
+          result["policy"] = policy->name();
+          result["sparsity_config"] = analysis::yaml_to_json(setting.sparsity);
+          result["length"] = length;
+          result["block"] = block;
+          result["num_samples"] = cfg.spec.num_samples;
+          result["tasks"] = per_task;
+          result["average"] = scores.empty() ? nlohmann::json(nullptr)
+                                             : nlohmann::json(avg / static_cast<double>(scores.size()));
+          result["kept_blocks"] = kept;
+          result["causal_blocks"] = causal;
+          result["sparsity"] = causal > 0 ? 1.0 - double(kept) / causal : 0.0;
+          result["seconds"] =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          result["hash"] = hash;
+          io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
+          io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
+        }
+        auto& cell = table.at(setting.label, std::to_string(length));
+        if (result["average"].is_number()) cell.score = result["average"].get<double>();
+        cell.sparsity = result["sparsity"].get<double>();
+        for (const auto& task : runnable) {   // config order (JSON objects sort their keys)
+          if (!result["tasks"].contains(task)) continue;
+          const auto& t = result["tasks"][task];
+          auto& tc = task_table.at(fmt::format("{} @{}", setting.label, length), task);
+          tc.score = t["score"].get<double>();
+          tc.sparsity = t["sparsity"].get<double>();
+        }
+        ctx.log.info("  {:<32} len {:>6}: average {:>6}  sparsity {:5.1f}%", setting.label, length,
+                     cell.score ? fmt::format("{:.2f}", *cell.score) : "-", 100.0 * *cell.sparsity);
+        cells.push_back(result);
+      }
+    }
+    progress.finish();
+    const std::string md = table.to_markdown();
+    io::write_file_atomic(ctx.stage_dir / "table.md", md);
+    io::write_file_atomic(ctx.stage_dir / "table.csv", table.to_csv());
+    io::write_file_atomic(ctx.stage_dir / "tasks.md", task_table.to_markdown());
+    io::write_file_atomic(ctx.stage_dir / "tasks.csv", task_table.to_csv());
+    // RULER's own summary.csv per length, one folder per method (the layout RULER's users read).
+    for (const auto& c : cells) {
+      std::vector<data::RulerTaskScore> scores;
+      for (const auto& task : runnable) {
+        if (!c["tasks"].contains(task)) continue;
+        const auto& t = c["tasks"][task];
+        scores.push_back({task, t["score"].get<double>(), t["nulls"].get<int64_t>(),
+                          t["total"].get<int64_t>()});
+      }
+      const fs::path d = ctx.stage_dir / "summary" / eval_cell_id(c["label"].get<std::string>(), "") /
+                         std::to_string(c["length"].get<int64_t>());
+      fs::create_directories(d);
+      data::write_ruler_summary(d / "summary.csv", scores);
+    }
+    nlohmann::json out = analysis::run_info(ctx.config);
+    out["benchmark"] = "ruler";
+    out["model"] = spec.name;
+    out["tasks"] = runnable;
+    out["skipped_tasks"] = skipped;
+    out["cells"] = cells;
+    io::write_file_atomic(ctx.stage_dir / "results.json", out.dump(2) + "\n");
+    ctx.log.info("\n{}\n{}", md, task_table.to_markdown());
+  }
+
+ private:
+  static std::string s_metric(const std::vector<data::RulerSample>& samples) {
+    return samples.empty() ? "string_match_all" : samples.front().metric;
+  }
+
+  static nlohmann::json run_sample(core::Decoder& model, const tokenizer::BpeTokenizer& bpe,
+                                   const core::SparsityPolicy& policy, const core::GateSet* gates,
+                                   int64_t block, const EvalGridConfig& grid,
+                                   const data::RulerSample& s) {
+    const std::vector<int64_t> prompt = bpe.encode(s.input);
+    SparseGenerateOptions opts;
+    opts.max_new_tokens = grid.max_new_tokens > 0
+                              ? std::min(grid.max_new_tokens, s.tokens_to_generate)
+                              : s.tokens_to_generate;
+    opts.chunk_size = grid.chunk_size;
+    const auto gen = generate_sparse_prefill(model, prompt, policy, gates, block, opts);
+    const std::string prediction = bpe.decode(gen.tokens, true);
+    const std::string post = data::ruler_postprocess(prediction);
+    const double score = s.metric == "string_match_part"
+                             ? data::ruler_match_part_sample(post, s.outputs)
+                             : data::ruler_match_all_sample(post, s.outputs);
+    return nlohmann::json{{"task", s.task},
+                          {"index", s.index},
+                          {"length", s.max_seq_length},
+                          {"prompt_tokens", static_cast<int64_t>(prompt.size())},
+                          {"generated_tokens", static_cast<int64_t>(gen.tokens.size())},
+                          {"prediction", prediction},
+                          {"references", s.outputs},
+                          {"metric", s.metric},
+                          {"score", score},
+                          {"sparsity", gen.sparsity},
+                          {"kept_blocks", gen.kept_blocks},
+                          {"causal_blocks", gen.causal_blocks},
+                          {"prefill_seconds", gen.prefill_seconds},
+                          {"seconds", gen.seconds}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_eval_ruler_stage() { return std::make_unique<EvalRulerStage>(); }
+
+}  // namespace seer::experiments

@@ -1,0 +1,270 @@
+// The benchmark stages eval_ruler and eval_longbench end to end on tiny inputs with the embedded
+// model (skipped when assets/models is absent): per-sample JSONL fields, scores recomputed from
+// the records by hand, the question rows kept dense, resume after a killed run, the LongBench-E
+// buckets, and config errors that name the key. Also SampleLog on its own.
+#include "catch.h"
+#include "core/config/compose.h"
+#include "core/config/config_error.h"
+#include "data/metrics/longbench_scorer.h"
+#include "data/metrics/ruler_metrics.h"
+#include "eval_test_util.h"
+#include "experiments/eval_grid.h"
+#include "experiments/runner.h"
+#include "experiments/stage_list.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace seer;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const fs::path kModel = fs::path(SEER_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+config::ComposedConfig compose(const std::string& experiment, std::vector<std::string> overrides) {
+  experiments::register_builtin_stages();
+  config::ComposeRequest req;
+  req.config_dir = fs::path(SEER_SOURCE_DIR) / "configs";
+  req.experiment = experiment;
+  req.overrides = std::move(overrides);
+  return config::compose(req);
+}
+
+// A fresh folder under this binary's SEER_TEST_TMP (internal linkage: its own copy, whatever
+// other objects' inline helpers were compiled with).
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(SEER_TEST_TMP) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+nlohmann::json read_json(const fs::path& path) { return nlohmann::json::parse(test::read_file(path)); }
+
+std::string validate_error(const std::string& experiment, const std::vector<std::string>& ov) {
+  try {
+    experiments::validate_experiment(compose(experiment, ov).tree);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  FAIL("expected an error");
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("SampleLog keeps whole records, drops a torn line, restarts on a new hash", "[eval]") {
+  const auto dir = fresh_dir("sample_log");
+  {
+    experiments::SampleLog log(dir, "h1");
+    log.append({{"key", "a/0"}, {"score", 1.0}});
+    log.append({{"key", "a/1"}, {"score", 0.5}});
+  }
+  {  // a kill in the middle of the third line
+    std::ofstream out(dir / "samples.jsonl", std::ios::app);
+    out << "{\"key\": \"a/2\", \"sco";
+  }
+  {
+    experiments::SampleLog log(dir, "h1");
+    CHECK(log.reused() == 2);
+    REQUIRE(log.find("a/1") != nullptr);
+    CHECK((*log.find("a/1"))["score"].get<double>() == 0.5);
+    CHECK(log.find("a/2") == nullptr);
+    log.append({{"key", "a/2"}, {"score", 0.0}});
+  }
+  CHECK(read_jsonl(dir / "samples.jsonl").size() == 3);
+  experiments::SampleLog other(dir, "h2");
+  CHECK(other.reused() == 0);
+  CHECK(read_jsonl(dir / "samples.jsonl").empty());
+}
+
+TEST_CASE("eval_ruler config errors name the key", "[eval]") {
+  const std::vector<std::string> base = {"++run.dir=" + (fs::path(SEER_TEST_TMP) / "cfg").string()};
+  auto with = [&](std::string o) { auto v = base; v.push_back(std::move(o)); return v; };
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.bogus=1")),
+             Contains("eval_ruler.bogus"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("eval_ruler.chunk_size=100")),
+             Contains("eval_ruler.chunk_size"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("eval_ruler.methods.dense.policy=sparse")),
+             Contains("sparsity.policy"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.methods.g={policy: topk, keep_ratio: 0.2}")),
+             Contains("eval_ruler.gates"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("ruler.lengths=[1024, 16384]")),
+             Contains("ruler.lengths"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("ruler.essay_path=/no/such/essays.json")),
+             Contains("ruler.essay_path"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.data_dir=/no/such/dir")),
+             Contains("longbench.data_dir"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.data_dir=")),
+             Contains("longbench.data_dir"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.datasets=[qasper]")),
+             Contains("qasper.jsonl"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("longbench.max_length=8192")),
+             Contains("longbench.max_length"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("eval_longbench.chat_template=x")),
+             Contains("eval_longbench.chat_template"));
+}
+
+TEST_CASE("the paper_ruler / paper_longbench configs validate", "[eval]") {
+  const std::string fixture = (fs::path(SEER_SOURCE_DIR) / "configs/benchmarks/longbench/smoke_fixture").string();
+  CHECK_NOTHROW(experiments::validate_experiment(
+      compose("paper_ruler", {"ruler.essay_path=null"}).tree));
+  CHECK_NOTHROW(experiments::validate_experiment(
+      compose("paper_longbench", {"longbench.data_dir=" + fixture,
+                                  "++longbench.datasets=[narrativeqa, passage_count]"}).tree));
+  // Without data: an error naming the key, before capture or distill run.
+  CHECK_THAT(validate_error("paper_longbench", {"longbench.data_dir="}), Contains("longbench.data_dir"));
+}
+
+TEST_CASE("eval_ruler writes samples, summaries and tables, and resumes a killed cell", "[eval]") {
+  if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
+  const auto dir = fresh_dir("eval_ruler");
+  const std::vector<std::string> ov = {
+      "++run.dir=" + dir.string(), "++run.name=t", "ruler.tasks=[niah_single_1]",
+      "ruler.lengths=[256]", "ruler.num_samples=2", "eval_ruler.max_new_tokens=6"};
+  auto result = experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  const fs::path stage = result.run_dir / "eval_ruler";
+  for (const char* f : {"table.md", "table.csv", "tasks.md", "results.json", ".done",
+                        "inputs/256/niah_single_1.jsonl", "summary/dense/256/summary.csv"}) {
+    CAPTURE(f);
+    CHECK(fs::exists(stage / f));
+  }
+  const fs::path dense = stage / "cells" / "dense_len256";
+  const auto records = read_jsonl(dense / "samples.jsonl");
+  REQUIRE(records.size() == 2);
+  for (const auto& r : records) {
+    for (const char* k : {"task", "length", "prompt_tokens", "prediction", "references", "score",
+                          "sparsity", "kept_blocks", "causal_blocks"}) {
+      CAPTURE(k);
+      CHECK(r.contains(k));
+    }
+    CHECK(r["task"] == "niah_single_1");
+    CHECK(r["length"] == 256);
+    CHECK(r["prompt_tokens"].get<int64_t>() <= 256);
+    CHECK(r["sparsity"].get<double>() == 0.0);
+    // The record's score is RULER's string_match_all of its own prediction.
+    const auto refs = r["references"].get<std::vector<std::string>>();
+    CHECK(r["score"].get<double>() ==
+          data::ruler_match_all_sample(data::ruler_postprocess(r["prediction"]), refs));
+  }
+  // Cell score = mean x 100 over the samples, 2 decimals (RULER's string_match_all).
+  const auto dense_result = read_json(dense / "result.json");
+  const double mean = 100.0 * (records[0]["score"].get<double>() + records[1]["score"].get<double>()) / 2;
+  CHECK(dense_result["tasks"]["niah_single_1"]["score"].get<double>() ==
+        Approx(std::round(mean * 100) / 100));
+  CHECK(dense_result["sparsity"].get<double>() == 0.0);
+  const auto streaming = read_json(stage / "cells" / "streaming_len256" / "result.json");
+  CHECK(streaming["sparsity"].get<double>() >= 0.0);
+  CHECK(test::read_file(stage / "summary/dense/256/summary.csv").rfind("0,1\nTasks,niah_single_1\n", 0) == 0);
+  const auto all = read_json(stage / "results.json");
+  CHECK(all["cells"].size() == 3);
+  CHECK(all.contains("git"));
+  CHECK(all.contains("config"));
+  CHECK_THAT(test::read_file(stage / "table.md"), Contains("| dense |"));
+
+  // Kill simulation: the dense cell lost its result and half of its last record.
+  const std::string kept_line = records[0].dump() + "\n";
+  fs::remove(dense / "result.json");
+  test::write_file(dense / "samples.jsonl", kept_line + records[1].dump().substr(0, 20));
+  const auto oracle_time = fs::last_write_time(stage / "cells" / "oracle_len256" / "result.json");
+  fs::remove(stage / ".done");
+  experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  CHECK_THAT(test::read_file(result.run_dir / "log.txt"), Contains("resuming, 1 samples already done"));
+  const auto again = read_jsonl(dense / "samples.jsonl");
+  REQUIRE(again.size() == 2);
+  CHECK(again[0] == records[0]);
+  CHECK(again[1]["prediction"] == records[1]["prediction"]);   // greedy and seeded: the same
+  CHECK(fs::last_write_time(stage / "cells" / "oracle_len256" / "result.json") == oracle_time);
+}
+
+TEST_CASE("eval_ruler skips a task whose smallest prompt exceeds a length, and says so", "[eval]") {
+  if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
+  const auto dir = fresh_dir("eval_ruler_short");
+  const std::vector<std::string> ov = {
+      "++run.dir=" + dir.string(), "++run.name=t", "ruler.tasks=[niah_single_1]",
+      "ruler.lengths=[48]", "ruler.num_samples=1", "~eval_ruler.methods.oracle",
+      "~eval_ruler.methods.streaming"};
+  auto result = experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  const auto all = read_json(result.run_dir / "eval_ruler" / "results.json");
+  CHECK(all["skipped_tasks"].contains("niah_single_1@48"));
+  CHECK(all["cells"][0]["average"].is_null());
+  CHECK_THAT(test::read_file(result.run_dir / "eval_ruler" / "table.md"), Contains("| dense | - |"));
+  CHECK_THAT(test::read_file(result.run_dir / "log.txt"), Contains("skipping niah_single_1 at length 48"));
+}
+
+TEST_CASE("eval_longbench keeps the question rows dense and scores like eval.py", "[eval]") {
+  if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
+  const auto dir = fresh_dir("eval_longbench");
+  // Two LongBench-E records, one per length bucket, with known answers.
+  std::string lines;
+  for (int i = 0; i < 2; ++i) {
+    nlohmann::json r = {{"input", ""}, {"answers", {"2"}}, {"all_classes", nullptr},
+                        {"length", i == 0 ? 3000 : 5000}, {"dataset", "passage_count"},
+                        {"_id", fmt::format("t{}", i)}};
+    std::string context;
+    for (int p = 0; p < 6; ++p) {
+      context += fmt::format("Paragraph {}: {} The end of this paragraph.\n\n", p + 1,
+                             p % 2 == 0 ? "Emma walked to Highbury in the rain." : "Mr. Knightley read the letter twice.");
+    }
+    r["context"] = context;
+    lines += r.dump() + "\n";
+  }
+  test::write_file(dir / "data" / "passage_count_e.jsonl", lines);
+  const std::vector<std::string> ov = {
+      "++run.dir=" + dir.string(), "++run.name=t", "longbench.data_dir=" + (dir / "data").string(),
+      "longbench.datasets=[passage_count]", "longbench.e=true", "longbench.max_length=128",
+      "eval_longbench.max_new_tokens=4"};
+  auto result = experiments::run_experiment(compose("paper_longbench_smoke", ov), "paper_longbench_smoke");
+  const fs::path stage = result.run_dir / "eval_longbench";
+  for (const char* f : {"table.md", "table.csv", "table_e.md", "table_e.csv", "results.json"}) {
+    CAPTURE(f);
+    CHECK(fs::exists(stage / f));
+  }
+  for (const char* cell : {"dense_win128", "oracle_win128", "streaming_win128"}) {
+    CAPTURE(cell);
+    const auto records = read_jsonl(stage / "cells" / cell / "samples.jsonl");
+    REQUIRE(records.size() == 2);
+    std::vector<double> scores;
+    int64_t kept = 0, causal = 0;
+    for (const auto& r : records) {
+      for (const char* k : {"dataset", "id", "length", "prompt_tokens", "prediction", "answers",
+                            "score", "sparsity", "dense_last_rows", "context_end_token", "truncated"}) {
+        CAPTURE(k);
+        CHECK(r.contains(k));
+      }
+      CHECK(r["truncated"] == true);
+      const int64_t S = r["prompt_tokens"], end = r["context_end_token"];
+      CHECK(end < S);
+      // Every query block holding a token after the context is dense.
+      CHECK(r["dense_last_rows"].get<int64_t>() == (S + 63) / 64 - end / 64);
+      CHECK(r["score"].get<double>() ==
+            data::longbench_sample_score("passage_count_e", r["prediction"], {"2"}, {}));
+      scores.push_back(r["score"]);
+      kept += r["kept_blocks"].get<int64_t>();
+      causal += r["causal_blocks"].get<int64_t>();
+    }
+    const auto res = read_json(stage / "cells" / cell / "result.json");
+    const auto& d = res["datasets"]["passage_count"];
+    CHECK(d["score"].get<double>() == Approx(std::round(100.0 * (scores[0] + scores[1]) / 2 * 100) / 100));
+    CHECK(d["buckets"]["0-4k"].get<double>() == Approx(100.0 * scores[0]));
+    CHECK(d["buckets"]["4-8k"].get<double>() == Approx(100.0 * scores[1]));
+    CHECK(d["buckets"]["8k+"].is_null());
+    CHECK(res["sparsity"].get<double>() == Approx(causal > 0 ? 1.0 - double(kept) / causal : 0.0));
+  }
+  // 128 tokens = 2 blocks, both holding the question: nothing left to skip.
+  CHECK(read_json(stage / "cells" / "streaming_win128" / "result.json")["sparsity"].get<double>() == 0.0);
+}
