@@ -73,9 +73,7 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
         "{}: a method uses gate scores but {}.gates is not set (a distill stage id of this run, "
         "or a gates folder)", section, section));
   }
-  const fs::path dir = fs::exists(ctx.stage_path(grid.gates) / "gates")
-                           ? ctx.stage_path(grid.gates) / "gates"
-                           : config::resolve_project_path(grid.gates);
+  const fs::path dir = ctx.gates_path(grid.gates);
   ctx.log.info("gates from {}", dir.string());
   core::GateSet gates = core::load_gates(dir);
   gates.to(spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU), at::kFloat);
@@ -85,8 +83,7 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
 
 std::string gates_identity(const StageContext& ctx, const std::string& gates) {
   if (gates.empty()) return "";
-  fs::path dir = ctx.stage_path(gates) / "gates";
-  if (!fs::exists(dir)) dir = config::resolve_project_path(gates);
+  const fs::path dir = ctx.gates_path(gates);
   std::string id;
   if (!fs::is_directory(dir)) return id;
   for (const auto& e : fs::directory_iterator(dir)) {

@@ -68,7 +68,8 @@ PC
     log "configure FAILED"; tail -30 "$OUT/setup.log"; return 1
   fi
   log "build (all targets)"
-  if ! cmake --build build-gpu -j "$(nproc)" >> "$OUT/setup.log" 2>&1; then
+  # -k 0: a test that fails to build must not keep build/seer from being built
+  if ! cmake --build build-gpu -j "$(nproc)" -- -k 0 >> "$OUT/setup.log" 2>&1; then
     log "build FAILED"; grep -E -A3 "error" "$OUT/setup.log" | head -60; return 1
   fi
   log "built"
@@ -100,9 +101,9 @@ case "$MODE" in
     export SEER_RULER_ESSAY="$PWD/.stage/ruler/PaulGrahamEssays.json"
     log "[cuda] tests"
     for t in build-gpu/tests/seer_*_tests; do
-      "$t" "[cuda]" > "$OUT/tests_$(basename "$t").log" 2>&1
-      echo "$(basename "$t"): $(tail -2 "$OUT/tests_$(basename "$t").log" | tr '\n' ' ')"
-    done | tee "$OUT/tests.log"
+      echo "== $t [cuda]"; "$t" "[cuda]" 2>&1 | tail -40
+    done > "$OUT/tests.log" 2>&1
+    grep -E "^==|passed|failed" "$OUT/tests.log"
     for exp in "$@"; do
       # one argument per experiment: "EXPERIMENT override override ..." (spaces separate)
       read -r -a words <<< "$exp"

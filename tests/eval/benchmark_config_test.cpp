@@ -9,7 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 using namespace seer::data;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 namespace {
 

@@ -19,7 +19,7 @@
 
 namespace fs = std::filesystem;
 using namespace seer;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <random>
 
 using namespace seer::data;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 namespace fs = std::filesystem;
 
 namespace {

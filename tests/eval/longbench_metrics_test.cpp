@@ -16,7 +16,7 @@
 #include <random>
 
 using namespace seer::data;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 TEST_CASE("qa_f1 normalises like SQuAD and scores bags of words", "[eval][longbench]") {
   CHECK(normalize_answer("The Cat, sat!  on a mat.") == "cat sat on mat");

@@ -7,7 +7,7 @@
 #include "experiments/sweep_grid.h"
 
 using namespace seer;
-using Catch::Matchers::Contains;
+using seer::test::Contains;
 
 namespace {
 
