@@ -78,7 +78,7 @@ PC
 run_experiment() {   # NAME [OVERRIDES...]: build/seer run, then pack its outputs
   local exp=$1; shift
   log "seer run $exp $*"
-  build-gpu/seer run "$exp" "$@" 2>&1 | grep -v -E '^\s*(sweep|capture|distill|eval_[a-z]+|bench_[a-z]+):.*[0-9]+%' \
+  build-gpu/seer run "$exp" "$@" 2>&1 | grep --line-buffered -v -E '^\s*(sweep|capture|distill|eval_[a-z]+|bench_[a-z]+):.*[0-9]+%' \
     | tee "$OUT/$exp.log" | tail -40
   local dir
   dir=$(grep -m1 -o "outputs in .*" "$OUT/$exp.log" | sed 's/outputs in //')

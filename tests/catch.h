@@ -9,6 +9,7 @@
 #if __has_include(<catch2/catch_all.hpp>)
 #include <catch2/catch_all.hpp>
 #define SEER_CATCH_V3 1
+using Catch::Approx;   // v2 puts Approx in the global namespace; tests write it unqualified
 #else
 #include <catch2/catch.hpp>
 #endif
