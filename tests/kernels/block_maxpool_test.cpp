@@ -27,7 +27,8 @@ void check_g_structure(const at::Tensor& G, int64_t nbq_offset) {
   CHECK(ok.all().item<bool>());
 }
 
-void check_maxpool(const test::Qkv& x, int64_t block, AttnOptions opts, double g_tol32 = 2e-6) {
+void check_maxpool(const test::Qkv& x, int64_t block, AttnOptions opts, double g_tol32 = 2e-6,
+                   double out_atol32 = 2e-5) {
   opts.return_lse = true;
   const auto naive = naive_attention_maxpool(x.q, x.k, x.v, opts, block);
   opts.reference_float64 = true;
@@ -41,7 +42,7 @@ void check_maxpool(const test::Qkv& x, int64_t block, AttnOptions opts, double g
   opts.reference_float64 = false;
   const MaxpoolResult r32 = attention_with_block_maxpool(x.q, x.k, x.v, block, opts);
   require_close(r32.block_maxpool, naive.G, g_tol32, 1e-5, "G, float32 accumulation");
-  require_close(r32.out, naive.out, 2e-5, 1e-4, "out, float32 accumulation");
+  require_close(r32.out, naive.out, out_atol32, 1e-4, "out, float32 accumulation");
 }
 
 }  // namespace
@@ -110,7 +111,8 @@ TEST_CASE("block maxpool without the causal mask", "[kernels][maxpool]") {
 TEST_CASE("block maxpool with large logits (q x 20)", "[kernels][maxpool]") {
   const int64_t block = GENERATE(16, 64);
   CAPTURE(block);
-  check_maxpool(random_qkv(1, 200, 200, 4, 1, 64, at::kFloat, 20.0), block, {}, 2e-5);
+  // float32 rounding of exp(s - max) grows with the logits (up to ~80 here): see attention_test
+  check_maxpool(random_qkv(1, 200, 200, 4, 1, 64, at::kFloat, 20.0), block, {}, 2e-5, 1e-4);
 }
 
 TEST_CASE("block maxpool on half-precision inputs", "[kernels][maxpool]") {

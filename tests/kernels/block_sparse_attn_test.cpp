@@ -33,7 +33,8 @@ at::Tensor random_mask(int64_t B, int64_t Hq, int64_t sq, int64_t sk, int64_t bl
 }
 
 void check_sparse(const test::Qkv& x, const at::Tensor& mask, int64_t block, int64_t sq,
-                  int64_t sk, AttnOptions opts) {
+                  int64_t sk, AttnOptions opts,
+                  double out_atol32 = 2e-5) {
   const BlockIndex index = block_index_from_mask(mask, block, sq, sk);
   opts.return_lse = true;
   const auto naive = naive_sparse_attention(x.q, x.k, x.v, opts, block, mask);
@@ -45,7 +46,7 @@ void check_sparse(const test::Qkv& x, const at::Tensor& mask, int64_t block, int
   require_close(r64.lse, naive.lse, 1e-5, 1e-6, "lse, float64 accumulation");
   opts.reference_float64 = false;
   const AttnResult r32 = block_sparse_attention(x.q, x.k, x.v, index, opts);
-  require_close(r32.out, naive.out, 2e-5, 1e-4, "out, float32 accumulation");
+  require_close(r32.out, naive.out, out_atol32, 1e-4, "out, float32 accumulation");
   require_close(r32.lse, naive.lse, 2e-5, 1e-5, "lse, float32 accumulation");
 }
 
@@ -132,7 +133,8 @@ TEST_CASE("block sparse attention on padded and varlen batches", "[kernels][spar
 
 TEST_CASE("block sparse attention with large logits (q x 20)", "[kernels][sparse]") {
   const auto x = random_qkv(1, 200, 200, 4, 1, 64, at::kFloat, 20.0);
-  check_sparse(x, random_mask(1, 4, 200, 200, 32, 0.5, true), 32, 200, 200, {});
+  // float32 rounding of exp(s - max) grows with the logits (up to ~80 here): see attention_test
+  check_sparse(x, random_mask(1, 4, 200, 200, 32, 0.5, true), 32, 200, 200, {}, 1e-4);
 }
 
 TEST_CASE("block sparse attention on half-precision inputs", "[kernels][sparse]") {
