@@ -1,5 +1,7 @@
 #include "experiments/sweep_grid.h"
 
+#include "analysis/run_info.h"
+
 #include <fmt/format.h>
 
 namespace seer::experiments {
@@ -66,6 +68,15 @@ std::string cell_id(const SweepSetting& setting, int64_t context) {
     else id += '_';
   }
   return fmt::format("{}_ctx{}", id, context);
+}
+
+nlohmann::json setting_json(const SweepSetting& setting, const std::string& policy_name,
+                            int64_t block) {
+  return {{"method", setting.method},
+          {"label", setting.label},
+          {"policy", policy_name},
+          {"sparsity_config", analysis::yaml_to_json(setting.sparsity)},
+          {"block", block}};
 }
 
 }  // namespace seer::experiments

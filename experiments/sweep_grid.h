@@ -12,6 +12,7 @@
 #include "core/config/config_reader.h"
 #include "core/config/config_tree.h"
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <string>
@@ -35,5 +36,10 @@ config::ConfigTree cell_config(const config::ConfigTree& base, const SweepSettin
 
 // A file-name-safe id: "gate keep_ratio=0.5" at 1024 -> "gate_keep_ratio-0.5_ctx1024".
 std::string cell_id(const SweepSetting& setting, int64_t context);
+
+// What every cell's result.json says of its setting (sweep, eval_ruler, eval_longbench): method,
+// label, the policy's name, the sparsity section as JSON and the block size.
+nlohmann::json setting_json(const SweepSetting& setting, const std::string& policy_name,
+                            int64_t block);
 
 }  // namespace seer::experiments

@@ -224,12 +224,8 @@ class EvalLongBenchStage final : public Stage {
           kept += d_kept;
           causal += d_causal;
         }
-        result["method"] = setting.method;
-        result["label"] = setting.label;
-        result["policy"] = base_policy->name();
-        result["sparsity_config"] = analysis::yaml_to_json(setting.sparsity);
+        result.update(setting_json(setting, base_policy->name(), block));
         result["max_length"] = cfg.spec.max_length;
-        result["block"] = block;
         result["datasets"] = per_dataset;
         result["average"] = sum / static_cast<double>(tasks.size());
         result["kept_blocks"] = kept;

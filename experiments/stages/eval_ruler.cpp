@@ -242,12 +242,8 @@ class EvalRulerStage final : public Stage {
           double avg = 0;
           for (const auto& s : scores) avg += s.score;
           data::write_ruler_summary(dir / "summary.csv", scores);
-          result["method"] = setting.method;
-          result["label"] = setting.label;
-          result["policy"] = policy->name();
-          result["sparsity_config"] = analysis::yaml_to_json(setting.sparsity);
+          result.update(setting_json(setting, policy->name(), block));
           result["length"] = length;
-          result["block"] = block;
           result["num_samples"] = cfg.spec.num_samples;
           result["tasks"] = per_task;
           result["average"] = scores.empty() ? nlohmann::json(nullptr)

@@ -207,13 +207,8 @@ class SweepStage final : public Stage {
     }
     model.set_attention_hook(nullptr);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json j;
-    j["method"] = setting.method;
-    j["label"] = setting.label;
-    j["policy"] = policy->name();
-    j["sparsity_config"] = analysis::yaml_to_json(setting.sparsity);
+    nlohmann::json j = setting_json(setting, policy->name(), block);
     j["context"] = context;
-    j["block"] = block;
     j["ppl"] = res.ppl();
     j["nll_sum"] = res.nll_sum;
     j["tokens_scored"] = res.tokens;
