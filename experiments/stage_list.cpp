@@ -14,6 +14,7 @@ void register_builtin_stages() {
   register_stage("bench_kernels", make_bench_kernels_stage);
   register_stage("eval_ruler", make_eval_ruler_stage);
   register_stage("eval_longbench", make_eval_longbench_stage);
+  register_stage("bench_prefill", make_bench_prefill_stage);
 }
 
 }  // namespace seer::experiments

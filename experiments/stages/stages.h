@@ -16,5 +16,6 @@ std::unique_ptr<Stage> make_export_heatmaps_stage();
 std::unique_ptr<Stage> make_bench_kernels_stage();
 std::unique_ptr<Stage> make_eval_ruler_stage();
 std::unique_ptr<Stage> make_eval_longbench_stage();
+std::unique_ptr<Stage> make_bench_prefill_stage();
 
 }  // namespace seer::experiments

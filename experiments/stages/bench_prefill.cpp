@@ -1,0 +1,382 @@
+// Stage bench_prefill: end-to-end prefill time, dense vs sparse, at several prompt lengths (the
+// paper's prefill speed-up figure). One prefill = the whole model forward over the prompt (gate
+// scoring and mask building included, logits of the last position only), timed on the host clock
+// around a device synchronisation, median of `reps` after `warmup` runs. Speed-up = the dense
+// median / the setting's median at the same length; the measured sparsity sits beside it.
+//
+// Weights are either the `model` checkpoint (prompts are the corpus of `data`, so gate thresholds
+// see real text) or random weights of `bench_prefill.shape` (e.g. Llama-3.1-8B, which cannot be
+// downloaded here; time does not depend on weight values; prompts are random token ids). Gates are
+// a trained gates folder / stage id, or `random` (freshly initialised from `gate`, timing only:
+// use top-k keep ratios then, since thresholds on untrained scores mean nothing).
+//   seer run paper_prefill                     # GPU, Llama-3.1-8B shape
+//   seer run paper_prefill_smoke               # CPU, embedded model, minutes
+#include "analysis/python_plot.h"
+#include "analysis/results_table.h"
+#include "analysis/run_info.h"
+#include "core/config/config_reader.h"
+#include "core/gate/gate_file.h"
+#include "core/gate/gate_set.h"
+#include "core/gate/gated_attention_hook.h"
+#include "core/io/atomic_file.h"
+#include "core/model/model_spec.h"
+#include "core/model/random_decoder.h"
+#include "core/sparsity/sparsity_policy.h"
+#include "data/text_corpus.h"
+#include "experiments/bench_kernels_lib.h"
+#include "experiments/corpus_tokens.h"
+#include "experiments/device_clock.h"
+#include "experiments/eval_grid.h"
+#include "experiments/progress.h"
+#include "experiments/stage.h"
+#include "experiments/stages/stages.h"
+#include "experiments/sweep_grid.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+namespace fs = std::filesystem;
+
+namespace seer::experiments {
+namespace {
+
+struct PrefillBenchConfig {
+  std::string weights = "model";   // model | random
+  core::ModelConfig shape;         // weights: random
+  std::string gates;               // "" (none), "random", a stage id of this run or a folder
+  int64_t block_size = 64;         // for policies without gates; gates bring their own
+  std::vector<int64_t> lengths;
+  int64_t chunk_size = 0;          // 0 = the whole prompt in one forward (as the paper times it)
+  int warmup = 1;
+  int reps = 3;
+  int64_t seed = 0;                // random weights and prompts
+  std::vector<SweepSetting> settings;
+};
+
+// bench_prefill.shape: the architecture fields of a Hugging Face config.json that set the cost.
+core::ModelConfig parse_shape(const config::ConfigReader& r) {
+  core::ModelConfig c;
+  c.vocab_size = r.get<int64_t>("vocab_size");
+  c.hidden_size = r.get<int64_t>("hidden_size");
+  c.intermediate_size = r.get<int64_t>("intermediate_size");
+  c.num_hidden_layers = r.get<int64_t>("num_hidden_layers");
+  c.num_attention_heads = r.get<int64_t>("num_attention_heads");
+  c.num_key_value_heads = r.get<int64_t>("num_key_value_heads");
+  c.head_dim = r.get<int64_t>("head_dim", c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
+  c.rope.theta = r.get<double>("rope_theta", c.rope.theta);
+  c.max_position_embeddings = r.get<int64_t>("max_position_embeddings", 131072);
+  r.finish();
+  try {
+    c.validate(r.path());
+  } catch (const std::exception& e) {
+    r.fail("num_attention_heads", e.what());
+  }
+  return c;
+}
+
+PrefillBenchConfig parse_bench_prefill(const config::ConfigTree& tree) {
+  config::ConfigReader r(tree, "bench_prefill");
+  PrefillBenchConfig c;
+  c.weights = r.get_choice("weights", {"model", "random"}, c.weights);
+  if (c.weights == "random") {
+    if (!r.has("shape")) r.fail("shape", "weights: random needs the model shape (see paper_prefill)");
+    c.shape = parse_shape(r.child("shape"));
+  } else if (r.has("shape")) {
+    r.fail("shape", "only read with weights: random (the checkpoint of `model` has its own shape)");
+  }
+  c.gates = r.get<std::string>("gates", "");
+  c.block_size = r.get<int64_t>("block_size", c.block_size);
+  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128) {
+    r.fail("block_size", "expected 16 | 32 | 64 | 128");
+  }
+  c.lengths = r.get<std::vector<int64_t>>("lengths");
+  if (c.lengths.empty()) r.fail("lengths", "expected at least one prompt length");
+  for (int64_t n : c.lengths) {
+    if (n < 2) r.fail("lengths", fmt::format("every length must be >= 2, got {}", n));
+  }
+  c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
+  if (c.chunk_size < 0 || (c.chunk_size > 0 && c.chunk_size % c.block_size != 0)) {
+    r.fail("chunk_size", fmt::format("expected 0 (one forward) or a positive multiple of the block "
+                                     "size {}", c.block_size));
+  }
+  c.warmup = r.get<int>("warmup", c.warmup);
+  if (c.warmup < 0) r.fail("warmup", "expected >= 0");
+  c.reps = r.get<int>("reps", c.reps);
+  if (c.reps < 1) r.fail("reps", "expected >= 1");
+  c.seed = r.get<int64_t>("seed", c.seed);
+  c.settings = expand_sweep_methods(r);
+  r.finish();
+  bool any_dense = false;
+  for (const auto& s : c.settings) {
+    const auto policy =
+        core::parse_sparsity_policy(config::ConfigReader(setting_config(tree, s), "sparsity"));
+    any_dense = any_dense || !policy->is_sparse();
+    if (policy->needs_gate() && c.gates.empty()) {
+      r.fail("gates", fmt::format("method '{}' uses gate scores: set gates to a distill stage id, a "
+                                  "gates folder, or `random` (untrained gates, timing only)",
+                                  s.method));
+    }
+  }
+  if (!any_dense) {
+    r.fail("methods", "list a dense method ({policy: dense}): speed-ups are relative to it");
+  }
+  return c;
+}
+
+at::Device device_of(const core::ModelSpec& spec) {
+  return spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+}
+
+struct Timed {
+  double median_ms = 0, min_ms = 0;
+  double sparsity = 0;
+  std::optional<int64_t> peak_bytes;
+};
+
+// Prefills `prompt` warmup + reps times under `hook` (null = dense) and times each run.
+Timed time_prefill(core::Decoder& model, const at::Tensor& prompt, core::GatedAttentionHook* hook,
+                   const PrefillBenchConfig& cfg) {
+  const at::Device device = model.device();
+  const int64_t chunk = cfg.chunk_size > 0 ? cfg.chunk_size : prompt.size(1);
+  std::vector<double> ms;
+  Timed out;
+  model.set_attention_hook(hook);
+  try {
+    for (int i = 0; i < cfg.warmup + cfg.reps; ++i) {
+      if (hook) hook->stats().clear();
+      core::KVCache cache = model.new_cache();
+      synchronize_device(device);
+      if (i == cfg.warmup) reset_peak_memory(device);
+      const auto t0 = std::chrono::steady_clock::now();
+      const at::Tensor last = model.prefill(prompt, cache, chunk);
+      synchronize_device(device);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (i >= cfg.warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      if (i == cfg.warmup && !at::isfinite(last).all().item<bool>()) {
+        throw std::runtime_error("bench_prefill: the prefill produced non-finite logits");
+      }
+    }
+  } catch (...) {
+    model.set_attention_hook(nullptr);
+    throw;
+  }
+  model.set_attention_hook(nullptr);
+  out.peak_bytes = peak_memory_bytes(device);
+  std::sort(ms.begin(), ms.end());
+  out.min_ms = ms.front();
+  out.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  out.sparsity = hook ? hook->stats().overall() : 0.0;
+  return out;
+}
+
+class BenchPrefillStage final : public Stage {
+ public:
+  std::string name() const override { return "bench_prefill"; }
+  std::string summary() const override {
+    return "end-to-end prefill time dense vs sparse at several lengths, gate time included "
+           "(prefill.json, table.md, speedup_vs_sparsity.png)";
+  }
+  std::vector<std::string> sections() const override {
+    return {"bench_prefill", "model", "data", "gate"};
+  }
+  void validate(const config::ConfigTree& config) const override {
+    const auto cfg = parse_bench_prefill(config);
+    core::parse_model_spec(config::ConfigReader(config, "model"));
+    if (cfg.weights == "model") data::parse_text_corpus(config::ConfigReader(config, "data"));
+    if (cfg.gates == "random") core::parse_gate_config(config::ConfigReader(config, "gate"));
+  }
+
+  void run(StageContext& ctx) override {
+    const auto cfg = parse_bench_prefill(ctx.config);
+    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    const at::Device device = device_of(spec);
+    at::NoGradGuard no_grad;
+
+    core::Decoder model = load_model(ctx, cfg, spec);
+    const int64_t longest = *std::max_element(cfg.lengths.begin(), cfg.lengths.end());
+    const std::vector<int64_t> text = prompt_tokens(ctx, cfg, spec, model, longest);
+    int64_t block = cfg.block_size;
+    std::optional<core::GateSet> gates = make_gates(ctx, cfg, spec, model, &block);
+
+    analysis::ResultsTable speedups, times;
+    speedups.title = fmt::format("Prefill speed-up over dense ({}), measured sparsity in brackets",
+                                 model_label(cfg, spec));
+    speedups.score_name = "speedup";
+    speedups.score_digits = 2;
+    times.title = fmt::format("Prefill time in ms ({}), measured sparsity in brackets",
+                              model_label(cfg, spec));
+    times.score_name = "ms";
+    times.score_digits = 1;
+    nlohmann::json rows = nlohmann::json::array();
+    Progress progress("bench_prefill", static_cast<int64_t>(cfg.lengths.size() * cfg.settings.size()));
+    int64_t done = 0;
+    for (const int64_t length : cfg.lengths) {
+      const at::Tensor prompt =
+          at::tensor(std::vector<int64_t>(text.begin(), text.begin() + length), at::kLong)
+              .view({1, length}).to(device);
+      std::optional<double> dense_ms;
+      // Dense first, so every sparse row has its speed-up as soon as it is measured.
+      std::vector<const SweepSetting*> order;
+      for (const auto& s : cfg.settings) order.push_back(&s);
+      std::stable_partition(order.begin(), order.end(), [&](const SweepSetting* s) {
+        return !policy_of(ctx, *s)->is_sparse();
+      });
+      for (const SweepSetting* setting : order) {
+        const auto policy = policy_of(ctx, *setting);
+        std::optional<core::GatedAttentionHook> hook;
+        if (policy->is_sparse()) {
+          hook.emplace(policy->needs_gate() ? &*gates : nullptr, policy.get(), block);
+        }
+        const Timed t = time_prefill(model, prompt, hook ? &*hook : nullptr, cfg);
+        if (!policy->is_sparse() && !dense_ms) dense_ms = t.median_ms;
+        nlohmann::json row = setting_json(*setting, policy->name(), block);
+        row["length"] = length;
+        row["ms"] = t.median_ms;
+        row["ms_min"] = t.min_ms;
+        row["reps"] = cfg.reps;
+        row["sparsity"] = t.sparsity;
+        row["speedup"] = *dense_ms / t.median_ms;
+        row["tokens_per_s"] = 1000.0 * static_cast<double>(length) / t.median_ms;
+        row["peak_memory_gib"] = t.peak_bytes ? nlohmann::json(*t.peak_bytes / 1073741824.0)
+                                              : nlohmann::json(nullptr);
+        for (auto* table : {&speedups, &times}) {
+          auto& cell = table->at(setting->label, std::to_string(length));
+          cell.score = table == &times ? t.median_ms : row["speedup"].get<double>();
+          cell.sparsity = t.sparsity;
+        }
+        ctx.log.info("  {:<32} len {:>6}: {:>10.2f} ms  x{:.2f}  sparsity {:.1f}%{}",
+                     setting->label, length, t.median_ms, row["speedup"].get<double>(),
+                     100.0 * t.sparsity,
+                     t.peak_bytes ? fmt::format("  peak {:.1f} GiB", *t.peak_bytes / 1073741824.0) : "");
+        rows.push_back(row);
+        progress.update(++done, setting->label);
+      }
+    }
+    progress.finish();
+    write_outputs(ctx, cfg, spec, speedups, times, rows);
+  }
+
+ private:
+  static std::unique_ptr<core::SparsityPolicy> policy_of(const StageContext& ctx,
+                                                         const SweepSetting& s) {
+    return core::parse_sparsity_policy(config::ConfigReader(setting_config(ctx.config, s), "sparsity"));
+  }
+
+  static std::string model_label(const PrefillBenchConfig& cfg, const core::ModelSpec& spec) {
+    if (cfg.weights == "model") return spec.name + ", " + spec.dtype;
+    const auto& s = cfg.shape;
+    return fmt::format("random weights, {} layers, hidden {}, {}/{} heads x {}, {}",
+                       s.num_hidden_layers, s.hidden_size, s.num_attention_heads,
+                       s.num_key_value_heads, s.head_dim, spec.dtype);
+  }
+
+  static core::Decoder load_model(StageContext& ctx, const PrefillBenchConfig& cfg,
+                                  const core::ModelSpec& spec) {
+    if (cfg.weights == "model") {
+      ctx.log.info("loading {} ({}, {}, {})", spec.path, spec.format, spec.dtype, spec.device);
+      return core::load_decoder(spec);
+    }
+    ctx.log.info("random weights of the shape in bench_prefill.shape ({}, {}), seed {}",
+                 spec.dtype, spec.device, cfg.seed);
+    return core::random_decoder(cfg.shape, core::model_dtype(spec), device_of(spec), cfg.seed);
+  }
+
+  // The first `n` tokens of the corpus for a real model; seeded random ids for random weights.
+  static std::vector<int64_t> prompt_tokens(StageContext& ctx, const PrefillBenchConfig& cfg,
+                                            const core::ModelSpec& spec, const core::Decoder& model,
+                                            int64_t n) {
+    // A random model's context is its shape's; a checkpoint's may be capped by model.max_context.
+    const int64_t limit = cfg.weights == "random"
+                              ? model.config().max_position_embeddings
+                              : spec.max_context.value_or(model.config().max_position_embeddings);
+    if (n > limit) {
+      throw std::runtime_error(fmt::format(
+          "bench_prefill.lengths: {} tokens is longer than the model's context {} ({})", n, limit,
+          cfg.weights == "random" ? "bench_prefill.shape.max_position_embeddings"
+                                  : "model.max_context or the checkpoint's max_position_embeddings"));
+    }
+    if (cfg.weights == "random") {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.seed));
+      const at::Tensor ids = at::randint(model.config().vocab_size, {n}, gen, at::kLong);
+      return std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n);
+    }
+    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
+    auto tokens = corpus_tokens(data::load_text_corpus(corpus), core::load_tokenizer(spec), n);
+    if (static_cast<int64_t>(tokens.size()) < n) {
+      throw std::runtime_error(fmt::format("bench_prefill: the corpus has {} tokens, fewer than the "
+                                           "longest length {}", tokens.size(), n));
+    }
+    return tokens;
+  }
+
+  static std::optional<core::GateSet> make_gates(StageContext& ctx, const PrefillBenchConfig& cfg,
+                                                 const core::ModelSpec& spec,
+                                                 const core::Decoder& model, int64_t* block) {
+    if (cfg.gates.empty()) return std::nullopt;
+    std::optional<core::GateSet> gates;
+    if (cfg.gates == "random") {
+      const auto gate_cfg = core::parse_gate_config(config::ConfigReader(ctx.config, "gate"));
+      const auto& m = model.config();
+      ctx.log.info("untrained gates ({}, block {}, seed {}): timing only", gate_cfg.type_name(),
+                   gate_cfg.block_size, gate_cfg.seed);
+      gates = core::GateSet::init(gate_cfg,
+                                  core::GateShape{m.num_attention_heads, m.num_key_value_heads, m.head_dim},
+                                  core::GateRope{m.rope, m.max_position_embeddings},
+                                  m.num_hidden_layers, "random");
+    } else {
+      const fs::path dir = ctx.gates_path(cfg.gates);
+      ctx.log.info("gates from {}", dir.string());
+      gates = core::load_gates(dir);
+      if (gates->num_layers() != model.config().num_hidden_layers) {
+        throw std::runtime_error(fmt::format("bench_prefill.gates: {} has {} layers, the model {}",
+                                             dir.string(), gates->num_layers(),
+                                             model.config().num_hidden_layers));
+      }
+    }
+    gates->to(device_of(spec), at::kFloat);
+    *block = gates->config.block_size;
+    return gates;
+  }
+
+  static void write_outputs(StageContext& ctx, const PrefillBenchConfig& cfg,
+                            const core::ModelSpec& spec, const analysis::ResultsTable& speedups,
+                            const analysis::ResultsTable& times, const nlohmann::json& rows) {
+    nlohmann::json out = analysis::run_info(ctx.config);
+    out["device"] = spec.device == "cuda" ? cuda_device_name() : std::string("cpu");
+    out["model"] = model_label(cfg, spec);
+    out["rows"] = rows;
+    io::write_file_atomic(ctx.stage_dir / "prefill.json", out.dump(2) + "\n");
+    const std::string md = speedups.to_markdown() + "\n" + times.to_markdown();
+    io::write_file_atomic(ctx.stage_dir / "table.md", md);
+    io::write_file_atomic(ctx.stage_dir / "table.csv", speedups.to_csv());
+    io::write_file_atomic(ctx.stage_dir / "times.csv", times.to_csv());
+    ctx.log.info("\n{}", md);
+    nlohmann::json plot = {{"title", fmt::format("Prefill speed-up over dense ({}, {})",
+                                                 model_label(cfg, spec), out["device"].get<std::string>())},
+                           {"rows", nlohmann::json::array()}};
+    for (const auto& r : rows) {
+      plot["rows"].push_back({{"series", fmt::format("{} @{}", r["method"].get<std::string>(),
+                                                     r["length"].get<int64_t>())},
+                              {"sparsity", r["sparsity"]}, {"speedup", r["speedup"]}});
+    }
+    io::write_file_atomic(ctx.stage_dir / "speedup.json", plot.dump(2) + "\n");
+    try {
+      analysis::run_plot_script("speedup_vs_sparsity.py",
+                                {(ctx.stage_dir / "speedup.json").string(),
+                                 (ctx.stage_dir / "speedup_vs_sparsity.png").string()});
+    } catch (const std::exception& e) {
+      ctx.log.info("warning: no plot: {}", e.what());
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_bench_prefill_stage() { return std::make_unique<BenchPrefillStage>(); }
+
+}  // namespace seer::experiments
