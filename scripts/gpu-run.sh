@@ -9,6 +9,9 @@
 #                                 #   .stage/sys .stage/ruler assets/books): rebuild the model file,
 #                                 #   run every [cuda] test, then each experiment given, e.g.
 #                                 #   "quickstart model.device=cuda model.dtype=bfloat16 train.device=cuda"
+#   scripts/gpu-run.sh bench "paper_prefill" "paper_kernels"
+#                                 # one call (carry .stage/sys): build, then experiments that need no
+#                                 #   model file (random-weight prefill timing, kernel benchmarks)
 # Logs, results and figures go to $OUT (the device tool brings back at most 8 files: each
 # experiment's tables and results are packed into one tar per experiment).
 # What the machine lacks (seen 2026-11-26): PCRE2 and libpng development files, perhaps
@@ -86,6 +89,14 @@ run_experiment() {   # NAME [OVERRIDES...]: build/seer run, then pack its output
     --exclude='*.h5' --exclude='checkpoints' --exclude='*.safetensors' "$(basename "$dir")"
 }
 
+run_experiments() {   # one argument per experiment: "EXPERIMENT override override ..."
+  local exp words
+  for exp in "$@"; do
+    read -r -a words <<< "$exp"
+    run_experiment "${words[@]}"
+  done
+}
+
 case "$MODE" in
   stage) stage_here ;;
   prep)
@@ -106,11 +117,10 @@ case "$MODE" in
       done > "$OUT/tests.log" 2>&1
       grep -E "^==|passed|failed" "$OUT/tests.log"
     fi
-    for exp in "$@"; do
-      # one argument per experiment: "EXPERIMENT override override ..." (spaces separate)
-      read -r -a words <<< "$exp"
-      run_experiment "${words[@]}"
-    done ;;
-  *) echo "usage: scripts/gpu-run.sh stage | prep | main [\"EXPERIMENT [k=v ...]\" ...]" >&2; exit 2 ;;
+    run_experiments "$@" ;;
+  bench)
+    [[ -x build-gpu/seer ]] || configure_and_build || exit 1
+    run_experiments "$@" ;;
+  *) echo "usage: scripts/gpu-run.sh stage | prep | main|bench [\"EXPERIMENT [k=v ...]\" ...]" >&2; exit 2 ;;
 esac
 log "done"

@@ -256,9 +256,12 @@ class BenchPrefillStage final : public Stage {
         rows.push_back(row);
         progress.update(++done, setting->label);
       }
+      // After every length, so a long run killed at 128k keeps what it measured.
+      write_tables(ctx, cfg, spec, speedups, times, rows);
     }
     progress.finish();
-    write_outputs(ctx, cfg, spec, speedups, times, rows);
+    ctx.log.info("\n{}", speedups.to_markdown() + "\n" + times.to_markdown());
+    write_plot(ctx, cfg, spec, rows);
   }
 
  private:
@@ -343,21 +346,28 @@ class BenchPrefillStage final : public Stage {
     return gates;
   }
 
-  static void write_outputs(StageContext& ctx, const PrefillBenchConfig& cfg,
-                            const core::ModelSpec& spec, const analysis::ResultsTable& speedups,
-                            const analysis::ResultsTable& times, const nlohmann::json& rows) {
+  static std::string device_label(const core::ModelSpec& spec) {
+    return spec.device == "cuda" ? cuda_device_name() : std::string("cpu");
+  }
+
+  static void write_tables(StageContext& ctx, const PrefillBenchConfig& cfg,
+                           const core::ModelSpec& spec, const analysis::ResultsTable& speedups,
+                           const analysis::ResultsTable& times, const nlohmann::json& rows) {
     nlohmann::json out = analysis::run_info(ctx.config);
-    out["device"] = spec.device == "cuda" ? cuda_device_name() : std::string("cpu");
+    out["device"] = device_label(spec);
     out["model"] = model_label(cfg, spec);
     out["rows"] = rows;
     io::write_file_atomic(ctx.stage_dir / "prefill.json", out.dump(2) + "\n");
-    const std::string md = speedups.to_markdown() + "\n" + times.to_markdown();
-    io::write_file_atomic(ctx.stage_dir / "table.md", md);
+    io::write_file_atomic(ctx.stage_dir / "table.md",
+                          speedups.to_markdown() + "\n" + times.to_markdown());
     io::write_file_atomic(ctx.stage_dir / "table.csv", speedups.to_csv());
     io::write_file_atomic(ctx.stage_dir / "times.csv", times.to_csv());
-    ctx.log.info("\n{}", md);
+  }
+
+  static void write_plot(StageContext& ctx, const PrefillBenchConfig& cfg,
+                         const core::ModelSpec& spec, const nlohmann::json& rows) {
     nlohmann::json plot = {{"title", fmt::format("Prefill speed-up over dense ({}, {})",
-                                                 model_label(cfg, spec), out["device"].get<std::string>())},
+                                                 model_label(cfg, spec), device_label(spec))},
                            {"rows", nlohmann::json::array()}};
     for (const auto& r : rows) {
       plot["rows"].push_back({{"series", fmt::format("{} @{}", r["method"].get<std::string>(),
