@@ -45,6 +45,7 @@ SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector
   out.kept_blocks = hook.stats().kept_blocks();
   out.causal_blocks = hook.stats().causal_blocks();
   out.sparsity = hook.stats().overall();
+  for (const int64_t layer : hook.stats().layers()) out.layer_sparsity.push_back(hook.stats().layer(layer));
 
   const auto& stops = opts.stop_ids.empty() ? model.config().eos_token_ids : opts.stop_ids;
   for (int64_t step = 0; step < opts.max_new_tokens; ++step) {

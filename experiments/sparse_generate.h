@@ -36,6 +36,7 @@ struct SparseGeneration {
   int64_t kept_blocks = 0;       // prefill blocks computed, over layers and heads
   int64_t causal_blocks = 0;     // causal blocks of the prefill, over layers and heads
   double sparsity = 0.0;         // 1 - kept / causal (0 for dense)
+  std::vector<double> layer_sparsity;   // the same per layer, in layer order
   double prefill_seconds = 0.0;
   double seconds = 0.0;
 };

@@ -354,6 +354,7 @@ class EvalLongBenchStage final : public Stage {
                           {"all_classes", ps.sample.all_classes},
                           {"score", score},
                           {"sparsity", gen.sparsity},
+                          {"layer_sparsity", gen.layer_sparsity},
                           {"kept_blocks", gen.kept_blocks},
                           {"causal_blocks", gen.causal_blocks},
                           {"prefill_seconds", gen.prefill_seconds},

@@ -333,6 +333,7 @@ class EvalRulerStage final : public Stage {
                           {"metric", s.metric},
                           {"score", score},
                           {"sparsity", gen.sparsity},
+                          {"layer_sparsity", gen.layer_sparsity},
                           {"kept_blocks", gen.kept_blocks},
                           {"causal_blocks", gen.causal_blocks},
                           {"prefill_seconds", gen.prefill_seconds},

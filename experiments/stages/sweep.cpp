@@ -2,7 +2,8 @@
 // list-valued keys x context lengths), each cell with its own resolved config.yaml and result.json
 // under cells/, resumable cell by cell. Writes table.md / table.csv laid out like the paper
 // (methods as rows, context lengths as columns, measured sparsity beside each perplexity) and
-// results.json with every cell. Gate policies use the gates of the stage `sweep.gates`.
+// results.json with every cell, and two plots: perplexity vs sparsity, and the sparsity of every
+// layer and head (sparsity_layers_heads.png). Gate policies use the gates of the stage `sweep.gates`.
 //   seer run quickstart sweep.contexts=[1024,2048]
 #include "analysis/python_plot.h"
 #include "analysis/results_table.h"
@@ -179,6 +180,19 @@ class SweepStage final : public Stage {
                                                        (ctx.stage_dir / "ppl_vs_sparsity.png").string()});
     } catch (const std::exception& e) {
       ctx.log.info("warning: no plot: {}", e.what());
+    }
+    // Where the sparsity sits: per layer and head, every sparse setting at the longest context.
+    const bool any_sparse = std::any_of(cells.begin(), cells.end(), [](const nlohmann::json& c) {
+      return c["sparsity"].get<double>() > 0.0;
+    });
+    if (any_sparse) {
+      try {
+        analysis::run_plot_script("sparsity_layers_heads.py",
+                                  {(ctx.stage_dir / "results.json").string(),
+                                   (ctx.stage_dir / "sparsity_layers_heads.png").string()});
+      } catch (const std::exception& e) {
+        ctx.log.info("warning: no per-layer sparsity plot: {}", e.what());
+      }
     }
   }
 

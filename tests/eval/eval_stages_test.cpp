@@ -167,6 +167,20 @@ TEST_CASE("eval_ruler writes samples, summaries and tables, and resumes a killed
   CHECK(dense_result["tasks"]["niah_single_1"]["score"].get<double>() ==
         Approx(std::round(mean * 100) / 100));
   CHECK(dense_result["sparsity"].get<double>() == 0.0);
+  // Per-layer sparsity in every record: one value per layer (30 for the embedded model); all
+  // layers count the same causal blocks, so their mean is the record's overall sparsity.
+  for (const auto& r : records) {
+    CHECK(r["layer_sparsity"].size() == 30);
+    for (const auto& v : r["layer_sparsity"]) CHECK(v.get<double>() == 0.0);
+  }
+  for (const auto& r : read_jsonl(stage / "cells" / "oracle_len256" / "samples.jsonl")) {
+    const auto layers = r["layer_sparsity"].get<std::vector<double>>();
+    REQUIRE(layers.size() == 30);
+    double sum = 0.0;
+    for (double v : layers) sum += v;
+    CHECK(sum / 30.0 == Approx(r["sparsity"].get<double>()).margin(1e-12));
+    CHECK(r["sparsity"].get<double>() > 0.0);
+  }
   const auto streaming = read_json(stage / "cells" / "streaming_len256" / "result.json");
   CHECK(streaming["sparsity"].get<double>() >= 0.0);
   CHECK(test::read_file(stage / "summary/dense/256/summary.csv").rfind("0,1\nTasks,niah_single_1\n", 0) == 0);
