@@ -1,6 +1,8 @@
 // Measured sparsity (DESIGN.md §4): 1 - kept / causal blocks, accumulated over calls (chunks,
 // sequences) per layer and query head, reported per layer, per head and overall. Masks are counted
 // inside the causal, valid region only (padding rows and blocks past a sequence do not count).
+// add() keeps the counts on the mask's device and reads them back only when a result is asked
+// for: a read-back per layer would stall a GPU prefill once per layer.
 #pragma once
 
 #include "core/sparsity/block_mask.h"
@@ -16,7 +18,7 @@ namespace seer::core {
 
 class SparsityStats {
  public:
-  // mask [B, Hq, nbq, nbk] bool for `layer`.
+  // mask [B, Hq, nbq, nbk] bool for `layer`; no device synchronisation.
   void add(int64_t layer, const at::Tensor& mask, const BlockGeometry& geo);
   // Raw counts per head (e.g. from another process or file).
   void add_counts(int64_t layer, const std::vector<int64_t>& kept,
@@ -24,7 +26,7 @@ class SparsityStats {
   void merge(const SparsityStats& other);
   void clear();
 
-  bool empty() const { return kept_.empty(); }
+  bool empty() const { return kept_.empty() && pending_.empty(); }
   int64_t kept_blocks() const;
   int64_t causal_blocks() const;
   double overall() const;                         // 1 - kept / causal over everything (0 if empty)
@@ -35,8 +37,13 @@ class SparsityStats {
   std::string to_json() const;
 
  private:
-  std::map<int64_t, std::vector<int64_t>> kept_;    // layer -> per head
-  std::map<int64_t, std::vector<int64_t>> causal_;
+  // Moves the device-side counts of add() into kept_ / causal_ (one read-back for all layers).
+  void flush() const;
+
+  mutable std::map<int64_t, std::vector<int64_t>> kept_;    // layer -> per head
+  mutable std::map<int64_t, std::vector<int64_t>> causal_;
+  // layer -> [2, Hq] int64 on the masks' device: kept and causal blocks per head, not yet read.
+  mutable std::map<int64_t, at::Tensor> pending_;
 };
 
 }  // namespace seer::core

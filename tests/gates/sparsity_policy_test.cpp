@@ -227,6 +227,23 @@ TEST_CASE("sparsity statistics count kept over causal blocks", "[gates][sparsity
   core::SparsityStats other;
   other.merge(stats);
   CHECK(other.overall() == Approx(stats.overall()));
+  // Counts wait on the device until read: adds before and after a read both count, a merge of
+  // unread counts carries them, and clear() drops unread ones too.
+  core::SparsityStats lazy;
+  CHECK(lazy.empty());
+  lazy.add(3, m, geo);
+  CHECK_FALSE(lazy.empty());
+  lazy.add(3, m, geo);
+  CHECK(lazy.kept_blocks() == 30);
+  lazy.add(3, m, geo);
+  core::SparsityStats merged;
+  merged.merge(lazy);
+  CHECK(merged.kept_blocks() == 45);
+  CHECK(merged.causal_blocks() == 60);
+  lazy.add(4, m, geo);
+  lazy.clear();
+  CHECK(lazy.empty());
+  CHECK(lazy.kept_blocks() == 0);
 }
 
 TEST_CASE("every configs/sparsity file parses, bad keys are rejected", "[gates][sparsity][config]") {
