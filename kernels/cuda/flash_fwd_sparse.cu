@@ -3,7 +3,7 @@
 // built for 64-row query blocks; variant B runs 128-row CTAs over two blocks' merged lists,
 // variant H (default) each pair of blocks in B or A by how much their lists overlap; variant S
 // (flash_fwd_split.cuh) splits each block's list between two warp pairs of 32-row warps, and
-// variant P is H with S in place of A.
+// variant P is H with S in place of A; T is S with the CTAs in the other kernels' order.
 #include "kernels/cuda/flash_fwd_split.cuh"
 #include "kernels/cuda/launch_fwd.cuh"
 
@@ -34,10 +34,11 @@ void launch_attention_sparse(const AttnParams& p_in) {
       p.pair_mode = 1;
       launch_fwd_typed<FwdMode::kSparse, 4, 2>(p);
       p.pair_mode = 2;
-      if (v == 'P') return launch_fwd_split_typed(p);
+      if (v == 'P') return launch_fwd_split_typed(p, SplitOrder::kKvHeadMajor);
       return launch_fwd_typed<FwdMode::kSparse, 4, 1>(p);
     }
-    case 'S': return launch_fwd_split_typed(p);
+    case 'S': return launch_fwd_split_typed(p, SplitOrder::kKvHeadMajor);
+    case 'T': return launch_fwd_split_typed(p, SplitOrder::kTileMajor);
     case 'B': return launch_fwd_typed<FwdMode::kSparse, 4, 2>(p);
     case 'C': return launch_fwd_typed<FwdMode::kSparse, 2, 2>(p);
     default: return launch_fwd_typed<FwdMode::kSparse, 4, 1>(p);

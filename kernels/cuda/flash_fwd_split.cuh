@@ -38,8 +38,16 @@ __device__ __forceinline__ void pair_sync(int pair) {
   asm volatile("bar.sync %0, 64;\n" ::"r"(pair + 1) : "memory");
 }
 
+// Order of the CTAs (one per query block and head), heaviest causal blocks first either way.
+//   kTileMajor: the heads of one query block next to each other (the 64- and 128-row kernels'
+//     order): the ~264 CTAs resident at once span all KV heads.
+//   kKvHeadMajor: all query blocks of one KV head's query heads before the next KV head, so the
+//     resident CTAs share one KV head's K/V and random lists still hit in L2 (at 128k one KV head
+//     is 64 MB of K/V, all eight 512 MB against the H100's 50 MB of L2).
+enum class SplitOrder : int { kTileMajor = 0, kKvHeadMajor = 1 };
+
 template <typename T, int D>
-__global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParams p) {
+__global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParams p, SplitOrder order) {
   using Shape = SplitShape<D>;
   using Ops = ElemOps<T>;
   constexpr int kMT = 2;           // 16-row m-tiles per warp
@@ -65,18 +73,26 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
   const uint32_t sK0 = sQ + Shape::kTileBytes + pair * Shape::kPairBytes;
   const uint32_t sV = sK0 + 2 * Shape::kTileBytes;
 
-  const int h = p.head_begin + blockIdx.x;
-  const int tile = gridDim.y - 1 - blockIdx.y;   // heaviest causal tiles first
-  const int b = blockIdx.z;
+  // grid.x = head_count * n_q CTAs of one batch entry (grid.y).
+  const int n_q = (p.sq + kBM - 1) / kBM;
+  const int cta = blockIdx.x;
+  int h, tile;
+  if (order == SplitOrder::kKvHeadMajor) {
+    const int per_kv = p.hq / p.hkv;
+    // Heads of one KV head go together when this launch holds whole groups of them.
+    const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
+    const int kv = cta / (n_q * group);
+    const int rem = cta - kv * n_q * group;
+    tile = n_q - 1 - rem / group;
+    h = p.head_begin + kv * group + rem % group;
+  } else {
+    tile = n_q - 1 - cta / p.head_count;
+    h = p.head_begin + cta % p.head_count;
+  }
+  const int b = blockIdx.y;
   const SeqSpan span = seq_span(p, b);
   const int m0 = tile * kBM;
   if (m0 >= span.rows_to_write) return;
-  // Hybrid (variant H): this launch runs the pairs of query blocks the plan kernel left to the
-  // 64-row kernels (pair_mode 2).
-  if (p.pair_mode != 0) {
-    const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + (tile >> 1);
-    if ((p.pair_choice[pair_id] != 0) != (p.pair_mode == 1)) return;
-  }
   const int off = span.sk - span.sq;   // bottom-right causal alignment
   const int hkv = h / (p.hq / p.hkv);
 
@@ -101,6 +117,16 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
   const int q_valid = max(0, min(kBM, span.sq - m0));
   load_tile_async<kBM, D, Shape::kThreads>(sQ, q_base, p.q_row_stride, q_valid, tid);
   cp_async_commit();
+  // Hybrid (variants H / P): this launch runs the pairs of query blocks the plan kernel left to
+  // the 64-row kernels (pair_mode 2). The choice is read while Q is in flight; a CTA that leaves
+  // waits for its copy first (its shared memory may go to the next CTA).
+  if (p.pair_mode != 0) {
+    const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + (tile >> 1);
+    if ((p.pair_choice[pair_id] != 0) != (p.pair_mode == 1)) {
+      cp_async_wait<0>();
+      return;
+    }
+  }
   int kt = n_mine > 0 ? tile_at(0) : 0;
   if (n_mine > 0) {
     const int valid = min(kBN, span.sk - kt * kBN);
@@ -335,26 +361,28 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
 }
 
 template <typename T, int D>
-void launch_fwd_split(const AttnParams& p) {
+void launch_fwd_split(const AttnParams& p, SplitOrder order) {
   using Shape = SplitShape<D>;
   auto* kernel = flash_fwd_split_kernel<T, D>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        Shape::kSmemBytes));
-  const int n_qtiles = (p.sq + Shape::kBM - 1) / Shape::kBM;
-  if (n_qtiles == 0 || p.head_count == 0 || p.batch == 0) return;
-  if (n_qtiles > 65535) throw std::runtime_error("flash_fwd_split: sequence too long for the grid");
-  const dim3 grid(p.head_count, n_qtiles, p.batch);
-  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(p);
+  const int64_t n_qtiles = (p.sq + Shape::kBM - 1) / Shape::kBM;
+  const int64_t ctas = n_qtiles * p.head_count;
+  if (ctas == 0 || p.batch == 0) return;
+  if (ctas > 0x7fffffff || p.batch > 65535)
+    throw std::runtime_error("flash_fwd_split: too many query blocks x heads for the grid");
+  const dim3 grid(static_cast<unsigned>(ctas), p.batch);
+  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(p, order);
   SEER_CUDA_CHECK(cudaGetLastError());
 }
 
 // Picks dtype x head dim at run time (block-64 tile lists only: no element mask).
-inline void launch_fwd_split_typed(const AttnParams& p) {
+inline void launch_fwd_split_typed(const AttnParams& p, SplitOrder order) {
   const bool bf16 = p.dtype == AttnDtype::kBF16;
   if (p.head_dim == 64) {
-    bf16 ? launch_fwd_split<__nv_bfloat16, 64>(p) : launch_fwd_split<__half, 64>(p);
+    bf16 ? launch_fwd_split<__nv_bfloat16, 64>(p, order) : launch_fwd_split<__half, 64>(p, order);
   } else if (p.head_dim == 128) {
-    bf16 ? launch_fwd_split<__nv_bfloat16, 128>(p) : launch_fwd_split<__half, 128>(p);
+    bf16 ? launch_fwd_split<__nv_bfloat16, 128>(p, order) : launch_fwd_split<__half, 128>(p, order);
   } else {
     throw std::runtime_error("flash_fwd_split: head dim " + std::to_string(p.head_dim) +
                              " not compiled (64 or 128)");

@@ -12,10 +12,11 @@ namespace seer::kernels::cuda {
 // kernel's 'B' runs a pair of 64-row query blocks over the union of their tile lists, and its
 // default 'H' picks A or B per pair by how much the two lists overlap. Sparse only: 'S' = 64-row
 // CTAs of 4 warps x 32 rows, two warp pairs splitting the block's key list (flash_fwd_split.cuh);
-// 'P' = 'H' with 'S' for the pairs A would take. The environment variable
+// 'P' = 'H' with 'S' for the pairs A would take; 'T' = 'S' in the tile-major CTA order (S runs
+// KV-head-major). The environment variable
 // SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/P/S (H, P, S: sparse launcher only),
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/P/S/T (H, P, S, T: sparse launcher only),
 // else the default.
 char flash_variant_raw(char default_variant);
 
