@@ -28,7 +28,7 @@ struct KernelBenchConfig {
   // the headline rows.
   bool gate_masks = true;
   // Kernel tile variants to time besides the default ('A', 'B', 'C', and for sparse only 'H',
-  // 'P', 'S'; see kernels/cuda/launch.h): rows get the suffix _A / _B / ..., the default none.
+  // 'S'; see kernels/cuda/launch.h): rows get the suffix _A / _B / ..., the default none.
   std::string variants = "";
   int64_t err_rows = 2048;    // rows x 2 heads checked against SDPA for max_rel_err
 };

@@ -10,6 +10,9 @@
 // shape), but the 128-row kernel needs two query blocks that keep the same key tiles. Here every
 // warp has 32 rows and any mask works: the two halves of one block's list run side by side.
 // Shared memory: Q 16 KB + 2 x (2 K + 1 V) x 16 KB = 112 KB at D 128, two CTAs per SM.
+// Measured (H100, round 3, bench/NOTES.md): random lists at 32k, keep 0.5 / 0.1: 15.9 / 3.75 ms
+// against 19.5 / 4.50 ms for the 64-row kernel of 16-row warps (A); about half of the gain is
+// the KV-head-major CTA order below.
 #pragma once
 
 #include "kernels/cuda/cuda_check.h"
@@ -38,16 +41,8 @@ __device__ __forceinline__ void pair_sync(int pair) {
   asm volatile("bar.sync %0, 64;\n" ::"r"(pair + 1) : "memory");
 }
 
-// Order of the CTAs (one per query block and head), heaviest causal blocks first either way.
-//   kTileMajor: the heads of one query block next to each other (the 64- and 128-row kernels'
-//     order): the ~264 CTAs resident at once span all KV heads.
-//   kKvHeadMajor: all query blocks of one KV head's query heads before the next KV head, so the
-//     resident CTAs share one KV head's K/V and random lists still hit in L2 (at 128k one KV head
-//     is 64 MB of K/V, all eight 512 MB against the H100's 50 MB of L2).
-enum class SplitOrder : int { kTileMajor = 0, kKvHeadMajor = 1 };
-
 template <typename T, int D>
-__global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParams p, SplitOrder order) {
+__global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParams p) {
   using Shape = SplitShape<D>;
   using Ops = ElemOps<T>;
   constexpr int kMT = 2;           // 16-row m-tiles per warp
@@ -73,22 +68,20 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
   const uint32_t sK0 = sQ + Shape::kTileBytes + pair * Shape::kPairBytes;
   const uint32_t sV = sK0 + 2 * Shape::kTileBytes;
 
-  // grid.x = head_count * n_q CTAs of one batch entry (grid.y).
+  // CTA order, grid.x = head_count * n_q per batch entry (grid.y): KV-head-major, i.e. all query
+  // blocks of the query heads of one KV head (heaviest causal blocks first) before the next KV
+  // head, so the ~264 CTAs resident at once share one KV head's K/V in L2 even when their lists
+  // are unrelated (at 128k one KV head is 64 MB of K/V, all eight 512 MB, the H100's L2 50 MB).
+  // Measured against the other kernels' order (the heads of one query block side by side), H100:
+  // -14% / -19% time at keep 0.5, 32k / 128k; -4% / -17% at keep 0.1 (bench/NOTES.md, round 3).
   const int n_q = (p.sq + kBM - 1) / kBM;
-  const int cta = blockIdx.x;
-  int h, tile;
-  if (order == SplitOrder::kKvHeadMajor) {
-    const int per_kv = p.hq / p.hkv;
-    // Heads of one KV head go together when this launch holds whole groups of them.
-    const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
-    const int kv = cta / (n_q * group);
-    const int rem = cta - kv * n_q * group;
-    tile = n_q - 1 - rem / group;
-    h = p.head_begin + kv * group + rem % group;
-  } else {
-    tile = n_q - 1 - cta / p.head_count;
-    h = p.head_begin + cta % p.head_count;
-  }
+  const int per_kv = p.hq / p.hkv;
+  // Heads of one KV head go together when this launch holds whole groups of them.
+  const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
+  const int kv = blockIdx.x / (n_q * group);
+  const int rem = blockIdx.x - kv * n_q * group;
+  const int tile = n_q - 1 - rem / group;
+  const int h = p.head_begin + kv * group + rem % group;
   const int b = blockIdx.y;
   const SeqSpan span = seq_span(p, b);
   const int m0 = tile * kBM;
@@ -103,12 +96,24 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
   const T* v_base = static_cast<const T*>(p.v) + b * p.v_batch_stride +
                     span.k_row0 * p.v_row_stride + hkv * p.v_head_stride;
 
+  // The list length, this pair's first two entries (read speculatively, clamped into the row)
+  // and, for the hybrid, the pair's choice are independent loads: one round trip before the first
+  // copies instead of three.
   int n_tiles = 0;
   const int32_t* tile_list = p.tile_indices;
-  if (m0 < span.sq) {
+  int kt = 0, kt_next = 0;
+  if (m0 < span.sq && p.n_ktiles > 0) {
     const int64_t row_id = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + tile;
-    n_tiles = p.tile_counts[row_id];
     tile_list = p.tile_indices + row_id * p.n_ktiles;
+    n_tiles = p.tile_counts[row_id];
+    kt = __ldg(tile_list + min(pair, p.n_ktiles - 1));
+    kt_next = __ldg(tile_list + min(pair + 2, p.n_ktiles - 1));
+  }
+  // Hybrid (variant H): this launch runs the pairs of query blocks the plan kernel left to the
+  // 64-row kernels (pair_mode 2); the others leave before any copy.
+  if (p.pair_mode != 0) {
+    const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + (tile >> 1);
+    if ((p.pair_choice[pair_id] != 0) != (p.pair_mode == 1)) return;
   }
   const int n_mine = (n_tiles - pair + 1) / 2;   // list entries pair, pair + 2, ...
   auto tile_at = [&](int j) -> int { return __ldg(tile_list + 2 * j + pair); };
@@ -117,17 +122,6 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
   const int q_valid = max(0, min(kBM, span.sq - m0));
   load_tile_async<kBM, D, Shape::kThreads>(sQ, q_base, p.q_row_stride, q_valid, tid);
   cp_async_commit();
-  // Hybrid (variants H / P): this launch runs the pairs of query blocks the plan kernel left to
-  // the 64-row kernels (pair_mode 2). The choice is read while Q is in flight; a CTA that leaves
-  // waits for its copy first (its shared memory may go to the next CTA).
-  if (p.pair_mode != 0) {
-    const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + (tile >> 1);
-    if ((p.pair_choice[pair_id] != 0) != (p.pair_mode == 1)) {
-      cp_async_wait<0>();
-      return;
-    }
-  }
-  int kt = n_mine > 0 ? tile_at(0) : 0;
   if (n_mine > 0) {
     const int valid = min(kBN, span.sk - kt * kBN);
     load_tile_async<kBN, D, kPairThreads>(sK0, k_base + kt * kBN * p.k_row_stride, p.k_row_stride,
@@ -157,7 +151,6 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
 
   // Groups in flight at the top of step j: K_j, V_j; the step adds K_{j+1} before waiting for
   // K_j, and V_{j+1} once every warp of the pair is done with V_j. Empty groups keep the count.
-  int kt_next = n_mine > 1 ? tile_at(1) : 0;
   for (int j = 0; j < n_mine; ++j) {
     const int kt_after = j + 2 < n_mine ? tile_at(j + 2) : 0;
     const int next_valid = j + 1 < n_mine ? min(kBN, span.sk - kt_next * kBN) : 0;
@@ -361,7 +354,7 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
 }
 
 template <typename T, int D>
-void launch_fwd_split(const AttnParams& p, SplitOrder order) {
+void launch_fwd_split(const AttnParams& p) {
   using Shape = SplitShape<D>;
   auto* kernel = flash_fwd_split_kernel<T, D>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -372,17 +365,17 @@ void launch_fwd_split(const AttnParams& p, SplitOrder order) {
   if (ctas > 0x7fffffff || p.batch > 65535)
     throw std::runtime_error("flash_fwd_split: too many query blocks x heads for the grid");
   const dim3 grid(static_cast<unsigned>(ctas), p.batch);
-  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(p, order);
+  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(p);
   SEER_CUDA_CHECK(cudaGetLastError());
 }
 
 // Picks dtype x head dim at run time (block-64 tile lists only: no element mask).
-inline void launch_fwd_split_typed(const AttnParams& p, SplitOrder order) {
+inline void launch_fwd_split_typed(const AttnParams& p) {
   const bool bf16 = p.dtype == AttnDtype::kBF16;
   if (p.head_dim == 64) {
-    bf16 ? launch_fwd_split<__nv_bfloat16, 64>(p, order) : launch_fwd_split<__half, 64>(p, order);
+    bf16 ? launch_fwd_split<__nv_bfloat16, 64>(p) : launch_fwd_split<__half, 64>(p);
   } else if (p.head_dim == 128) {
-    bf16 ? launch_fwd_split<__nv_bfloat16, 128>(p, order) : launch_fwd_split<__half, 128>(p, order);
+    bf16 ? launch_fwd_split<__nv_bfloat16, 128>(p) : launch_fwd_split<__half, 128>(p);
   } else {
     throw std::runtime_error("flash_fwd_split: head dim " + std::to_string(p.head_dim) +
                              " not compiled (64 or 128)");
