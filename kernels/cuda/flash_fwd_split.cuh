@@ -11,8 +11,8 @@
 // warp has 32 rows and any mask works: the two halves of one block's list run side by side.
 // Shared memory: Q 16 KB + 2 x (2 K + 1 V) x 16 KB = 112 KB at D 128, two CTAs per SM.
 // Measured (H100, round 3, bench/NOTES.md): random lists at 32k, keep 0.5 / 0.1: 15.9 / 3.75 ms
-// against 19.5 / 4.50 ms for the 64-row kernel of 16-row warps (A); about half of the gain is
-// the KV-head-major CTA order below.
+// against 19.5 / 4.50 ms for the 64-row kernel of 16-row warps (A), same run; at keep 0.5 most
+// of the gain is the KV-head-major CTA order below, at 0.1 most is the 32-row warps.
 #pragma once
 
 #include "kernels/cuda/cuda_check.h"
