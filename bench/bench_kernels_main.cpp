@@ -1,6 +1,7 @@
 // Standalone driver of the kernel benchmark (experiments/bench_kernels_lib.h) for the GPU machine
 // until the `bench_kernels` stage wraps it: scripts/gpu-check.sh compiles it by hand against
 // build-gpu's libraries. Usage: bench_kernels OUT.json [seqs=8192,32768] [variants=AB] [reps=N]
+//   [keeps=1,0.5] [nopeers] [nomaxpool] [nogate]
 #include "experiments/bench_kernels_lib.h"
 
 #include <fmt/format.h>
@@ -14,7 +15,7 @@
 int main(int argc, char** argv) {
   try {
     if (argc < 2) {
-      std::fprintf(stderr, "usage: %s OUT.json [seqs=8192,...] [variants=ABC] [reps=N] [keeps=1,0.5]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s OUT.json [seqs=8192,...] [variants=ABC] [reps=N] [keeps=1,0.5] [nopeers] [nomaxpool] [nogate]\n", argv[0]);
       return 2;
     }
     seer::experiments::KernelBenchConfig cfg;
@@ -41,6 +42,10 @@ int main(int argc, char** argv) {
         cfg.reps = std::stoi(a.substr(5));
       } else if (a == "nopeers") {
         cfg.peers = false;
+      } else if (a == "nomaxpool") {
+        cfg.maxpool = false;
+      } else if (a == "nogate") {
+        cfg.gate_masks = false;
       } else {
         throw std::runtime_error("unknown argument: " + a);
       }

@@ -11,6 +11,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #ifdef SEER_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -93,6 +96,25 @@ at::Tensor random_mask(const KernelBenchConfig& c, int64_t S, double keep, uint6
   at::Tensor mask = at::rand({c.batch, c.hq, nb, nb}, gen, f.dtype(at::kFloat)) < keep;
   mask.logical_or_(at::eye(nb, f.dtype(at::kBool)));
   return mask;
+}
+
+// Gate-like block mask [B, Hq, nb, nb], the shape trained gates tend to give (neighbouring query
+// blocks keep mostly the same key blocks): the diagonal, the sink (key block 0), a local band of
+// w blocks before the diagonal, and per head a seeded set of "vertical stripes" (key blocks kept
+// by every later query block). Stripes take ~3/4 of the budget: a column is a stripe with
+// probability 0.75 keep, and the band width w = 0.125 keep nb - 2 (at least 0) brings the kept
+// fraction of causal blocks to about keep (2 (2 + w) / nb on top of the stripes).
+at::Tensor gate_like_mask(const KernelBenchConfig& c, int64_t S, double keep, uint64_t seed) {
+  const int64_t nb = (S + c.block - 1) / c.block;
+  at::Generator gen = at::cuda::detail::createCUDAGenerator();
+  gen.set_current_seed(seed);
+  const auto f = at::TensorOptions().device(at::kCUDA);
+  const at::Tensor idx = at::arange(nb, f.dtype(at::kLong));
+  const at::Tensor qi = idx.view({nb, 1}), kj = idx.view({1, nb});
+  const int64_t w = std::max<int64_t>(0, static_cast<int64_t>(std::lround(0.125 * keep * double(nb))) - 2);
+  const at::Tensor band = (qi - kj).le(w).logical_or(kj.eq(0));                       // [nb, nb]
+  const at::Tensor stripes = at::rand({c.batch, c.hq, 1, nb}, gen, f.dtype(at::kFloat)) < 0.75 * keep;
+  return stripes.logical_or(band).logical_and(kj.le(qi)).contiguous();                // [B, Hq, nb, nb]
 }
 
 // ||ours - ref|| / ||ref|| of block-sparse attention on the last `rows` rows of heads 0 and
@@ -181,7 +203,7 @@ std::vector<KernelBenchRow> run_kernel_benchmark(const KernelBenchConfig& c, con
     }
     at::Tensor dense_out;
     for (const char v : variants) {
-      if (v == 'H') continue;   // sparse only
+      if (v == 'H' || v == 'S') continue;   // sparse only
       const VariantScope scope(v);
       const std::string suffix = v ? std::string("_") + v : std::string();
       const Timing td = time_cuda([&](int r) {
@@ -201,8 +223,17 @@ std::vector<KernelBenchRow> run_kernel_benchmark(const KernelBenchConfig& c, con
       }
     }
     uint64_t seed = c.seed + static_cast<uint64_t>(S);
-    for (const double keep : c.keeps) {
-      const at::Tensor mask = random_mask(c, S, keep, seed++);
+    // Random masks (the benchmark, rows seer_sparse*) first, then, when asked, gate-like
+    // masks at the keeps below 1 (rows seer_sparse_gate*, "mask": "gate").
+    std::vector<std::pair<std::string, double>> cases;
+    for (const double keep : c.keeps) cases.emplace_back("random", keep);
+    if (c.gate_masks)
+      for (const double keep : c.keeps)
+        if (keep < 1.0) cases.emplace_back("gate", keep);
+    for (const auto& [mask_kind, keep] : cases) {
+      const bool gate = mask_kind == "gate";
+      const at::Tensor mask = gate ? gate_like_mask(c, S, keep, c.seed + 7 * static_cast<uint64_t>(S) + seed++)
+                                   : random_mask(c, S, keep, seed++);
       const kernels::BlockIndex idx = kernels::block_index_from_mask(mask, c.block, S, S);
       const int64_t nb = mask.size(2);
       const double kept = idx.counts.sum().item<double>() /
@@ -217,7 +248,8 @@ std::vector<KernelBenchRow> run_kernel_benchmark(const KernelBenchConfig& c, con
         const at::Tensor out = kernels::block_sparse_attention(sets[0].q, sets[0].k, sets[0].v, idx).out;
         const double err = keep >= 1.0 && dense_out.defined() ? rel_err(out, dense_out)
                                                               : sparse_error(c, sets[0], mask, out);
-        add("seer_sparse" + suffix, S, keep, kept, ts, err);
+        add((gate ? "seer_sparse_gate" : "seer_sparse") + suffix, S, keep, kept, ts, err);
+        rows.back().mask = mask_kind;
       }
     }
   }
@@ -254,11 +286,12 @@ std::string kernel_bench_json(const std::vector<KernelBenchRow>& rows, const std
                                 quote(gpu), quote(date), quote(command), quote(TORCH_VERSION), quote(git));
   for (size_t i = 0; i < rows.size(); ++i) {
     const KernelBenchRow& r = rows[i];
+    const std::string mask = r.mask.empty() ? std::string() : ", \"mask\": " + quote(r.mask);
     out += fmt::format("    {{\"impl\": {}, \"seq\": {}, \"keep\": {}, \"kept\": {}, \"block\": {}, \"ms\": {}, "
-                       "\"ms_min\": {}, \"reps\": {}, \"tflops\": {}, \"max_rel_err\": {}}}{}\n",
+                       "\"ms_min\": {}, \"reps\": {}, \"tflops\": {}, \"max_rel_err\": {}{}}}{}\n",
                        quote(r.impl), r.seq, num(r.keep), num(r.kept), r.block, num(r.ms), num(r.ms_min),
                        r.reps, num(r.tflops), r.max_rel_err < 0 ? std::string("null") : num(r.max_rel_err),
-                       i + 1 < rows.size() ? "," : "");
+                       mask, i + 1 < rows.size() ? "," : "");
   }
   out += "  ]\n}\n";
   return out;

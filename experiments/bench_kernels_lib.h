@@ -23,8 +23,12 @@ struct KernelBenchConfig {
   uint64_t seed = 1234;
   bool peers = true;          // also SDPA flash and cuDNN
   bool maxpool = true;
-  // Kernel tile variants to time ('A', 'B', 'C'; see kernels/cuda/launch.h); the first is the
-  // default reported as seer_*; others get the suffix _A / _B / _C.
+  // Also time gate-like masks (sink + local band + per-head vertical stripes shared by all later
+  // query blocks) at the keeps below 1, as extra rows seer_sparse_gate*; the random masks stay
+  // the headline rows.
+  bool gate_masks = true;
+  // Kernel tile variants to time besides the default ('A', 'B', 'C', and for sparse only 'H',
+  // 'S'; see kernels/cuda/launch.h): rows get the suffix _A / _B / ..., the default none.
   std::string variants = "";
   int64_t err_rows = 2048;    // rows x 2 heads checked against SDPA for max_rel_err
 };
@@ -40,6 +44,7 @@ struct KernelBenchRow {
   int reps = 0;
   double tflops = 0.0;   // computed (kept) causal FLOPs / time
   double max_rel_err = -1.0;   // ||out - ref|| / ||ref|| on checked rows; -1 when not checked
+  std::string mask;      // sparse rows: "random" or "gate"; empty otherwise
 };
 
 using BenchLog = std::function<void(const std::string&)>;

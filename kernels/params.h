@@ -51,7 +51,7 @@ struct AttnParams {
   int n_ktiles = 0;
   // Variant H: pairs of query blocks split between two launches (0: off). A plan kernel writes
   // pair_choice [B, Hq, ceil(n_qtiles / 2)] (1: the pair's lists overlap enough); then
-  // pair_mode 1 = the 128-row union kernel runs the pairs with 1, 2 = the 64-row kernel the rest.
+  // pair_mode 1 = the 128-row union kernel runs the pairs with 1, 2 = a 64-row kernel the rest.
   int pair_mode = 0;
   uint8_t* pair_choice = nullptr;
   const uint8_t* fine_mask = nullptr;

@@ -32,6 +32,7 @@ KernelBenchConfig parse_bench(const config::ConfigReader& r) {
   c.seed = static_cast<uint64_t>(r.get<int64_t>("seed", static_cast<int64_t>(c.seed)));
   c.peers = r.get<bool>("peers", c.peers);
   c.maxpool = r.get<bool>("maxpool", c.maxpool);
+  c.gate_masks = r.get<bool>("gate_masks", c.gate_masks);
   if (c.seqs.empty()) r.fail("seqs", "expected at least one sequence length");
   for (double k : c.keeps) {
     if (k <= 0.0 || k > 1.0) r.fail("keeps", "every keep fraction must be in (0, 1]");

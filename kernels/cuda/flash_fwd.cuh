@@ -117,7 +117,8 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   int* union_list = reinterpret_cast<int*>(smem + Shape::kSmemBytes);
   // Variant H splits the pairs of query blocks (2t, 2t+1) between two launches by the choice
   // sparse_pair_plan_kernel wrote per pair: pair_mode 1 (this 128-row kernel) runs the pairs
-  // with choice 1, pair_mode 2 (the 64-row kernel) the others.
+  // with choice 1, pair_mode 2 (a 64-row kernel: the split kernel S, or this kernel's A) the
+  // others.
   if constexpr (kMode == FwdMode::kSparse) {
     const int pair = kUnion ? tile : tile >> 1;
     const int64_t pair_id = (static_cast<int64_t>(b) * p.hq + h) * ((p.n_qtiles + 1) / 2) + pair;
@@ -555,9 +556,11 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
 
 // Variant H's choice per (batch, head, pair of query blocks 2t, 2t+1), one warp each: the pair
 // runs in the 128-row union kernel iff u * t128 < (c0 + c1) * t64, u being the size of the union
-// of the two lists and c0 / c1 their lengths, t128 / t64 ~ 5 / 3 the measured cost of a key tile
-// in a 128-row CTA over that in a 64-row CTA (a 128-row CTA whose warps of one block idle on a
-// tile takes as long as with all warps busy). Lists overlapping by more than ~40% go there.
+// of the two lists and c0 / c1 their lengths, t128 / t64 the cost of a key tile in a 128-row CTA
+// over that in a 64-row CTA (a 128-row CTA whose warps of one block idle on a tile takes as long
+// as with all warps busy). Round 2 measured 5 / 3 against the 64-row kernel A; against the split
+// kernel S (round 3, H100: 278 TFLOP/s on random lists vs 310 for the 128-row kernel on full
+// ones) it is ~1.8, i.e. 9 / 5: lists overlapping by more than ~45% go to the 128-row kernel.
 // Shared memory: one bit per key tile per warp.
 template <int kPlanWarps>
 __global__ void __launch_bounds__(kPlanWarps * 32) sparse_pair_plan_kernel(const AttnParams p) {
@@ -595,7 +598,7 @@ __global__ void __launch_bounds__(kPlanWarps * 32) sparse_pair_plan_kernel(const
 #pragma unroll
   for (int d = 16; d > 0; d >>= 1) inter += __shfl_xor_sync(0xffffffffu, inter, d);
   const int u = c0 + c1 - inter;
-  if (lane == 0) p.pair_choice[pair_id] = (c0 + c1 == 0 || 5 * u < 3 * (c0 + c1)) ? 1 : 0;
+  if (lane == 0) p.pair_choice[pair_id] = (c0 + c1 == 0 || 9 * u < 5 * (c0 + c1)) ? 1 : 0;
 }
 
 }  // namespace seer::kernels::cuda

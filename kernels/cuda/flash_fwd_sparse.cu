@@ -1,7 +1,10 @@
 // Block-sparse attention launcher: flash_fwd_kernel in kSparse mode (tile lists only) or
 // kSparseFine (mask blocks of 16 / 32: tile lists plus the element mask). The tile lists are
-// built for 64-row query blocks; variant B runs 128-row CTAs over two blocks' merged lists,
-// variant H (default) each pair of blocks in B or A by how much their lists overlap.
+// built for 64-row query blocks. Variants: S runs one 64-row CTA per block whose two warp pairs
+// split the block's list (flash_fwd_split.cuh); B runs 128-row CTAs over two blocks' merged
+// lists; H (default) sends each pair of blocks to B or S by how much their lists overlap; A is
+// the 64-row CTA of four 16-row warps (the sparse default before round 3).
+#include "kernels/cuda/flash_fwd_split.cuh"
 #include "kernels/cuda/launch_fwd.cuh"
 
 namespace seer::kernels::cuda {
@@ -10,11 +13,12 @@ void launch_attention_sparse(const AttnParams& p_in) {
   if (p_in.fine_mask != nullptr) return launch_fwd_typed<FwdMode::kSparseFine, 4, 1>(p_in);
   AttnParams p = p_in;
   char v = flash_variant_raw('H');
-  if (p.pair_choice == nullptr && v == 'H') v = 'A';
+  if (p.pair_choice == nullptr && v == 'H') v = 'S';
   // 'B': 128-row CTAs over the union of two query blocks' lists (merged list in shared memory,
   // 4 bytes per key tile: up to 4096 key tiles keep two CTAs per SM). 'H' (default): pairs whose
-  // lists overlap enough run there, the others in 64-row CTAs ('A'), in a second launch.
-  if ((v == 'B' || v == 'H') && p.n_ktiles > 4096) v = 'A';
+  // lists overlap enough run there, the others in split 64-row CTAs ('S'), in a second launch.
+  if (v == 'B' && p.n_ktiles > 4096) v = 'A';
+  if (v == 'H' && p.n_ktiles > 4096) v = 'S';
   switch (v) {
     case 'H': {
       constexpr int kPlanWarps = 8;
@@ -28,8 +32,9 @@ void launch_attention_sparse(const AttnParams& p_in) {
       p.pair_mode = 1;
       launch_fwd_typed<FwdMode::kSparse, 4, 2>(p);
       p.pair_mode = 2;
-      return launch_fwd_typed<FwdMode::kSparse, 4, 1>(p);
+      return launch_fwd_split_typed(p);
     }
+    case 'S': return launch_fwd_split_typed(p);
     case 'B': return launch_fwd_typed<FwdMode::kSparse, 4, 2>(p);
     case 'C': return launch_fwd_typed<FwdMode::kSparse, 2, 2>(p);
     default: return launch_fwd_typed<FwdMode::kSparse, 4, 1>(p);

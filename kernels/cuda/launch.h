@@ -8,12 +8,14 @@
 namespace seer::kernels::cuda {
 
 // Tile shape variants of the forward kernel: 'A' = 4 warps x 16 rows (64-row tiles),
-// 'B' = 4 warps x 32 rows (128-row tiles), 'C' = 2 warps x 32 rows (64-row tiles). The sparse
-// kernel's 'B' runs a pair of 64-row query blocks over the union of their tile lists, and its
-// default 'H' picks A or B per pair by how much the two lists overlap. The environment variable
-// SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare them).
+// 'B' = 4 warps x 32 rows (128-row tiles), 'C' = 2 warps x 32 rows (64-row tiles). Sparse: 'B'
+// runs a pair of 64-row query blocks over the union of their tile lists; 'S' runs 64-row CTAs of
+// 4 warps x 32 rows whose two warp pairs split the block's list (flash_fwd_split.cuh, KV-head-
+// major CTA order); the default 'H' picks B or S per pair of blocks by how much the two lists
+// overlap. The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and
+// tests compare them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H (H: the sparse launcher's hybrid),
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S (H, S: sparse launcher only),
 // else the default.
 char flash_variant_raw(char default_variant);
 

@@ -18,8 +18,9 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-// Runs the sparse kernel's tile variants (A: 64-row CTAs, B: 128-row CTAs over two query blocks'
-// merged lists, H: each pair of blocks in A or B by overlap) under SEER_FLASH_VARIANT.
+// Runs the sparse kernel's tile variants (A: 64-row CTAs of 16-row warps, B: 128-row CTAs over two
+// query blocks' merged lists, S: 64-row CTAs whose two warp pairs split the key list, H: each
+// pair of blocks in B or S by overlap) under SEER_FLASH_VARIANT.
 struct VariantEnv {
   explicit VariantEnv(const std::string& v) { setenv("SEER_FLASH_VARIANT", v.c_str(), 1); }
   ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
@@ -43,7 +44,7 @@ void check_sparse(const QKV& x, const at::Tensor& mask_cpu, int64_t block, doubl
 
 TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S");
   const VariantEnv env(variant);
   INFO("variant " << variant);
   uint64_t seed = 1;
@@ -61,7 +62,7 @@ TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][s
 
 TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S");
   const VariantEnv env(variant);
   INFO("variant " << variant);
   for (const int64_t block : {16, 64}) {
@@ -81,7 +82,7 @@ TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][s
 
 TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S");
   const VariantEnv env(variant);
   INFO("variant " << variant);
   for (const int64_t block : {32, 64, 128}) {
@@ -98,7 +99,7 @@ TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cud
 
 TEST_CASE("block_sparse_attention cuda padded and varlen batches", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S");
   const VariantEnv env(variant);
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
@@ -142,7 +143,7 @@ TEST_CASE("block_sparse_attention cuda pairs split between the 128- and 64-row k
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   // Half of the (head, pair) cells get identical lists for both query blocks (the 128-row
   // kernel takes them), the rest stay random (the 64-row kernel); odd block count, GQA 4.
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S");
   const VariantEnv env(variant);
   INFO("variant " << variant);
   for (const double keep : {0.3, 0.8}) {
@@ -154,4 +155,22 @@ TEST_CASE("block_sparse_attention cuda pairs split between the 128- and 64-row k
         if ((h + t) % 2 == 0) mask[0][h][2 * t + 1].copy_(mask[0][h][2 * t]);
     check_sparse(x, mask, 64);
   }
+}
+
+TEST_CASE("block_sparse_attention cuda long lists, diagonal-only rows and large logits",
+          "[cuda][sparse]") {
+  if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  // Long lists of both parities (variant S gives the odd entries to a second warp pair and
+  // merges the two halves), lists of one tile (that pair has none), and logits large enough
+  // that the two halves' row maxima differ by a lot before the merge.
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S");
+  const VariantEnv env(variant);
+  INFO("variant " << variant);
+  const QKV x = random_qkv(1, 1000, 1000, 8, 2, 128, at::kBFloat16, 4.0);
+  for (const double keep : {0.0, 0.4, 1.0}) {
+    at::Tensor mask = random_block_mask(1, 8, 1000, 1000, 64, keep, 123);
+    check_sparse(x, mask, 64);
+  }
+  const QKV y = random_qkv(2, 777, 777, 4, 4, 64, at::kHalf);   // D 64, batch 2, odd S
+  check_sparse(y, random_block_mask(2, 4, 777, 777, 64, 0.6, 321), 64);
 }
