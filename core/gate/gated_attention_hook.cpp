@@ -6,8 +6,30 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace seer::core {
+namespace {
+
+// Adds the time since the last mark to a phase total, after waiting for the device; does nothing
+// when phase timing is off.
+class PhaseClock {
+ public:
+  explicit PhaseClock(const std::function<void()>& sync) : sync_(sync) { mark(nullptr); }
+  void mark(double* total_ms) {
+    if (!sync_) return;
+    sync_();
+    const auto now = std::chrono::steady_clock::now();
+    if (total_ms) *total_ms += std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  const std::function<void()>& sync_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
 
 GatedAttentionHook::GatedAttentionHook(const GateSet* gates, const SparsityPolicy* policy,
                                        int64_t block)
@@ -52,6 +74,7 @@ at::Tensor GatedAttentionHook::gate_scores(const LayerAttentionInput& in, const 
 }
 
 std::optional<at::Tensor> GatedAttentionHook::attend(const LayerAttentionInput& in) {
+  PhaseClock clock(sync_);
   const BlockGeometry geo = BlockGeometry::of(in.q, in.k, block_, in.seq_lens);
   SparsityInputs si;
   si.geo = geo;
@@ -68,15 +91,21 @@ std::optional<at::Tensor> GatedAttentionHook::attend(const LayerAttentionInput& 
     si.q = in.q;
     si.k = in.k;
   }
+  clock.mark(&phases_.gate_ms);
   at::Tensor mask = policy_->mask(si);
   stats_.add(in.layer, mask, geo);
+  clock.mark(&phases_.mask_ms);
+  ++phases_.calls;
   if (std::find(record_layers_.begin(), record_layers_.end(), in.layer) != record_layers_.end()) {
     recorded_scores_[in.layer] = si.gate_scores;
     recorded_masks_[in.layer] = mask;
   }
   if (!policy_->is_sparse()) return std::nullopt;  // the model's dense attention
   auto index = kernels::block_index_from_mask(mask, block_, geo.sq, geo.sk);
-  return kernels::block_sparse_attention(in.q, in.k, in.v, index, opts).out;
+  clock.mark(&phases_.index_ms);
+  at::Tensor out = kernels::block_sparse_attention(in.q, in.k, in.v, index, opts).out;
+  clock.mark(&phases_.attention_ms);
+  return out;
 }
 
 }  // namespace seer::core

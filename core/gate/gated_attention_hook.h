@@ -14,11 +14,21 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <vector>
 
 namespace seer::core {
+
+// Time spent in each step of attend(), summed over calls (phase timing, off by default).
+struct HookPhaseTimes {
+  double gate_ms = 0;       // pooling, gate projections and scores (also the oracle's G)
+  double mask_ms = 0;       // the policy's mask and the sparsity counts
+  double index_ms = 0;      // block_index_from_mask
+  double attention_ms = 0;  // block_sparse_attention
+  int64_t calls = 0;
+};
 
 class GatedAttentionHook final : public AttentionHook {
  public:
@@ -28,6 +38,11 @@ class GatedAttentionHook final : public AttentionHook {
 
   std::optional<at::Tensor> attend(const LayerAttentionInput& in) override;
   void begin_sequence() override;
+
+  // Phase timing for profiling: `sync` must wait for the device (each phase is timed between two
+  // syncs, so the prefill runs slower while this is on). An empty function turns it off.
+  void time_phases(std::function<void()> sync) { sync_ = std::move(sync); phases_ = {}; }
+  const HookPhaseTimes& phase_times() const { return phases_; }
 
   const SparsityStats& stats() const { return stats_; }
   SparsityStats& stats() { return stats_; }
@@ -48,6 +63,8 @@ class GatedAttentionHook final : public AttentionHook {
   std::vector<int64_t> record_layers_;
   std::map<int64_t, at::Tensor> recorded_scores_;
   std::map<int64_t, at::Tensor> recorded_masks_;
+  std::function<void()> sync_;
+  HookPhaseTimes phases_;
 };
 
 }  // namespace seer::core

@@ -8,7 +8,9 @@
 // see real text) or random weights of `bench_prefill.shape` (e.g. Llama-3.1-8B, which cannot be
 // downloaded here; time does not depend on weight values; prompts are random token ids). Gates are
 // a trained gates folder / stage id, or `random` (freshly initialised from `gate`, timing only:
-// use top-k keep ratios then, since thresholds on untrained scores mean nothing).
+// use top-k keep ratios then, since thresholds on untrained scores mean nothing). With
+// `profile_phases: true`, one more prefill per sparse cell times each step of the sparse hook
+// (gate, mask, index, attention) between device syncs and records it as `phases_ms`.
 //   seer run paper_prefill                     # GPU, Llama-3.1-8B shape
 //   seer run paper_prefill_smoke               # CPU, embedded model, minutes
 #include "analysis/python_plot.h"
@@ -55,6 +57,7 @@ struct PrefillBenchConfig {
   int warmup = 1;
   int reps = 3;
   int64_t seed = 0;                // random weights and prompts
+  bool profile_phases = false;     // one more prefill per sparse cell, each hook step timed
   std::vector<SweepSetting> settings;
 };
 
@@ -109,6 +112,7 @@ PrefillBenchConfig parse_bench_prefill(const config::ConfigTree& tree) {
   c.reps = r.get<int>("reps", c.reps);
   if (c.reps < 1) r.fail("reps", "expected >= 1");
   c.seed = r.get<int64_t>("seed", c.seed);
+  c.profile_phases = r.get<bool>("profile_phases", c.profile_phases);
   c.settings = expand_sweep_methods(r);
   r.finish();
   bool any_dense = false;
@@ -136,6 +140,7 @@ struct Timed {
   double median_ms = 0, min_ms = 0;
   double sparsity = 0;
   std::optional<int64_t> peak_bytes;
+  std::optional<core::HookPhaseTimes> phases;   // summed over the layers of one prefill
 };
 
 // Prefills `prompt` warmup + reps times under `hook` (null = dense) and times each run.
@@ -165,8 +170,22 @@ Timed time_prefill(core::Decoder& model, const at::Tensor& prompt, core::GatedAt
     model.set_attention_hook(nullptr);
     throw;
   }
-  model.set_attention_hook(nullptr);
   out.peak_bytes = peak_memory_bytes(device);
+  if (cfg.profile_phases && hook) {
+    // A separate, slower prefill: every step of the hook is timed between device syncs.
+    hook->time_phases([device] { synchronize_device(device); });
+    core::KVCache cache = model.new_cache();
+    try {
+      model.prefill(prompt, cache, chunk);
+    } catch (...) {
+      hook->time_phases({});
+      model.set_attention_hook(nullptr);
+      throw;
+    }
+    out.phases = hook->phase_times();
+    hook->time_phases({});
+  }
+  model.set_attention_hook(nullptr);
   std::sort(ms.begin(), ms.end());
   out.min_ms = ms.front();
   out.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
@@ -244,6 +263,14 @@ class BenchPrefillStage final : public Stage {
         row["tokens_per_s"] = 1000.0 * static_cast<double>(length) / t.median_ms;
         row["peak_memory_gib"] = t.peak_bytes ? nlohmann::json(*t.peak_bytes / 1073741824.0)
                                               : nlohmann::json(nullptr);
+        if (t.phases) {
+          row["phases_ms"] = {{"gate", t.phases->gate_ms}, {"mask", t.phases->mask_ms},
+                              {"index", t.phases->index_ms}, {"attention", t.phases->attention_ms},
+                              {"layer_calls", t.phases->calls}};
+          ctx.log.info("    phases (one prefill, synced): gate {:.1f} ms, mask {:.1f}, index {:.1f}, "
+                       "attention {:.1f}", t.phases->gate_ms, t.phases->mask_ms,
+                       t.phases->index_ms, t.phases->attention_ms);
+        }
         for (auto* table : {&speedups, &times}) {
           auto& cell = table->at(setting->label, std::to_string(length));
           cell.score = table == &times ? t.median_ms : row["speedup"].get<double>();

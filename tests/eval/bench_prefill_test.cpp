@@ -46,7 +46,7 @@ std::vector<std::string> tiny_random(const fs::path& dir) {
           "bench_prefill.shape.num_attention_heads=4", "bench_prefill.shape.num_key_value_heads=2",
           "bench_prefill.shape.head_dim=16", "bench_prefill.shape.max_position_embeddings=1024",
           "gate.block_size=16", "gate.hidden_size=16", "bench_prefill.lengths=[200,97]",
-          "bench_prefill.warmup=0", "bench_prefill.reps=1"};
+          "bench_prefill.warmup=0", "bench_prefill.reps=1", "bench_prefill.profile_phases=true"};
 }
 
 std::string run_error(const std::string& experiment, const std::vector<std::string>& ov) {
@@ -117,6 +117,7 @@ TEST_CASE("bench_prefill on a random-weight model: rows, speed-ups and tables ag
     CHECK(r["speedup"].get<double>() == Approx(dense_ms[len] / r["ms"].get<double>()).epsilon(1e-12));
     CHECK(r["tokens_per_s"].get<double>() == Approx(1000.0 * len / r["ms"].get<double>()).epsilon(1e-12));
     CHECK(r["peak_memory_gib"].is_null());  // CPU: no allocator peak
+    CHECK(r.contains("phases_ms") == (r["method"] != "dense"));
     if (r["method"] == "dense") {
       CHECK(r["sparsity"].get<double>() == 0.0);
     } else {
@@ -135,6 +136,13 @@ TEST_CASE("bench_prefill on a random-weight model: rows, speed-ups and tables ag
   }
   // 200 tokens / 16-token blocks = 13 query blocks, 91 causal blocks; keep 0.5 keeps about half.
   CHECK(sparsity.at({200, 0.5}) == Approx(0.5).margin(0.15));
+  // Phase timing: one call per layer, every phase measured.
+  for (const auto& r : rows) {
+    if (!r.contains("phases_ms")) continue;
+    const auto& p = r["phases_ms"];
+    CHECK(p["layer_calls"] == 2);
+    for (const char* k : {"gate", "mask", "index", "attention"}) CHECK(p[k].get<double>() > 0.0);
+  }
   const std::string csv = test::read_file(stage / "table.csv");
   CHECK_THAT(csv, Contains("method,speedup@200,sparsity@200,speedup@97,sparsity@97"));
   CHECK_THAT(test::read_file(stage / "times.csv"), Contains("ms@200"));
