@@ -1,12 +1,15 @@
 // Stage bench_kernels (GPU only): times Seer's dense, max-pool and block-sparse attention against
 // PyTorch SDPA (FlashAttention-2 and cuDNN backends) on the paper's Llama-3.1-8B attention shape,
-// and writes kernels_<gpu>.json in the format of bench/results/ (issue 5). FlexAttention runs
-// from bench/flex_bench.py (scripts/gpu-check.sh bench merges it).
+// and writes kernels_<gpu>.json in the format of bench/results/ (issue 5), plus speedup.json and
+// speedup_vs_sparsity.png (the paper's kernel figure: sparse vs our dense at each length).
+// FlexAttention runs from bench/flex_bench.py (scripts/gpu-check.sh bench merges it).
 //   seer run bench_kernels bench.seqs=[8192,32768]
 #include "analysis/run_info.h"
 #include "core/config/config_reader.h"
 #include "core/io/atomic_file.h"
+#include "analysis/python_plot.h"
 #include "experiments/bench_kernels_lib.h"
+#include "experiments/kernel_speedup.h"
 #include "experiments/stage.h"
 #include "experiments/stages/stages.h"
 #include "kernels/attention.h"
@@ -65,6 +68,14 @@ class BenchKernelsStage final : public Stage {
                                                "seer run bench_kernels", "");
     io::write_file_atomic(ctx.stage_dir / "kernels.json", json);
     ctx.log.info("{} rows on {} -> {}", rows.size(), gpu, (ctx.stage_dir / "kernels.json").string());
+    io::write_file_atomic(ctx.stage_dir / "speedup.json", kernel_speedup_json(rows, gpu).dump(2) + "\n");
+    try {  // the JSON is saved; a missing plotting library costs the figure only
+      analysis::run_plot_script("speedup_vs_sparsity.py",
+                                {(ctx.stage_dir / "speedup.json").string(),
+                                 (ctx.stage_dir / "speedup_vs_sparsity.png").string()});
+    } catch (const std::exception& e) {
+      ctx.log.info("warning: no plot: {}", e.what());
+    }
   }
 };
 
