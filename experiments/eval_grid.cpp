@@ -81,6 +81,17 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
   return gates;
 }
 
+EvalModel load_eval_model(const StageContext& ctx, const EvalGridConfig& grid,
+                          const std::string& section) {
+  auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+  ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
+  core::Decoder model = core::load_decoder(spec);
+  auto tokenizer = core::load_tokenizer(spec);
+  int64_t block = 0;
+  auto gates = load_grid_gates(ctx, grid, section, spec, &block);
+  return EvalModel{std::move(spec), std::move(model), std::move(tokenizer), std::move(gates), block};
+}
+
 std::string gates_identity(const StageContext& ctx, const std::string& gates) {
   if (gates.empty()) return "";
   const fs::path dir = ctx.gates_path(gates);

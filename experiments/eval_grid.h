@@ -15,7 +15,9 @@
 #include "core/config/config_reader.h"
 #include "core/config/config_tree.h"
 #include "core/gate/gate_set.h"
+#include "core/model/decoder.h"
 #include "core/model/model_spec.h"
+#include "core/tokenizer/bpe_tokenizer.h"
 #include "experiments/stage.h"
 #include "experiments/sweep_grid.h"
 
@@ -50,6 +52,18 @@ config::ConfigTree setting_config(const config::ConfigTree& base, const SweepSet
 std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const EvalGridConfig& grid,
                                              const std::string& section,
                                              const core::ModelSpec& spec, int64_t* block);
+
+// What both benchmark stages start from: the `model` section's model and tokenizer, and the
+// grid's gates with the block size they bring (the grid's block_size when no setting uses gates).
+struct EvalModel {
+  core::ModelSpec spec;
+  core::Decoder model;
+  tokenizer::BpeTokenizer tokenizer;
+  std::optional<core::GateSet> gates;
+  int64_t block = 0;
+};
+EvalModel load_eval_model(const StageContext& ctx, const EvalGridConfig& grid,
+                          const std::string& section);
 
 // Names, sizes and times of the gate files, so that retrained gates re-run the gate cells.
 std::string gates_identity(const StageContext& ctx, const std::string& gates);

@@ -25,20 +25,10 @@ log "environment"
 } 2>&1 | tee "$OUT/setup.log"
 
 TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-# The GPU machine has the PCRE2 runtime but not libpcre2-dev (seen 2026-11-26): the kernels and
-# their tests don't use it, so a stand-in pkg-config entry lets the project configure there.
-if ! pkg-config --exists libpcre2-8 && ls /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 >/dev/null 2>&1; then
-  log "libpcre2-8 development files missing: using a runtime-only pkg-config stand-in"
-  mkdir -p build-gpu/pkgconfig
-  cat > build-gpu/pkgconfig/libpcre2-8.pc <<'PC'
-Name: libpcre2-8
-Description: runtime-only stand-in (no headers): enough for the kernel targets
-Version: 10.42
-Libs: -l:libpcre2-8.so.0
-Cflags:
-PC
-  export PKG_CONFIG_PATH="$PWD/build-gpu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-fi
+# shellcheck source=scripts/gpu-common.sh
+. scripts/gpu-common.sh
+# (a subshell would lose the PKG_CONFIG_PATH it exports: no pipe here)
+if ls /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 >/dev/null 2>&1; then pcre2_pkgconfig_standin build-gpu; fi
 log "configure"
 if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" \
     -DSEER_PYTHON="$(which python3)" -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90a}" -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0a}" \

@@ -25,6 +25,8 @@ mkdir -p "$OUT"
 STAGE_DIR=/root/stage
 MODEL=SmolLM2-135M-Instruct.Q4_1.gguf
 log() { echo "[gpu-run $(date -u +%H:%M:%S)] $*"; }
+# shellcheck source=scripts/gpu-common.sh
+. scripts/gpu-common.sh
 
 stage_here() {
   mkdir -p .stage/sys/include .stage/sys/lib .stage/ruler
@@ -43,18 +45,7 @@ configure_and_build() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
   } 2>&1 | tee "$OUT/setup.log"
-  if ! pkg-config --exists libpcre2-8; then
-    log "no libpcre2-8 development files: using the carried header"
-    mkdir -p build-gpu/pkgconfig
-    cat > build-gpu/pkgconfig/libpcre2-8.pc <<PC
-Name: libpcre2-8
-Description: carried header + this machine's runtime library
-Version: 10.42
-Libs: -L$sys/lib -l:libpcre2-8.so.0
-Cflags: -I$sys/include
-PC
-    export PKG_CONFIG_PATH="$PWD/build-gpu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-  fi
+  pcre2_pkgconfig_standin build-gpu "$sys"
   if [[ ! -f /usr/include/png.h ]]; then
     log "no libpng development files: using the carried header and library"
     extra+=(-DPNG_PNG_INCLUDE_DIR="$sys/include" -DPNG_LIBRARY="$sys/lib/libpng16.so.16")

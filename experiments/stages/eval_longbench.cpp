@@ -120,13 +120,13 @@ class EvalLongBenchStage final : public Stage {
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_longbench_stage(ctx.config);
-    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
-    core::Decoder model = core::load_decoder(spec);
-    const auto bpe = core::load_tokenizer(spec);
+    EvalModel loaded = load_eval_model(ctx, cfg.grid, "eval_longbench");
+    const core::ModelSpec& spec = loaded.spec;
+    core::Decoder& model = loaded.model;
+    const tokenizer::BpeTokenizer& bpe = loaded.tokenizer;
     const ModelTextTokenizer tok(bpe);
-    int64_t block = 0;
-    const auto gates = load_grid_gates(ctx, cfg.grid, "eval_longbench", spec, &block);
+    const auto& gates = loaded.gates;
+    const int64_t block = loaded.block;
 
     // Prompts do not depend on the setting: build them once.
     std::vector<data::LongBenchTask> tasks;

@@ -100,13 +100,13 @@ class EvalRulerStage final : public Stage {
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_ruler_stage(ctx.config);
-    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
-    core::Decoder model = core::load_decoder(spec);
-    const auto bpe = core::load_tokenizer(spec);
+    EvalModel loaded = load_eval_model(ctx, cfg.grid, "eval_ruler");
+    const core::ModelSpec& spec = loaded.spec;
+    core::Decoder& model = loaded.model;
+    const tokenizer::BpeTokenizer& bpe = loaded.tokenizer;
     const ModelTextTokenizer tok(bpe);
-    int64_t block = 0;
-    const auto gates = load_grid_gates(ctx, cfg.grid, "eval_ruler", spec, &block);
+    const auto& gates = loaded.gates;
+    const int64_t block = loaded.block;
 
     data::RulerGenerator generator(data::load_ruler_definitions(cfg.spec.tasks_yaml),
                                    data::load_ruler_words(cfg.spec.words_dir), cfg.spec.resources,

@@ -17,6 +17,7 @@
 #include "core/model/perplexity.h"
 #include "core/sparsity/sparsity_policy.h"
 #include "experiments/corpus_tokens.h"
+#include "experiments/eval_grid.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
@@ -29,6 +30,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <memory>
 
 namespace fs = std::filesystem;
 
@@ -111,23 +114,17 @@ class SweepStage final : public Stage {
                  cfg.settings.size(), cfg.contexts.size(), tokens.size(), spec.name,
                  cfg.skip_tokens);
 
-    std::optional<core::GateSet> gates;
-    int64_t block = cfg.block_size;
-    const bool any_gate = std::any_of(cfg.settings.begin(), cfg.settings.end(), [&](auto& s) {
-      return core::parse_sparsity_policy(
-                 config::ConfigReader(cell_config(ctx.config, s, cfg.contexts.front()), "sparsity"))
-          ->needs_gate();
-    });
-    if (any_gate) {
-      if (cfg.gates.empty()) {
-        throw std::runtime_error("sweep: a method uses gate scores but sweep.gates is not set "
-                                 "(a distill stage id of this run, or a gates folder)");
-      }
-      const fs::path dir = ctx.gates_path(cfg.gates);
-      ctx.log.info("gates from {}", dir.string());
-      gates = core::load_gates(dir);
-      gates->to(model_device(spec), at::kFloat);
-      block = gates->config.block_size;
+    // The sweep's grid seen as an eval grid, so gates load (and are checked) the same way.
+    EvalGridConfig grid;
+    grid.gates = cfg.gates;
+    grid.block_size = cfg.block_size;
+    grid.settings = cfg.settings;
+    int64_t block = 0;
+    const std::optional<core::GateSet> gates = load_grid_gates(ctx, grid, "sweep", spec, &block);
+    std::map<std::string, std::unique_ptr<core::SparsityPolicy>> policies;   // by setting label
+    for (const auto& s : cfg.settings) {
+      policies[s.label] =
+          core::parse_sparsity_policy(config::ConfigReader(setting_config(ctx.config, s), "sparsity"));
     }
 
     analysis::ResultsTable table;
@@ -150,8 +147,8 @@ class SweepStage final : public Stage {
           result = load_json(dir / "result.json");
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
-          result = run_cell(ctx, model, tokens, tree, setting, context, block,
-                            gates ? &*gates : nullptr, cfg.chunk_size);
+          result = run_cell(ctx, model, tokens, *policies.at(setting.label), setting, context,
+                            block, gates ? &*gates : nullptr, cfg.chunk_size);
           result["hash"] = hash;
           fs::create_directories(dir);
           io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
@@ -197,16 +194,11 @@ class SweepStage final : public Stage {
   }
 
  private:
-  static at::Device model_device(const core::ModelSpec& spec) {
-    return spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  }
-
   nlohmann::json run_cell(StageContext& ctx, core::Decoder& model, const std::vector<int64_t>& tokens,
-                          const config::ConfigTree& tree, const SweepSetting& setting,
+                          const core::SparsityPolicy& policy, const SweepSetting& setting,
                           int64_t context, int64_t block, const core::GateSet* gates,
                           int64_t chunk_size) {
-    const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"));
-    core::GatedAttentionHook hook(policy->needs_gate() ? gates : nullptr, policy.get(), block);
+    core::GatedAttentionHook hook(policy.needs_gate() ? gates : nullptr, &policy, block);
     model.set_attention_hook(&hook);
     core::PerplexityOptions opts;
     opts.context = context;
@@ -221,7 +213,7 @@ class SweepStage final : public Stage {
     }
     model.set_attention_hook(nullptr);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json j = setting_json(setting, policy->name(), block);
+    nlohmann::json j = setting_json(setting, policy.name(), block);
     j["context"] = context;
     j["ppl"] = res.ppl();
     j["nll_sum"] = res.nll_sum;

@@ -1,7 +1,6 @@
 // Small helpers shared by the gates tests.
 #pragma once
 
-#include "core/gate/remove_tree.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -27,7 +26,7 @@ inline bool contains(const std::string& text, const std::string& part) {
 // A fresh folder under this binary's scratch dir.
 inline std::filesystem::path fresh_dir(const std::string& name) {
   std::filesystem::path p = std::filesystem::path(SEER_TEST_TMP) / name;
-  core::remove_tree(p);
+  std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;
 }
