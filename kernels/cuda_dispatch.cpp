@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/launch.h"
 #include "kernels/params.h"
+#include "kernels/pool_full_blocks.h"
 #include "kernels/seq_spans.h"
 
 #include <ATen/ATen.h>
@@ -247,8 +248,10 @@ AttnResult block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
 
 at::Tensor pool_blocks(const at::Tensor& x, int64_t block, const std::vector<PoolKind>& kinds,
                        const std::optional<at::Tensor>& seq_lens) {
-  // A bandwidth-bound reduction: plain ATen ops in float32 are fast enough here.
+  // A bandwidth-bound reduction in plain ATen ops. Full blocks (every prefill chunk of a multiple
+  // of the block) take the single-pass path; partial blocks and padded batches the masked one.
   const c10::cuda::CUDAGuard guard(x.device());
+  if (auto pooled = pool_full_blocks(x, block, kinds, seq_lens)) return *pooled;
   const int64_t B = x.size(0), S = x.size(1), H = x.size(2), D = x.size(3);
   const int64_t nb = ceil_div(S, block);
   const auto long_opts = x.options().dtype(at::kLong);

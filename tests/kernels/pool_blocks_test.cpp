@@ -1,7 +1,9 @@
 // pool_blocks(): avg / max / min per block (ceil mode) against explicit loops in float64, kinds
-// concatenated in the given order, padded batches limited by seq_lens, every input dtype.
+// concatenated in the given order, padded batches limited by seq_lens, every input dtype; and the
+// single-pass full-block path the GPU takes (pool_full_blocks).
 #include "catch.h"
 #include "kernels/attention.h"
+#include "kernels/pool_full_blocks.h"
 #include "naive_util.h"
 
 #include <ATen/ATen.h>
@@ -59,4 +61,35 @@ TEST_CASE("pool_blocks on every input dtype", "[kernels][pool]") {
   const at::Tensor expected = naive_pool_blocks(x, 32, kinds, {100, 100});
   const double tol = dtype == at::kDouble ? 1e-12 : 2 * rounding_error(expected, dtype) + 1e-6;
   require_close(out, expected, tol, 0.0, "pooled");
+}
+
+TEST_CASE("pool_full_blocks (the GPU's single-pass path) matches the reference on full blocks",
+          "[kernels][pool]") {
+  const auto dtype = GENERATE(at::kFloat, at::kBFloat16, at::kHalf);
+  const int64_t block = GENERATE(16, 64, 128);
+  const int64_t nb = GENERATE(1, 3, 7);
+  CAPTURE(dtype, block, nb);
+  seer::kernels::test::init_test_process();
+  const int64_t S = nb * block;
+  const at::Tensor x = (at::randn({2, S, 3, 64}, at::kDouble) * 4).to(dtype);
+  const std::vector<PoolKind> kinds = {PoolKind::kAvg, PoolKind::kMax, PoolKind::kMin};
+  const auto fast = pool_full_blocks(x, block, kinds, std::nullopt);
+  REQUIRE(fast.has_value());
+  REQUIRE(fast->scalar_type() == dtype);
+  const at::Tensor expected = naive_pool_blocks(x, block, kinds, {S, S});
+  REQUIRE(fast->sizes() == expected.sizes());
+  // max / min are values of x: exact. The average rounds once to the dtype.
+  const int64_t D = 64;
+  CHECK(at::equal(fast->narrow(3, D, 2 * D), pool_blocks(x, block, kinds).narrow(3, D, 2 * D)));
+  const double tol = dtype == at::kFloat ? 1e-6 : 2 * rounding_error(expected, dtype) + 1e-6;
+  require_close(*fast, expected, tol, tol, "pooled");
+}
+
+TEST_CASE("pool_full_blocks declines partial blocks and padded batches", "[kernels][pool]") {
+  const at::Tensor x = at::randn({2, 100, 2, 64});
+  const std::vector<PoolKind> kinds = {PoolKind::kAvg};
+  CHECK_FALSE(pool_full_blocks(x, 64, kinds, std::nullopt).has_value());     // 100 = 64 + 36
+  CHECK_FALSE(pool_full_blocks(x.narrow(1, 0, 64), 64, kinds, at::tensor({64, 50})).has_value());
+  CHECK_FALSE(pool_full_blocks(x.narrow(1, 0, 0), 64, kinds, std::nullopt).has_value());
+  CHECK(pool_full_blocks(x.narrow(1, 0, 64), 64, kinds, std::nullopt).has_value());
 }
