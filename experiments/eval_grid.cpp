@@ -76,7 +76,7 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
   const fs::path dir = ctx.gates_path(grid.gates);
   ctx.log.info("gates from {}", dir.string());
   core::GateSet gates = core::load_gates(dir);
-  gates.to(spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU), at::kFloat);
+  gates.to(core::model_device(spec), at::kFloat);
   *block = gates.config.block_size;
   return gates;
 }

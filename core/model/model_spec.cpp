@@ -4,9 +4,11 @@
 #include "core/config/paths.h"
 #include "core/io/gguf.h"
 
+#include <ATen/Context.h>
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <stdexcept>
 
 namespace seer::core {
 
@@ -32,10 +34,21 @@ at::ScalarType model_dtype(const ModelSpec& spec) {
   return at::kFloat;
 }
 
+at::Device model_device(const ModelSpec& spec) {
+  if (spec.device != "cuda") return at::Device(at::kCPU);
+  if (!at::hasCUDA()) {
+    throw std::runtime_error(
+        "model.device = cuda, but no CUDA GPU is usable here (a CPU-only machine or libtorch "
+        "build); run on the GPU machine, or set model.device=cpu (SEER_DEVICE=cpu for the "
+        "experiments that read it)");
+  }
+  return at::Device(at::kCUDA);
+}
+
 Decoder load_decoder(const ModelSpec& spec) {
   LoadOptions opts;
   opts.dtype = model_dtype(spec);
-  opts.device = spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  opts.device = model_device(spec);
   return spec.format == "gguf" ? load_gguf_decoder(spec.path, opts) : load_hf_decoder(spec.path, opts);
 }
 

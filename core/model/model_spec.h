@@ -31,6 +31,9 @@ struct ModelSpec {
 ModelSpec parse_model_spec(const config::ConfigReader& r);
 
 at::ScalarType model_dtype(const ModelSpec& spec);
+// The device of `model.device`; throws naming the key when it is cuda and no GPU is usable here
+// (a CPU-only build or machine), instead of the driver's message from deep inside a kernel call.
+at::Device model_device(const ModelSpec& spec);
 Decoder load_decoder(const ModelSpec& spec);
 // From the GGUF metadata, or tokenizer.json next to an HF checkpoint.
 tokenizer::BpeTokenizer load_tokenizer(const ModelSpec& spec);

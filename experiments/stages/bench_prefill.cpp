@@ -132,10 +132,6 @@ PrefillBenchConfig parse_bench_prefill(const config::ConfigTree& tree) {
   return c;
 }
 
-at::Device device_of(const core::ModelSpec& spec) {
-  return spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-}
-
 struct Timed {
   double median_ms = 0, min_ms = 0;
   double sparsity = 0;
@@ -213,7 +209,7 @@ class BenchPrefillStage final : public Stage {
   void run(StageContext& ctx) override {
     const auto cfg = parse_bench_prefill(ctx.config);
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    const at::Device device = device_of(spec);
+    const at::Device device = core::model_device(spec);
     at::NoGradGuard no_grad;
 
     core::Decoder model = load_model(ctx, cfg, spec);
@@ -313,7 +309,7 @@ class BenchPrefillStage final : public Stage {
     }
     ctx.log.info("random weights of the shape in bench_prefill.shape ({}, {}), seed {}",
                  spec.dtype, spec.device, cfg.seed);
-    return core::random_decoder(cfg.shape, core::model_dtype(spec), device_of(spec), cfg.seed);
+    return core::random_decoder(cfg.shape, core::model_dtype(spec), core::model_device(spec), cfg.seed);
   }
 
   // The first `n` tokens of the corpus for a real model; seeded random ids for random weights.
@@ -368,7 +364,7 @@ class BenchPrefillStage final : public Stage {
                                              model.config().num_hidden_layers));
       }
     }
-    gates->to(device_of(spec), at::kFloat);
+    gates->to(core::model_device(spec), at::kFloat);
     *block = gates->config.block_size;
     return gates;
   }

@@ -97,7 +97,7 @@ class ExportHeatmapsStage final : public Stage {
     }
     const fs::path gdir = ctx.gates_path(cfg.gates);
     core::GateSet gates = core::load_gates(gdir);
-    gates.to(spec.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU), at::kFloat);
+    gates.to(core::model_device(spec), at::kFloat);
 
     const auto tok = core::load_tokenizer(spec);
     auto tokens = corpus_tokens(data::load_text_corpus(corpus), tok, cfg.skip_tokens + cfg.seq_len);

@@ -190,3 +190,11 @@ TEST_CASE("bench_prefill on the embedded model and the books (paper_prefill_smok
     }
   }
 }
+
+TEST_CASE("a cuda model on a machine without a GPU is an error naming model.device", "[eval]") {
+  if (at::hasCUDA()) SEER_SKIP("this machine has a GPU");
+  const auto dir = fresh_dir("bench_prefill_no_gpu");
+  auto ov = tiny_random(dir);
+  ov.push_back("model.device=cuda");
+  CHECK_THAT(run_error("paper_prefill", ov), Contains("model.device = cuda"));
+}
