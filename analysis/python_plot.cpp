@@ -41,4 +41,14 @@ void run_plot_script(const std::string& script, const std::vector<std::string>& 
   }
 }
 
+std::optional<std::string> try_plot_script(const std::string& script,
+                                           const std::vector<std::string>& args) {
+  try {
+    run_plot_script(script, args);
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
 }  // namespace seer::analysis

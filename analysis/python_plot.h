@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,10 @@ std::string plot_python();
 // Runs analysis/plots/<script> with `args`; throws with the script's exit status on failure
 // (the script's own error is on stderr).
 void run_plot_script(const std::string& script, const std::vector<std::string>& args);
+
+// The same for figures beside numbers already saved: a missing plotting library should cost the
+// figure, not the run. Returns why it failed, or nullopt when the figure was drawn.
+std::optional<std::string> try_plot_script(const std::string& script,
+                                           const std::vector<std::string>& args);
 
 }  // namespace seer::analysis

@@ -14,19 +14,20 @@ namespace fs = std::filesystem;
 
 namespace seer::experiments {
 
+int64_t read_prefill_chunk(const config::ConfigReader& r, int64_t block, int64_t fallback) {
+  const int64_t chunk = r.get<int64_t>("chunk_size", fallback);
+  if (chunk < 0 || (chunk > 0 && chunk % block != 0)) {
+    r.fail("chunk_size", fmt::format("expected 0 (one forward) or a positive multiple of the block "
+                                     "size {} (chunked prefill keeps query blocks whole)", block));
+  }
+  return chunk;
+}
+
 EvalGridConfig parse_eval_grid(const config::ConfigReader& r, const config::ConfigTree& tree) {
   EvalGridConfig c;
   c.gates = r.get<std::string>("gates", "");
-  c.block_size = r.get<int64_t>("block_size", c.block_size);
-  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128) {
-    r.fail("block_size", "expected 16 | 32 | 64 | 128");
-  }
-  c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
-  if (c.chunk_size < 0 || (c.chunk_size > 0 && c.chunk_size % c.block_size != 0)) {
-    r.fail("chunk_size", fmt::format("expected 0 (one forward) or a positive multiple of the block "
-                                     "size {} (chunked prefill keeps query blocks whole)",
-                                     c.block_size));
-  }
+  c.block_size = core::read_block_size(r, "block_size", c.block_size);
+  c.chunk_size = read_prefill_chunk(r, c.block_size, c.chunk_size);
   c.max_new_tokens = r.get<int64_t>("max_new_tokens", c.max_new_tokens);
   if (c.max_new_tokens < 0) r.fail("max_new_tokens", "expected >= 0 (0 = the benchmark's own)");
   c.settings = expand_sweep_methods(r);

@@ -40,6 +40,10 @@ struct EvalGridConfig {
   std::vector<SweepSetting> settings;
 };
 
+// Reads a prefill chunk size (`chunk_size`): 0 = the whole prompt in one forward, else a positive
+// multiple of `block` (chunked prefill keeps query blocks whole).
+int64_t read_prefill_chunk(const config::ConfigReader& r, int64_t block, int64_t fallback);
+
 // Reads the keys above from `r` (the stage's section) without finish(): the caller reads its own
 // keys, then finishes. Every setting is checked as a `sparsity` section of `tree`.
 EvalGridConfig parse_eval_grid(const config::ConfigReader& r, const config::ConfigTree& tree);

@@ -1,5 +1,7 @@
 #include "core/gate/gate_config.h"
 
+#include "core/sparsity/block_mask.h"
+
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -81,9 +83,7 @@ GateConfig parse_gate_config(const config::ConfigReader& r) {
   } catch (const std::invalid_argument& e) {
     r.fail("type", e.what());
   }
-  c.block_size = r.get<int64_t>("block_size", c.block_size);
-  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128)
-    r.fail("block_size", "expected 16 | 32 | 64 | 128 (the block-sparse kernel's tile sizes)");
+  c.block_size = read_block_size(r, "block_size", c.block_size);
   c.hidden_size = r.get<int64_t>("hidden_size", c.hidden_size);
   if (c.hidden_size <= 0 || c.hidden_size % 2 != 0)
     r.fail("hidden_size", "expected a positive even number (RoPE rotates pairs)");

@@ -1,5 +1,7 @@
 #include "core/sparsity/block_mask.h"
 
+#include "core/config/config_reader.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -101,6 +103,14 @@ at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, in
   auto mask = at::zeros(order.sizes(), at::TensorOptions().dtype(at::kBool).device(geo.device));
   mask.scatter_(-1, order, keep_sorted);
   return mask.logical_and(causal);
+}
+
+int64_t read_block_size(const config::ConfigReader& r, const std::string& key, int64_t fallback) {
+  const int64_t b = r.get<int64_t>(key, fallback);
+  if (b != 16 && b != 32 && b != 64 && b != 128) {
+    r.fail(key, "expected 16 | 32 | 64 | 128 (the block-sparse kernel's tile sizes)");
+  }
+  return b;
 }
 
 }  // namespace seer::core

@@ -6,8 +6,14 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
+
 #include <cstdint>
 #include <optional>
+
+namespace seer::config {
+class ConfigReader;
+}
 
 namespace seer::core {
 
@@ -56,5 +62,9 @@ at::Tensor mask_from_threshold(const at::Tensor& scores, const BlockGeometry& ge
 // block index.
 at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, int64_t k,
                           double keep_ratio);
+
+// Reads a block size key (`key`, default `fallback`): one of the block-sparse kernel's tile sizes
+// 16 | 32 | 64 | 128, else a config error naming the key.
+int64_t read_block_size(const config::ConfigReader& r, const std::string& key, int64_t fallback);
 
 }  // namespace seer::core

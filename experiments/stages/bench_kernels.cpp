@@ -69,12 +69,10 @@ class BenchKernelsStage final : public Stage {
     io::write_file_atomic(ctx.stage_dir / "kernels.json", json);
     ctx.log.info("{} rows on {} -> {}", rows.size(), gpu, (ctx.stage_dir / "kernels.json").string());
     io::write_file_atomic(ctx.stage_dir / "speedup.json", kernel_speedup_json(rows, gpu).dump(2) + "\n");
-    try {  // the JSON is saved; a missing plotting library costs the figure only
-      analysis::run_plot_script("speedup_vs_sparsity.py",
-                                {(ctx.stage_dir / "speedup.json").string(),
-                                 (ctx.stage_dir / "speedup_vs_sparsity.png").string()});
-    } catch (const std::exception& e) {
-      ctx.log.info("warning: no plot: {}", e.what());
+    if (auto why = analysis::try_plot_script("speedup_vs_sparsity.py",
+                                             {(ctx.stage_dir / "speedup.json").string(),
+                                              (ctx.stage_dir / "speedup_vs_sparsity.png").string()})) {
+      ctx.log.info("warning: no plot: {}", *why);
     }
   }
 };

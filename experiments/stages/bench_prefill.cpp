@@ -93,20 +93,13 @@ PrefillBenchConfig parse_bench_prefill(const config::ConfigTree& tree) {
     r.fail("shape", "only read with weights: random (the checkpoint of `model` has its own shape)");
   }
   c.gates = r.get<std::string>("gates", "");
-  c.block_size = r.get<int64_t>("block_size", c.block_size);
-  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128) {
-    r.fail("block_size", "expected 16 | 32 | 64 | 128");
-  }
+  c.block_size = core::read_block_size(r, "block_size", c.block_size);
   c.lengths = r.get<std::vector<int64_t>>("lengths");
   if (c.lengths.empty()) r.fail("lengths", "expected at least one prompt length");
   for (int64_t n : c.lengths) {
     if (n < 2) r.fail("lengths", fmt::format("every length must be >= 2, got {}", n));
   }
-  c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
-  if (c.chunk_size < 0 || (c.chunk_size > 0 && c.chunk_size % c.block_size != 0)) {
-    r.fail("chunk_size", fmt::format("expected 0 (one forward) or a positive multiple of the block "
-                                     "size {}", c.block_size));
-  }
+  c.chunk_size = read_prefill_chunk(r, c.block_size, c.chunk_size);
   c.warmup = r.get<int>("warmup", c.warmup);
   if (c.warmup < 0) r.fail("warmup", "expected >= 0");
   c.reps = r.get<int>("reps", c.reps);
@@ -398,12 +391,10 @@ class BenchPrefillStage final : public Stage {
                               {"sparsity", r["sparsity"]}, {"speedup", r["speedup"]}});
     }
     io::write_file_atomic(ctx.stage_dir / "speedup.json", plot.dump(2) + "\n");
-    try {
-      analysis::run_plot_script("speedup_vs_sparsity.py",
-                                {(ctx.stage_dir / "speedup.json").string(),
-                                 (ctx.stage_dir / "speedup_vs_sparsity.png").string()});
-    } catch (const std::exception& e) {
-      ctx.log.info("warning: no plot: {}", e.what());
+    if (auto why = analysis::try_plot_script("speedup_vs_sparsity.py",
+                                             {(ctx.stage_dir / "speedup.json").string(),
+                                              (ctx.stage_dir / "speedup_vs_sparsity.png").string()})) {
+      ctx.log.info("warning: no plot: {}", *why);
     }
   }
 };

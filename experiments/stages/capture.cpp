@@ -9,6 +9,7 @@
 #include "core/gate/capture_hook.h"
 #include "core/io/atomic_file.h"
 #include "core/model/model_spec.h"
+#include "core/sparsity/block_mask.h"
 #include "data/capture_file.h"
 #include "experiments/progress.h"
 #include "experiments/stages/gate_stages.h"
@@ -39,9 +40,7 @@ CaptureConfig parse_capture_config(const config::ConfigReader& r) {
   if (c.seq_len < 1) r.fail("seq_len", "expected >= 1");
   c.num_sequences = r.get<int64_t>("num_sequences", c.num_sequences);
   if (c.num_sequences < 1) r.fail("num_sequences", "expected >= 1");
-  c.block_size = r.get<int64_t>("block_size", c.block_size);
-  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128)
-    r.fail("block_size", "expected 16 | 32 | 64 | 128");
+  c.block_size = core::read_block_size(r, "block_size", c.block_size);
   c.layers = r.get<std::vector<int64_t>>("layers", {});
   c.heads = r.get<std::vector<int64_t>>("heads", {});
   c.g_dtype = r.get_choice("g_dtype", {"float16", "float32"}, c.g_dtype);

@@ -61,10 +61,7 @@ SweepConfig parse_sweep(const config::ConfigTree& tree) {
   c.skip_tokens = r.get<int64_t>("skip_tokens", c.skip_tokens);
   if (c.skip_tokens < 0) r.fail("skip_tokens", "expected >= 0");
   c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
-  c.block_size = r.get<int64_t>("block_size", c.block_size);
-  if (c.block_size != 16 && c.block_size != 32 && c.block_size != 64 && c.block_size != 128) {
-    r.fail("block_size", "expected 16 | 32 | 64 | 128");
-  }
+  c.block_size = core::read_block_size(r, "block_size", c.block_size);
   if (c.chunk_size <= 0 || c.chunk_size % c.block_size != 0) {
     r.fail("chunk_size", fmt::format("expected a positive multiple of the block size {} (chunked "
                                      "prefill keeps query blocks whole)", c.block_size));
@@ -171,24 +168,20 @@ class SweepStage final : public Stage {
     out["cells"] = cells;
     io::write_file_atomic(ctx.stage_dir / "results.json", out.dump(2) + "\n");
     ctx.log.info("\n{}", md);
-    // The table is already saved; a missing plotting library costs the figure, not the numbers.
-    try {
-      analysis::run_plot_script("ppl_vs_sparsity.py", {(ctx.stage_dir / "results.json").string(),
-                                                       (ctx.stage_dir / "ppl_vs_sparsity.png").string()});
-    } catch (const std::exception& e) {
-      ctx.log.info("warning: no plot: {}", e.what());
+    const std::string results = (ctx.stage_dir / "results.json").string();
+    if (auto why = analysis::try_plot_script(
+            "ppl_vs_sparsity.py", {results, (ctx.stage_dir / "ppl_vs_sparsity.png").string()})) {
+      ctx.log.info("warning: no plot: {}", *why);
     }
     // Where the sparsity sits: per layer and head, every sparse setting at the longest context.
     const bool any_sparse = std::any_of(cells.begin(), cells.end(), [](const nlohmann::json& c) {
       return c["sparsity"].get<double>() > 0.0;
     });
     if (any_sparse) {
-      try {
-        analysis::run_plot_script("sparsity_layers_heads.py",
-                                  {(ctx.stage_dir / "results.json").string(),
-                                   (ctx.stage_dir / "sparsity_layers_heads.png").string()});
-      } catch (const std::exception& e) {
-        ctx.log.info("warning: no per-layer sparsity plot: {}", e.what());
+      if (auto why = analysis::try_plot_script(
+              "sparsity_layers_heads.py",
+              {results, (ctx.stage_dir / "sparsity_layers_heads.png").string()})) {
+        ctx.log.info("warning: no per-layer sparsity plot: {}", *why);
       }
     }
   }

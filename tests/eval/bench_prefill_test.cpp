@@ -3,11 +3,10 @@
 // recomputed from the per-row times; config errors name the key. Also the embedded model on real
 // text (skipped when assets/models is absent). Speed itself is a GPU figure, never asserted here.
 #include "catch.h"
-#include "core/config/compose.h"
 #include "core/model/random_decoder.h"
 #include "eval_test_util.h"
+#include "run_test_util.h"
 #include "experiments/runner.h"
-#include "experiments/stage_list.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -20,23 +19,10 @@ using seer::test::Contains;
 
 namespace {
 
-const fs::path kModel = fs::path(SEER_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const fs::path kModel = test::embedded_model_path();
 
-config::ComposedConfig compose(const std::string& experiment, std::vector<std::string> overrides) {
-  experiments::register_builtin_stages();
-  config::ComposeRequest req;
-  req.config_dir = fs::path(SEER_SOURCE_DIR) / "configs";
-  req.experiment = experiment;
-  req.overrides = std::move(overrides);
-  return config::compose(req);
-}
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(SEER_TEST_TMP) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return test::fresh_tmp_dir(name); }
 
 // paper_prefill shrunk to a 2-layer model with GQA (4 q heads, 2 kv heads) on the CPU.
 std::vector<std::string> tiny_random(const fs::path& dir) {
@@ -51,7 +37,7 @@ std::vector<std::string> tiny_random(const fs::path& dir) {
 
 std::string run_error(const std::string& experiment, const std::vector<std::string>& ov) {
   try {
-    experiments::run_experiment(compose(experiment, ov), experiment);
+    experiments::run_experiment(test::compose_experiment(experiment, ov), experiment);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -93,7 +79,7 @@ TEST_CASE("random_decoder: the requested shape, finite logits, the seed decides 
 
 TEST_CASE("bench_prefill on a random-weight model: rows, speed-ups and tables agree", "[eval]") {
   const auto dir = fresh_dir("bench_prefill_random");
-  const auto result = experiments::run_experiment(compose("paper_prefill", tiny_random(dir)), "paper_prefill");
+  const auto result = experiments::run_experiment(test::compose_experiment("paper_prefill", tiny_random(dir)), "paper_prefill");
   const fs::path stage = result.run_dir / "bench_prefill";
   for (const char* f : {"prefill.json", "table.md", "table.csv", "times.csv", "speedup.json", ".done"}) {
     CAPTURE(f);
@@ -174,7 +160,7 @@ TEST_CASE("bench_prefill on the embedded model and the books (paper_prefill_smok
   if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
   const auto dir = fresh_dir("bench_prefill_smoke");
   const auto result = experiments::run_experiment(
-      compose("paper_prefill_smoke", {"++run.dir=" + dir.string(), "++run.name=t",
+      test::compose_experiment("paper_prefill_smoke", {"++run.dir=" + dir.string(), "++run.name=t",
                                       "bench_prefill.lengths=[400]", "bench_prefill.warmup=0",
                                       "bench_prefill.reps=1"}),
       "paper_prefill_smoke");

@@ -3,14 +3,13 @@
 // the records by hand, the question rows kept dense, resume after a killed run, the LongBench-E
 // buckets, and config errors that name the key. Also SampleLog on its own.
 #include "catch.h"
-#include "core/config/compose.h"
 #include "core/config/config_error.h"
 #include "data/metrics/longbench_scorer.h"
 #include "data/metrics/ruler_metrics.h"
 #include "eval_test_util.h"
+#include "run_test_util.h"
 #include "experiments/eval_grid.h"
 #include "experiments/runner.h"
-#include "experiments/stage_list.h"
 
 #include <nlohmann/json.hpp>
 
@@ -23,25 +22,10 @@ using seer::test::Contains;
 
 namespace {
 
-const fs::path kModel = fs::path(SEER_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const fs::path kModel = test::embedded_model_path();
 
-config::ComposedConfig compose(const std::string& experiment, std::vector<std::string> overrides) {
-  experiments::register_builtin_stages();
-  config::ComposeRequest req;
-  req.config_dir = fs::path(SEER_SOURCE_DIR) / "configs";
-  req.experiment = experiment;
-  req.overrides = std::move(overrides);
-  return config::compose(req);
-}
 
-// A fresh folder under this binary's SEER_TEST_TMP (internal linkage: its own copy, whatever
-// other objects' inline helpers were compiled with).
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(SEER_TEST_TMP) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return test::fresh_tmp_dir(name); }
 
 std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   std::vector<nlohmann::json> out;
@@ -57,7 +41,7 @@ nlohmann::json read_json(const fs::path& path) { return nlohmann::json::parse(te
 
 std::string validate_error(const std::string& experiment, const std::vector<std::string>& ov) {
   try {
-    experiments::validate_experiment(compose(experiment, ov).tree);
+    experiments::validate_experiment(test::compose_experiment(experiment, ov).tree);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -122,9 +106,9 @@ TEST_CASE("eval_ruler config errors name the key", "[eval]") {
 TEST_CASE("the paper_ruler / paper_longbench configs validate", "[eval]") {
   const std::string fixture = (fs::path(SEER_SOURCE_DIR) / "configs/benchmarks/longbench/smoke_fixture").string();
   CHECK_NOTHROW(experiments::validate_experiment(
-      compose("paper_ruler", {"ruler.essay_path=null"}).tree));
+      test::compose_experiment("paper_ruler", {"ruler.essay_path=null"}).tree));
   CHECK_NOTHROW(experiments::validate_experiment(
-      compose("paper_longbench", {"longbench.data_dir=" + fixture,
+      test::compose_experiment("paper_longbench", {"longbench.data_dir=" + fixture,
                                   "++longbench.datasets=[narrativeqa, passage_count]"}).tree));
   // Without data: an error naming the key, before capture or distill run.
   CHECK_THAT(validate_error("paper_longbench", {"longbench.data_dir="}), Contains("longbench.data_dir"));
@@ -136,7 +120,7 @@ TEST_CASE("eval_ruler writes samples, summaries and tables, and resumes a killed
   const std::vector<std::string> ov = {
       "++run.dir=" + dir.string(), "++run.name=t", "ruler.tasks=[niah_single_1]",
       "ruler.lengths=[256]", "ruler.num_samples=2", "eval_ruler.max_new_tokens=6"};
-  auto result = experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  auto result = experiments::run_experiment(test::compose_experiment("paper_ruler_smoke", ov), "paper_ruler_smoke");
   const fs::path stage = result.run_dir / "eval_ruler";
   for (const char* f : {"table.md", "table.csv", "tasks.md", "results.json", ".done",
                         "inputs/256/niah_single_1.jsonl", "summary/dense/256/summary.csv"}) {
@@ -196,7 +180,7 @@ TEST_CASE("eval_ruler writes samples, summaries and tables, and resumes a killed
   test::write_file(dense / "samples.jsonl", kept_line + records[1].dump().substr(0, 20));
   const auto oracle_time = fs::last_write_time(stage / "cells" / "oracle_len256" / "result.json");
   fs::remove(stage / ".done");
-  experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  experiments::run_experiment(test::compose_experiment("paper_ruler_smoke", ov), "paper_ruler_smoke");
   CHECK_THAT(test::read_file(result.run_dir / "log.txt"), Contains("resuming, 1 samples already done"));
   const auto again = read_jsonl(dense / "samples.jsonl");
   REQUIRE(again.size() == 2);
@@ -212,7 +196,7 @@ TEST_CASE("eval_ruler skips a task whose smallest prompt exceeds a length, and s
       "++run.dir=" + dir.string(), "++run.name=t", "ruler.tasks=[niah_single_1]",
       "ruler.lengths=[48]", "ruler.num_samples=1", "~eval_ruler.methods.oracle",
       "~eval_ruler.methods.streaming"};
-  auto result = experiments::run_experiment(compose("paper_ruler_smoke", ov), "paper_ruler_smoke");
+  auto result = experiments::run_experiment(test::compose_experiment("paper_ruler_smoke", ov), "paper_ruler_smoke");
   const auto all = read_json(result.run_dir / "eval_ruler" / "results.json");
   CHECK(all["skipped_tasks"].contains("niah_single_1@48"));
   CHECK(all["cells"][0]["average"].is_null());
@@ -242,7 +226,7 @@ TEST_CASE("eval_longbench keeps the question rows dense and scores like eval.py"
       "++run.dir=" + dir.string(), "++run.name=t", "longbench.data_dir=" + (dir / "data").string(),
       "longbench.datasets=[passage_count]", "longbench.e=true", "longbench.max_length=128",
       "eval_longbench.max_new_tokens=4"};
-  auto result = experiments::run_experiment(compose("paper_longbench_smoke", ov), "paper_longbench_smoke");
+  auto result = experiments::run_experiment(test::compose_experiment("paper_longbench_smoke", ov), "paper_longbench_smoke");
   const fs::path stage = result.run_dir / "eval_longbench";
   for (const char* f : {"table.md", "table.csv", "table_e.md", "table_e.csv", "results.json"}) {
     CAPTURE(f);

@@ -2,10 +2,9 @@
 // dense and a streaming cell at one context, the table, results.json with the per-layer / per-head
 // sparsity, and both plots. The streaming sparsity is checked against a count by hand.
 #include "catch.h"
-#include "core/config/compose.h"
 #include "eval_test_util.h"
+#include "run_test_util.h"
 #include "experiments/runner.h"
-#include "experiments/stage_list.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,16 +14,7 @@ using seer::test::Contains;
 
 namespace {
 
-const fs::path kModel = fs::path(SEER_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-config::ComposedConfig compose(const std::string& experiment, std::vector<std::string> overrides) {
-  experiments::register_builtin_stages();
-  config::ComposeRequest req;
-  req.config_dir = fs::path(SEER_SOURCE_DIR) / "configs";
-  req.experiment = experiment;
-  req.overrides = std::move(overrides);
-  return config::compose(req);
-}
+const fs::path kModel = test::embedded_model_path();
 
 }  // namespace
 
@@ -33,7 +23,7 @@ TEST_CASE("sweep writes the table, per-layer and per-head sparsity and its plots
   const fs::path dir = fs::path(SEER_TEST_TMP) / "sweep_stage";
   fs::remove_all(dir);
   const auto result = experiments::run_experiment(
-      compose("eval_ppl",
+      test::compose_experiment("eval_ppl",
               {"++run.dir=" + dir.string(), "++run.name=t", "stages=[sweep]",
                "++sweep={contexts: [256], max_tokens: 512, chunk_size: 128, methods: {dense: "
                "{policy: dense}, streaming: {policy: streaming, sink_blocks: 1, local_blocks: 2}}}"}),
