@@ -21,7 +21,6 @@ namespace {
 
 const fs::path kModel = test::embedded_model_path();
 
-
 fs::path fresh_dir(const std::string& name) { return test::fresh_tmp_dir(name); }
 
 // paper_prefill shrunk to a 2-layer model with GQA (4 q heads, 2 kv heads) on the CPU.

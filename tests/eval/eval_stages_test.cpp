@@ -24,7 +24,6 @@ namespace {
 
 const fs::path kModel = test::embedded_model_path();
 
-
 fs::path fresh_dir(const std::string& name) { return test::fresh_tmp_dir(name); }
 
 std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
