@@ -9,18 +9,6 @@
 #include <chrono>
 
 namespace seer::experiments {
-namespace {
-
-// Detaches the hook however prefill ends, so a failed sample never leaves the model sparse.
-struct HookGuard {
-  core::Decoder& model;
-  HookGuard(core::Decoder& m, core::AttentionHook* hook) : model(m) { model.set_attention_hook(hook); }
-  ~HookGuard() { model.set_attention_hook(nullptr); }
-  HookGuard(const HookGuard&) = delete;
-  HookGuard& operator=(const HookGuard&) = delete;
-};
-
-}  // namespace
 
 SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector<int64_t>& prompt,
                                          const core::SparsityPolicy& policy,
@@ -35,7 +23,7 @@ SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector
   const int64_t chunk = opts.chunk_size > 0 ? opts.chunk_size : S;
   at::Tensor logits;
   {
-    HookGuard guard(model, &hook);
+    core::ScopedAttentionHook attached(model, &hook);
     const at::Tensor ids = at::tensor(prompt, at::kLong).unsqueeze(0).to(model.device());
     logits = model.prefill(ids, cache, chunk);
   }

@@ -71,4 +71,19 @@ class Decoder {
   AttentionHook* hook_ = nullptr;
 };
 
+// Attaches `hook` to `model` for one scope and detaches it however the scope ends, so a failed
+// prefill never leaves the model sparse for the next caller.
+class ScopedAttentionHook {
+ public:
+  ScopedAttentionHook(Decoder& model, AttentionHook* hook) : model_(model) {
+    model_.set_attention_hook(hook);
+  }
+  ~ScopedAttentionHook() { model_.set_attention_hook(nullptr); }
+  ScopedAttentionHook(const ScopedAttentionHook&) = delete;
+  ScopedAttentionHook& operator=(const ScopedAttentionHook&) = delete;
+
+ private:
+  Decoder& model_;
+};
+
 }  // namespace seer::core

@@ -41,6 +41,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -139,42 +141,31 @@ Timed time_prefill(core::Decoder& model, const at::Tensor& prompt, core::GatedAt
   const int64_t chunk = cfg.chunk_size > 0 ? cfg.chunk_size : prompt.size(1);
   std::vector<double> ms;
   Timed out;
-  model.set_attention_hook(hook);
-  try {
-    for (int i = 0; i < cfg.warmup + cfg.reps; ++i) {
-      if (hook) hook->stats().clear();
-      core::KVCache cache = model.new_cache();
-      synchronize_device(device);
-      if (i == cfg.warmup) reset_peak_memory(device);
-      const auto t0 = std::chrono::steady_clock::now();
-      const at::Tensor last = model.prefill(prompt, cache, chunk);
-      synchronize_device(device);
-      const auto t1 = std::chrono::steady_clock::now();
-      if (i >= cfg.warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      if (i == cfg.warmup && !at::isfinite(last).all().item<bool>()) {
-        throw std::runtime_error("bench_prefill: the prefill produced non-finite logits");
-      }
+  const core::ScopedAttentionHook attached(model, hook);
+  for (int i = 0; i < cfg.warmup + cfg.reps; ++i) {
+    if (hook) hook->stats().clear();
+    core::KVCache cache = model.new_cache();
+    synchronize_device(device);
+    if (i == cfg.warmup) reset_peak_memory(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    const at::Tensor last = model.prefill(prompt, cache, chunk);
+    synchronize_device(device);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (i >= cfg.warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (i == cfg.warmup && !at::isfinite(last).all().item<bool>()) {
+      throw std::runtime_error("bench_prefill: the prefill produced non-finite logits");
     }
-  } catch (...) {
-    model.set_attention_hook(nullptr);
-    throw;
   }
   out.peak_bytes = peak_memory_bytes(device);
   if (cfg.profile_phases && hook) {
-    // A separate, slower prefill: every step of the hook is timed between device syncs.
+    // A separate, slower prefill: every step of the hook is timed between device syncs. The hook
+    // belongs to this one cell, so a throw here needs no clean-up beyond the guard's.
     hook->time_phases([device] { synchronize_device(device); });
     core::KVCache cache = model.new_cache();
-    try {
-      model.prefill(prompt, cache, chunk);
-    } catch (...) {
-      hook->time_phases({});
-      model.set_attention_hook(nullptr);
-      throw;
-    }
+    model.prefill(prompt, cache, chunk);
     out.phases = hook->phase_times();
     hook->time_phases({});
   }
-  model.set_attention_hook(nullptr);
   std::sort(ms.begin(), ms.end());
   out.min_ms = ms.front();
   out.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
@@ -223,19 +214,20 @@ class BenchPrefillStage final : public Stage {
     nlohmann::json rows = nlohmann::json::array();
     Progress progress("bench_prefill", static_cast<int64_t>(cfg.lengths.size() * cfg.settings.size()));
     int64_t done = 0;
+    // Each setting's policy, dense first, so every sparse row has its speed-up when measured.
+    std::vector<std::pair<const SweepSetting*, std::unique_ptr<core::SparsityPolicy>>> cells;
+    for (const auto& s : cfg.settings) {
+      cells.emplace_back(&s, core::parse_sparsity_policy(
+                                 config::ConfigReader(setting_config(ctx.config, s), "sparsity")));
+    }
+    std::stable_partition(cells.begin(), cells.end(),
+                          [](const auto& c) { return !c.second->is_sparse(); });
     for (const int64_t length : cfg.lengths) {
       const at::Tensor prompt =
           at::tensor(std::vector<int64_t>(text.begin(), text.begin() + length), at::kLong)
               .view({1, length}).to(device);
       std::optional<double> dense_ms;
-      // Dense first, so every sparse row has its speed-up as soon as it is measured.
-      std::vector<const SweepSetting*> order;
-      for (const auto& s : cfg.settings) order.push_back(&s);
-      std::stable_partition(order.begin(), order.end(), [&](const SweepSetting* s) {
-        return !policy_of(ctx, *s)->is_sparse();
-      });
-      for (const SweepSetting* setting : order) {
-        const auto policy = policy_of(ctx, *setting);
+      for (const auto& [setting, policy] : cells) {
         std::optional<core::GatedAttentionHook> hook;
         if (policy->is_sparse()) {
           hook.emplace(policy->needs_gate() ? &*gates : nullptr, policy.get(), block);
@@ -281,11 +273,6 @@ class BenchPrefillStage final : public Stage {
   }
 
  private:
-  static std::unique_ptr<core::SparsityPolicy> policy_of(const StageContext& ctx,
-                                                         const SweepSetting& s) {
-    return core::parse_sparsity_policy(config::ConfigReader(setting_config(ctx.config, s), "sparsity"));
-  }
-
   static std::string model_label(const PrefillBenchConfig& cfg, const core::ModelSpec& spec) {
     if (cfg.weights == "model") return spec.name + ", " + spec.dtype;
     const auto& s = cfg.shape;

@@ -192,19 +192,15 @@ class SweepStage final : public Stage {
                           int64_t context, int64_t block, const core::GateSet* gates,
                           int64_t chunk_size) {
     core::GatedAttentionHook hook(policy.needs_gate() ? gates : nullptr, &policy, block);
-    model.set_attention_hook(&hook);
     core::PerplexityOptions opts;
     opts.context = context;
     opts.chunk_size = chunk_size;
     const auto t0 = std::chrono::steady_clock::now();
     core::PerplexityResult res;
-    try {
+    {
+      core::ScopedAttentionHook attached(model, &hook);
       res = core::perplexity(model, tokens, opts);
-    } catch (...) {
-      model.set_attention_hook(nullptr);
-      throw;
     }
-    model.set_attention_hook(nullptr);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json j = setting_json(setting, policy.name(), block);
     j["context"] = context;
