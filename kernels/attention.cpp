@@ -72,6 +72,8 @@ BlockIndex block_index_from_mask(const at::Tensor& mask, int64_t block, int64_t 
     return index;
   }
   // Query block i sits at absolute block i + (sk - sq) / block and sees key blocks up to it.
+  if (mask.is_cuda() && cuda_kernels_available())
+    return cuda_dispatch::block_index_from_mask(mask, block, (sk - sq) / block);
   const at::Tensor rows = at::arange(nbq, long_opts).unsqueeze(1);
   const at::Tensor cols = at::arange(nbk, long_opts).unsqueeze(0);
   const at::Tensor keep = mask.logical_and(cols <= rows + (sk - sq) / block);   // [B, Hq, nbq, nbk]

@@ -75,7 +75,7 @@ struct BlockIndex {
 // Builds the index from a boolean mask [B, Hq, nbq, nbk] (true = compute this tile), on the mask's
 // device. Blocks above the causal diagonal are dropped even when the mask keeps them. The mask is
 // not changed: callers who want the diagonal kept (the usual policy) set it themselves. Entries
-// past counts hold the dropped blocks (valid indices). Varlen: pass the longest sq and sk; the
+// past counts are 0 (a valid index: the kernels may prefetch one entry past a list's end). Varlen: pass the longest sq and sk; the
 // drop uses the one offset (sk - sq) / block for every sequence, so a chunked varlen batch whose
 // sequences have different offsets needs an index built another way.
 BlockIndex block_index_from_mask(const at::Tensor& mask, int64_t block, int64_t sq, int64_t sk);

@@ -6,8 +6,18 @@
 
 #include <c10/util/Exception.h>
 
+#include <cstdlib>
+
+namespace seer::kernels::cuda_dispatch {
+bool poison_outputs() {
+  const char* env = std::getenv("SEER_POISON_OUTPUTS");
+  return env != nullptr && env[0] == '1';
+}
+}  // namespace seer::kernels::cuda_dispatch
+
 #ifdef SEER_WITH_CUDA
 
+#include "kernels/cuda/block_index.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/params.h"
 #include "kernels/pool_full_blocks.h"
@@ -19,6 +29,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
@@ -27,13 +38,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Tests set SEER_POISON_OUTPUTS=1 so outputs start as NaN and an element the kernel does not
-// write fails the comparison (at::empty would often hand back the last test's correct values).
-bool poison_outputs() {
-  const char* env = std::getenv("SEER_POISON_OUTPUTS");
-  return env != nullptr && env[0] == '1';
-}
 
 at::Tensor new_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
   return poison_outputs() ? at::full(sizes, kNaN, options) : at::empty(sizes, options);
@@ -135,14 +139,33 @@ at::Tensor mask_from_index(const BlockIndex& blocks) {
   return hits > 0;
 }
 
+// Index lists from a bool mask [B, H, nbq, nbk] on the GPU (kernels/cuda/block_index.cu):
+// column j of row i is kept if the mask keeps it and j <= i + causal_offset.
+void index_lists_from_mask(const at::Tensor& mask, int64_t causal_offset, at::Tensor& counts,
+                           at::Tensor& indices) {
+  const at::Tensor m = mask.to(at::kBool).contiguous();
+  const auto int_opts = m.options().dtype(at::kInt);
+  const auto alloc = [&](at::IntArrayRef sizes) {   // poisoned: an unwritten entry reads -7
+    return poison_outputs() ? at::full(sizes, -7, int_opts) : at::empty(sizes, int_opts);
+  };
+  counts = alloc({m.size(0), m.size(1), m.size(2)});
+  indices = alloc(m.sizes());
+  cuda::BlockIndexParams p;
+  p.mask = reinterpret_cast<const uint8_t*>(m.data_ptr<bool>());
+  p.counts = counts.data_ptr<int32_t>();
+  p.indices = indices.data_ptr<int32_t>();
+  p.rows = m.size(0) * m.size(1) * m.size(2);
+  p.nbq = static_cast<int>(m.size(2));
+  p.nbk = static_cast<int>(m.size(3));
+  p.causal_offset = static_cast<int>(std::min<int64_t>(causal_offset, m.size(3)));
+  p.stream = at::cuda::getCurrentCUDAStream().stream();
+  cuda::launch_block_index(p);
+}
+
 // Tile lists (ascending) from a tile mask; no causal drop: the kernel masks elements, and with
 // varlen each sequence has its own diagonal.
 void tile_index_from_mask(const at::Tensor& mask, at::Tensor& counts, at::Tensor& indices) {
-  const int64_t n = mask.size(3);
-  counts = mask.sum(3, false, at::kInt).contiguous();
-  const at::Tensor cols = at::arange(n, mask.options().dtype(at::kLong));
-  const at::Tensor key = cols + mask.logical_not().to(at::kLong) * n;
-  indices = std::get<0>(key.sort(3)).remainder(n).to(at::kInt).contiguous();
+  index_lists_from_mask(mask, /*causal_offset=*/mask.size(3), counts, indices);
 }
 
 }  // namespace
@@ -246,6 +269,14 @@ AttnResult block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
   return res;
 }
 
+BlockIndex block_index_from_mask(const at::Tensor& mask, int64_t block, int64_t causal_offset) {
+  const c10::cuda::CUDAGuard guard(mask.device());
+  BlockIndex index;
+  index.block = block;
+  index_lists_from_mask(mask, causal_offset, index.counts, index.indices);
+  return index;
+}
+
 at::Tensor pool_blocks(const at::Tensor& x, int64_t block, const std::vector<PoolKind>& kinds,
                        const std::optional<at::Tensor>& seq_lens) {
   // A bandwidth-bound reduction in plain ATen ops. Full blocks (every prefill chunk of a multiple
@@ -306,6 +337,7 @@ at::Tensor pool_blocks(const at::Tensor&, int64_t, const std::vector<PoolKind>&,
                        const std::optional<at::Tensor>&) {
   no_cuda();
 }
+BlockIndex block_index_from_mask(const at::Tensor&, int64_t, int64_t) { no_cuda(); }
 }  // namespace seer::kernels::cuda_dispatch
 
 #endif  // SEER_WITH_CUDA

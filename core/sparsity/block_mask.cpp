@@ -1,6 +1,7 @@
 #include "core/sparsity/block_mask.h"
 
 #include "core/config/config_reader.h"
+#include "kernels/topk_block_mask.h"
 
 #include <ATen/ATen.h>
 
@@ -86,10 +87,6 @@ at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, in
               "mask_from_topk: scores must be [B, Hq, nbq=", nbq, ", nbk=", nbk, "], got ",
               scores.sizes());
   auto causal = causal_block_mask(geo);
-  auto s = scores.to(geo.device, at::kFloat)
-               .masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
-  // Stable descending sort: among equal scores the lower block index ranks first.
-  auto order = std::get<1>(at::sort(s, /*stable=*/true, /*dim=*/-1, /*descending=*/true));
   auto per_row = causal.sum(-1, /*keepdim=*/true);  // [B, 1, nbq, 1] causal blocks per row
   at::Tensor keep;
   if (k > 0) {
@@ -98,6 +95,13 @@ at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, in
     keep = at::round(per_row.to(at::kDouble) * keep_ratio).to(at::kLong);
     keep = at::minimum(at::clamp_min(keep, 1), per_row);
   }
+  // On the GPU a radix select per row gives the same mask as the sort below, without the sort.
+  if (auto mask = kernels::topk_block_mask(scores.to(geo.device), keep, geo.q_block_offset()))
+    return *mask;
+  auto s = scores.to(geo.device, at::kFloat)
+               .masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
+  // Stable descending sort: among equal scores the lower block index ranks first.
+  auto order = std::get<1>(at::sort(s, /*stable=*/true, /*dim=*/-1, /*descending=*/true));
   auto rank = at::arange(nbk, long_on(geo)).view({1, 1, 1, nbk});
   auto keep_sorted = (rank < keep).expand(order.sizes()).contiguous();
   auto mask = at::zeros(order.sizes(), at::TensorOptions().dtype(at::kBool).device(geo.device));

@@ -248,9 +248,6 @@ class BenchPrefillStage final : public Stage {
           row["phases_ms"] = {{"gate", t.phases->gate_ms}, {"mask", t.phases->mask_ms},
                               {"index", t.phases->index_ms}, {"attention", t.phases->attention_ms},
                               {"layer_calls", t.phases->calls}};
-          ctx.log.info("    phases (one prefill, synced): gate {:.1f} ms, mask {:.1f}, index {:.1f}, "
-                       "attention {:.1f}", t.phases->gate_ms, t.phases->mask_ms,
-                       t.phases->index_ms, t.phases->attention_ms);
         }
         for (auto* table : {&speedups, &times}) {
           auto& cell = table->at(setting->label, std::to_string(length));
@@ -261,6 +258,11 @@ class BenchPrefillStage final : public Stage {
                      setting->label, length, t.median_ms, row["speedup"].get<double>(),
                      100.0 * t.sparsity,
                      t.peak_bytes ? fmt::format("  peak {:.1f} GiB", *t.peak_bytes / 1073741824.0) : "");
+        if (t.phases) {   // under the row it belongs to
+          ctx.log.info("    phases (one prefill, synced): gate {:.1f} ms, mask {:.1f}, index {:.1f}, "
+                       "attention {:.1f}", t.phases->gate_ms, t.phases->mask_ms,
+                       t.phases->index_ms, t.phases->attention_ms);
+        }
         rows.push_back(row);
         progress.update(++done, setting->label);
       }
