@@ -25,6 +25,7 @@ __global__ void __launch_bounds__(kThreads) topk_mask_kernel(const TopkMaskParam
   extern __shared__ uint64_t keys[];   // [nbk]
   __shared__ int hist[256];
   __shared__ int chosen_bin, count_above;
+  __shared__ bool bin_is_last;
 
   const int64_t row = blockIdx.x;
   const int i = static_cast<int>(row % p.nbq);
@@ -41,16 +42,25 @@ __global__ void __launch_bounds__(kThreads) topk_mask_kernel(const TopkMaskParam
     keys[j] = (uint64_t(ordered_bits(s[j])) << 32) | uint32_t(~uint32_t(j));
 
   // Radix select of the keep-th largest key, most significant byte first. Keys are unique, so the
-  // prefix after 8 passes is that key itself.
+  // prefix after 8 passes is that key itself; it stops earlier once the chosen bin is taken whole.
+  const int lane = threadIdx.x & 31;
   uint64_t prefix = 0, prefix_mask = 0;
   int remaining = keep;   // how many keys with the current prefix are still to be taken
-  const int lane = threadIdx.x & 31;
+  const int warp_base = threadIdx.x & ~31;
   for (int shift = 56; shift >= 0; shift -= 8) {
     hist[threadIdx.x] = 0;   // kThreads == 256 bins
     __syncthreads();
-    for (int j = threadIdx.x; j < limit; j += kThreads) {
-      const uint64_t k = keys[j];
-      if ((k & prefix_mask) == prefix) atomicAdd(&hist[(k >> shift) & 255], 1);
+    // The first passes see bytes that most keys share (the scores' exponent), so lanes with the
+    // same bin add once per warp: one shared atomic per distinct bin instead of one per key.
+    for (int j0 = warp_base; j0 < limit; j0 += kThreads) {
+      const int j = j0 + lane;
+      int bin = -1;
+      if (j < limit) {
+        const uint64_t k = keys[j];
+        if ((k & prefix_mask) == prefix) bin = static_cast<int>((k >> shift) & 255);
+      }
+      const unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&hist[bin], __popc(peers));
     }
     __syncthreads();
     if (threadIdx.x < 32) {
@@ -71,6 +81,8 @@ __global__ void __launch_bounds__(kThreads) topk_mask_kernel(const TopkMaskParam
           if (above + hist[bin] >= remaining) {
             chosen_bin = bin;
             count_above = above;
+            // Every key left in this bin is taken: the bin's smallest possible key is T.
+            bin_is_last = above + hist[bin] == remaining;
             break;
           }
           above += hist[bin];
@@ -81,7 +93,9 @@ __global__ void __launch_bounds__(kThreads) topk_mask_kernel(const TopkMaskParam
     remaining -= count_above;
     prefix |= uint64_t(chosen_bin) << shift;
     prefix_mask |= uint64_t(255) << shift;
-    __syncthreads();   // chosen_bin / count_above / hist are rewritten next pass
+    const bool done = bin_is_last;
+    __syncthreads();   // chosen_bin / count_above / bin_is_last / hist are rewritten next pass
+    if (done) break;   // prefix, lower bits zero, is then the threshold (usually after 3-4 passes)
   }
   for (int j = threadIdx.x; j < p.nbk; j += kThreads) out[j] = j < limit && keys[j] >= prefix;
 }
