@@ -1,0 +1,306 @@
+// Dense attention forward for Hopper (sm_90a) on warpgroup MMA: variant 'W' of the dense path
+// (head dim 128, bf16 / fp16, causal or not, GQA, padded and varlen batches, optional lse),
+// writing exactly what variant B (flash_fwd.cuh) writes.
+//
+// One CTA = 2 warpgroups (256 threads) = 128 query rows of one (batch, query head); warpgroup
+// wg owns rows 64 wg .. 64 wg + 63, warp w of it rows 16 w .. 16 w + 15 of those. Key tiles
+// are 128 keys. Q, K and V sit in shared memory in the 128-byte-swizzled layout of
+// wgmma_utils.cuh, loaded with cp.async by all 256 threads; K and V are double-buffered.
+//   S = Q K^T   wgmma m64n128k16, A = Q and B = K both K-major from shared memory,
+//   O += P V    wgmma m64n128k16, A = P (bf16 / fp16) from registers, B = V MN-major.
+// The accumulators of one warp have mma.sync's C layout (per 8 columns: rows g and g + 8,
+// columns 2 q4 and 2 q4 + 1), so the online softmax is variant B's, and S converts to the A
+// fragment of P in registers. The overlap that wgmma buys [FlashAttention-3, "intra-warpgroup
+// pipelining"]: iteration i issues S_i = Q K_i^T and then O += P_{i-1} V_{i-1}, waits for S_i
+// only, and runs tile i's softmax while the P V product of tile i-1 is still in the tensor
+// cores; O is rescaled once that product has landed.
+#pragma once
+
+#include "kernels/cuda/flash_fwd.cuh"
+#include "kernels/cuda/mma_utils.cuh"
+#include "kernels/cuda/wgmma_utils.cuh"
+#include "kernels/params.h"
+
+namespace seer::kernels::cuda {
+
+struct WgShape {
+  static constexpr int kD = 128;
+  static constexpr int kBM = 128;   // 2 warpgroups x 64 rows
+  static constexpr int kBN = 128;   // keys per tile
+  static constexpr int kThreads = 256;
+  static constexpr int kTileBytes = 128 * kD * 2;   // Q, K or V tile (all 128 rows)
+  // Q, K x 2, V x 2, plus slack to round the base up to 1024 bytes (swizzle atoms).
+  static constexpr int kSmemBytes = 5 * kTileBytes + 1024;
+};
+
+#if SEER_WGMMA_DEVICE
+template <typename T>
+struct WgmmaOps;
+template <>
+struct WgmmaOps<__nv_bfloat16> {
+  static __device__ __forceinline__ void ss(float (&d)[64], uint64_t a, uint64_t b, int acc) {
+    wgmma_ss_m64n128k16_bf16(d, a, b, acc);
+  }
+  static __device__ __forceinline__ void rs(float (&d)[64], const uint32_t (&a)[4], uint64_t b,
+                                            int acc) {
+    wgmma_rs_m64n128k16_bf16(d, a, b, acc);
+  }
+};
+template <>
+struct WgmmaOps<__half> {
+  static __device__ __forceinline__ void ss(float (&d)[64], uint64_t a, uint64_t b, int acc) {
+    wgmma_ss_m64n128k16_f16(d, a, b, acc);
+  }
+  static __device__ __forceinline__ void rs(float (&d)[64], const uint32_t (&a)[4], uint64_t b,
+                                            int acc) {
+    wgmma_rs_m64n128k16_f16(d, a, b, acc);
+  }
+};
+#endif
+
+// Rows [0, 128) of a global tile (row stride in elements) into a swizzled 128-row tile; rows
+// >= valid_rows are zero-filled.
+template <typename T>
+__device__ __forceinline__ void wg_load_tile(uint32_t dst, const T* src, int64_t row_stride,
+                                             int valid_rows, int tid) {
+  constexpr int kChunks = WgShape::kD / 8;
+#pragma unroll
+  for (int i = tid; i < 128 * kChunks; i += WgShape::kThreads) {
+    const int row = i / kChunks;
+    const int chunk = i % kChunks;
+    const bool valid = row < valid_rows;
+    const T* s = valid ? src + row * row_stride + chunk * 8 : src;
+    cp_async16(dst + sw128_offset<128>(row, chunk), s, valid ? 16 : 0);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(const AttnParams p) {
+#if SEER_WGMMA_DEVICE
+  using Ops = ElemOps<T>;
+  using Mma = WgmmaOps<T>;
+  constexpr int kBM = WgShape::kBM;
+  constexpr int kBN = WgShape::kBN;
+  constexpr int kTile = WgShape::kTileBytes;
+  constexpr float kLog2e = 1.4426950408889634f;
+  constexpr float kLn2 = 0.6931471805599453f;
+
+  extern __shared__ unsigned char smem[];
+  const uint32_t sQ = (smem_addr(smem) + 1023u) & ~1023u;
+  const uint32_t sK0 = sQ + kTile;       // K_i in sK0 + (i & 1) * kTile
+  const uint32_t sV0 = sK0 + 2 * kTile;  // V_i in sV0 + (i & 1) * kTile
+
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int wg = warp >> 2;   // warpgroup: rows 64 wg ..
+  const int g = lane >> 2;
+  const int q4 = lane & 3;
+  const int h = p.head_begin + blockIdx.x;
+  const int tile = gridDim.y - 1 - blockIdx.y;   // heaviest causal tiles first
+  const int b = blockIdx.z;
+  const SeqSpan span = seq_span(p, b);
+  const int m0 = tile * kBM;
+  if (m0 >= span.rows_to_write) return;
+  const int off = span.sk - span.sq;   // bottom-right causal alignment
+  const int hkv = h / (p.hq / p.hkv);
+
+  const T* q_base = static_cast<const T*>(p.q) + b * p.q_batch_stride +
+                    (span.q_row0 + m0) * p.q_row_stride + h * p.q_head_stride;
+  const T* k_base = static_cast<const T*>(p.k) + b * p.k_batch_stride +
+                    span.k_row0 * p.k_row_stride + hkv * p.k_head_stride;
+  const T* v_base = static_cast<const T*>(p.v) + b * p.v_batch_stride +
+                    span.k_row0 * p.v_row_stride + hkv * p.v_head_stride;
+
+  int n_tiles = 0;
+  if (m0 < span.sq) {
+    int key_end = span.sk;
+    if (p.causal) key_end = min(key_end, max(0, m0 + kBM + off));
+    n_tiles = (key_end + kBN - 1) / kBN;
+  }
+
+  // ---- prologue: Q and K_0 ------------------------------------------------------------------
+  wg_load_tile<T>(sQ, q_base, p.q_row_stride, max(0, min(kBM, span.sq - m0)), tid);
+  if (n_tiles > 0) wg_load_tile<T>(sK0, k_base, p.k_row_stride, min(kBN, span.sk), tid);
+  cp_async_commit();
+
+  const int wg_row0 = m0 + wg * 64;                 // first row of this warpgroup
+  const int row0 = wg_row0 + (warp & 3) * 16 + g;   // this thread's rows: row0, row0 + 8
+  const float scale_log2 = p.scale * kLog2e;
+  // Q of this warpgroup: its 64 rows start 64 * 128 bytes into each column block.
+  const uint64_t desc_q = sw128_desc(sQ + wg * 64 * 128, 16, 1024);
+
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.f;
+  float s[64];
+  uint32_t pf[kBN / 16][4];   // P of the previous tile: A fragments, one per 16 keys
+  float row_max[2] = {-INFINITY, -INFINITY};
+  float row_sum[2] = {0.f, 0.f};
+
+  // O += P V_t: 8 k-steps of 16 keys; V_t MN-major, its two 64-column blocks kTile / 2 apart.
+  auto issue_pv = [&](int t) {
+    const uint64_t desc_v = sw128_desc(sV0 + (t & 1) * kTile, kTile / 2, 1024);
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) Mma::rs(o, pf[kk], desc_v + ((kk * 16 * 128) >> 4), 1);
+  };
+
+  // Top of tile i: K_i (and V_{i-1}) landed for every thread, and every warpgroup is done with
+  // tile i-1's wgmmas, so K_{i-1}'s and V_{i-2}'s buffers take K_{i+1} and V_i.
+  auto sync_and_prefetch = [&](int i) {
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+    const int key0 = i * kBN;
+    if (i + 1 < n_tiles)
+      wg_load_tile<T>(sK0 + ((i + 1) & 1) * kTile, k_base + (key0 + kBN) * p.k_row_stride,
+                      p.k_row_stride, min(kBN, span.sk - key0 - kBN), tid);
+    wg_load_tile<T>(sV0 + (i & 1) * kTile, v_base + key0 * p.v_row_stride, p.v_row_stride,
+                    min(kBN, span.sk - key0), tid);
+    cp_async_commit();
+  };
+  // S = Q K_i^T: 8 k-steps of 16 along the head dim (32 bytes apart inside a 128-byte row,
+  // the second four in the second column block).
+  auto issue_s = [&](int i) {
+    const uint64_t desc_k = sw128_desc(sK0 + (i & 1) * kTile, 16, 1024);
+#pragma unroll
+    for (int kk = 0; kk < WgShape::kD / 16; ++kk) {
+      const uint32_t step = ((kk >> 2) * (kTile / 2) + (kk & 3) * 32) >> 4;
+      Mma::ss(s, desc_q + step, desc_k + step, kk > 0);
+    }
+  };
+  // Mask and exponentiate S_i in place, update the row max / sum; alpha rescales O.
+  auto softmax = [&](int i, float (&alpha)[2]) -> bool {
+    const int key0 = i * kBN;
+    const bool need_mask = key0 + kBN > span.sk || (p.causal && key0 + kBN - 1 > wg_row0 + off);
+    if (need_mask) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = row0 + 8 * r;
+#pragma unroll
+        for (int j = 0; j < kBN / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int col = key0 + j * 8 + 2 * q4 + e;
+            if (col >= span.sk || (p.causal && col > row + off)) s[4 * j + 2 * r + e] = -INFINITY;
+          }
+        }
+      }
+    }
+    bool rescale = false;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j)
+        tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+      tile_max = quad_max(tile_max);
+      const float m_new = fmaxf(row_max[r], tile_max);
+      const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
+      alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
+      rescale |= m_new != row_max[r];
+      row_max[r] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j) {
+        s[4 * j + 2 * r] = exp2f(fmaf(s[4 * j + 2 * r], scale_log2, -m_scaled));
+        s[4 * j + 2 * r + 1] = exp2f(fmaf(s[4 * j + 2 * r + 1], scale_log2, -m_scaled));
+        sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * alpha[r] + sum;
+    }
+    return rescale;
+  };
+  auto pack_p = [&]() {
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      pf[kk][0] = Ops::pack(s[8 * kk + 0], s[8 * kk + 1]);
+      pf[kk][1] = Ops::pack(s[8 * kk + 2], s[8 * kk + 3]);
+      pf[kk][2] = Ops::pack(s[8 * kk + 4], s[8 * kk + 5]);
+      pf[kk][3] = Ops::pack(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+  };
+
+  // Tile 0 stands apart so that the loop's wgmma waits are unconditional: ptxas serialises
+  // wgmma when some path could read accumulators that are still in flight.
+  if (n_tiles > 0) {
+    sync_and_prefetch(0);
+    fence_regs(s);
+    wgmma_fence();
+    issue_s(0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(s);
+    float alpha[2];
+    softmax(0, alpha);   // O is still zero: nothing to rescale
+    pack_p();
+  }
+  for (int i = 1; i < n_tiles; ++i) {
+    sync_and_prefetch(i);
+    // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; tile i's softmax runs while the latter does.
+    fence_regs(s);
+    fence_regs(o);
+    wgmma_fence();
+    issue_s(i);
+    wgmma_commit();
+    issue_pv(i - 1);
+    wgmma_commit();
+    wgmma_wait<1>();
+    fence_regs(s);
+    float alpha[2];
+    const bool rescale = softmax(i, alpha);
+    wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
+    fence_regs(o);
+    if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        o[4 * j + 0] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
+      }
+    }
+    pack_p();
+  }
+
+  // ---- the last tile's P V -----------------------------------------------------------------
+  if (n_tiles > 0) {
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();   // V_{n-1} from every thread
+    fence_regs(o);
+    wgmma_fence();
+    issue_pv(n_tiles - 1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(o);
+  }
+  cp_async_wait<0>();   // nothing in flight at exit (also when no tile was visited)
+
+  // ---- epilogue: normalise, write O and lse (as variant B) ---------------------------------
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float l = quad_sum(row_sum[r]);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
+    const int row = row0 + 8 * r;
+    const bool live = row < span.sq;
+    if (row < span.rows_to_write) {
+      T* out_row = static_cast<T*>(p.out) + b * p.o_batch_stride +
+                   (span.q_row0 + row) * p.o_row_stride + h * p.o_head_stride;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const float x0 = live ? o[4 * j + 2 * r] * inv : 0.f;
+        const float x1 = live ? o[4 * j + 2 * r + 1] * inv : 0.f;
+        *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
+      }
+      if (p.lse != nullptr && q4 == 0) {
+        p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + span.q_row0 + row] =
+            live ? lse2 * kLn2 : -INFINITY;
+      }
+    }
+  }
+#endif  // SEER_WGMMA_DEVICE
+}
+
+}  // namespace seer::kernels::cuda
