@@ -2,10 +2,16 @@
 // (head dim 128, bf16 / fp16, causal or not, GQA, padded and varlen batches, optional lse),
 // writing exactly what variant B (flash_fwd.cuh) writes.
 //
-// One CTA = 2 warpgroups (256 threads) = 128 query rows of one (batch, query head); warpgroup
-// wg owns rows 64 wg .. 64 wg + 63, warp w of it rows 16 w .. 16 w + 15 of those. Key tiles
-// are 128 keys. Q, K and V sit in shared memory in the 128-byte-swizzled layout of
-// wgmma_utils.cuh, loaded with cp.async by all 256 threads; K and V are double-buffered.
+// One CTA = 2 consumer warpgroups (warps 0-7) + 1 producer warpgroup (warps 8-11, of which one
+// thread works; 24 registers each, leaving the consumers 240) = 128 query rows of
+// one (batch, query head); warpgroup wg owns rows 64 wg .. 64 wg + 63, warp w of it rows
+// 16 w .. 16 w + 15 of those. Key tiles are 128 keys. Q, K and V sit in shared memory in the
+// 128-byte-swizzled layout of wgmma_utils.cuh, which is what the copy engine (TMA) writes with
+// CU_TENSOR_MAP_SWIZZLE_128B and 64-element boxes. The producer warp's one thread loads Q and
+// then K_t, V_t into two stages each, each stage with a 'full' mbarrier (the copy's bytes
+// landed) and an 'empty' one (all 8 consumer warps are done reading it) [FlashAttention-3
+// warp specialisation]; the consumers never meet at a CTA-wide barrier, so the two warpgroups
+// drift apart and one's softmax fills the tensor cores' gaps of the other.
 //   S = Q K^T   wgmma m64n128k16, A = Q and B = K both K-major from shared memory,
 //   O += P V    wgmma m64n128k16, A = P (bf16 / fp16) from registers, B = V MN-major.
 // The accumulators of one warp have mma.sync's C layout (per 8 columns: rows g and g + 8,
@@ -18,8 +24,11 @@
 
 #include "kernels/cuda/flash_fwd.cuh"
 #include "kernels/cuda/mma_utils.cuh"
+#include "kernels/cuda/tma_utils.cuh"
 #include "kernels/cuda/wgmma_utils.cuh"
 #include "kernels/params.h"
+
+#include <cuda.h>   // CUtensorMap
 
 namespace seer::kernels::cuda {
 
@@ -27,10 +36,14 @@ struct WgShape {
   static constexpr int kD = 128;
   static constexpr int kBM = 128;   // 2 warpgroups x 64 rows
   static constexpr int kBN = 128;   // keys per tile
-  static constexpr int kThreads = 256;
+  static constexpr int kConsumerThreads = 256;
+  static constexpr int kThreads = kConsumerThreads + 128;   // + the producer warpgroup
+  static constexpr int kProducerRegs = 24;    // 128 x 24 + 256 x 240 <= 64K registers
+  static constexpr int kConsumerRegs = 240;
   static constexpr int kTileBytes = 128 * kD * 2;   // Q, K or V tile (all 128 rows)
-  // Q, K x 2, V x 2, plus slack to round the base up to 1024 bytes (swizzle atoms).
-  static constexpr int kSmemBytes = 5 * kTileBytes + 1024;
+  static constexpr int kBoxBytes = kTileBytes / 2;  // one TMA box: 128 rows x 64 elements
+  // Q, K x 2, V x 2, 9 mbarriers, plus slack to round the base up to 1024 bytes (swizzle atoms).
+  static constexpr int kSmemBytes = 5 * kTileBytes + 128 + 1024;
 };
 
 #if SEER_WGMMA_DEVICE
@@ -58,24 +71,12 @@ struct WgmmaOps<__half> {
 };
 #endif
 
-// Rows [0, 128) of a global tile (row stride in elements) into a swizzled 128-row tile; rows
-// >= valid_rows are zero-filled.
 template <typename T>
-__device__ __forceinline__ void wg_load_tile(uint32_t dst, const T* src, int64_t row_stride,
-                                             int valid_rows, int tid) {
-  constexpr int kChunks = WgShape::kD / 8;
-#pragma unroll
-  for (int i = tid; i < 128 * kChunks; i += WgShape::kThreads) {
-    const int row = i / kChunks;
-    const int chunk = i % kChunks;
-    const bool valid = row < valid_rows;
-    const T* s = valid ? src + row * row_stride + chunk * 8 : src;
-    cp_async16(dst + sw128_offset<128>(row, chunk), s, valid ? 16 : 0);
-  }
-}
-
-template <typename T>
-__global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(const AttnParams p) {
+__global__ void __launch_bounds__(WgShape::kThreads, 1)
+    flash_fwd_wgmma_kernel(const __grid_constant__ AttnParams p,
+                           const __grid_constant__ CUtensorMap tm_q,
+                           const __grid_constant__ CUtensorMap tm_k,
+                           const __grid_constant__ CUtensorMap tm_v) {
 #if SEER_WGMMA_DEVICE
   using Ops = ElemOps<T>;
   using Mma = WgmmaOps<T>;
@@ -89,6 +90,10 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
   const uint32_t sQ = (smem_addr(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + kTile;       // K_i in sK0 + (i & 1) * kTile
   const uint32_t sV0 = sK0 + 2 * kTile;  // V_i in sV0 + (i & 1) * kTile
+  // mbarriers: Q full; K full x 2, K empty x 2; V full x 2, V empty x 2 (8 bytes each).
+  const uint32_t bar_q = sV0 + 2 * kTile;
+  const uint32_t bar_k_full = bar_q + 8, bar_k_empty = bar_q + 24;
+  const uint32_t bar_v_full = bar_q + 40, bar_v_empty = bar_q + 56;
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -105,13 +110,6 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
   const int off = span.sk - span.sq;   // bottom-right causal alignment
   const int hkv = h / (p.hq / p.hkv);
 
-  const T* q_base = static_cast<const T*>(p.q) + b * p.q_batch_stride +
-                    (span.q_row0 + m0) * p.q_row_stride + h * p.q_head_stride;
-  const T* k_base = static_cast<const T*>(p.k) + b * p.k_batch_stride +
-                    span.k_row0 * p.k_row_stride + hkv * p.k_head_stride;
-  const T* v_base = static_cast<const T*>(p.v) + b * p.v_batch_stride +
-                    span.k_row0 * p.v_row_stride + hkv * p.v_head_stride;
-
   int n_tiles = 0;
   if (m0 < span.sq) {
     int key_end = span.sk;
@@ -119,11 +117,48 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
     n_tiles = (key_end + kBN - 1) / kBN;
   }
 
-  // ---- prologue: Q and K_0 ------------------------------------------------------------------
-  wg_load_tile<T>(sQ, q_base, p.q_row_stride, max(0, min(kBM, span.sq - m0)), tid);
-  if (n_tiles > 0) wg_load_tile<T>(sK0, k_base, p.k_row_stride, min(kBN, span.sk), tid);
-  cp_async_commit();
+  if (tid == 0) {
+    mbar_init(bar_q, 1);
+#pragma unroll
+    for (int st = 0; st < 2; ++st) {
+      mbar_init(bar_k_full + 8 * st, 1);
+      mbar_init(bar_v_full + 8 * st, 1);
+      mbar_init(bar_k_empty + 8 * st, 8);   // lane 0 of each consumer warp
+      mbar_init(bar_v_empty + 8 * st, 8);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();   // the last CTA-wide barrier
 
+  // ---- producer warpgroup: Q, then K_t and V_t for t = 0 .. n_tiles - 1 ---------------------
+  if (warp >= WgShape::kConsumerThreads / 32) {
+    setmaxnreg_dec<WgShape::kProducerRegs>();
+    if (warp == WgShape::kConsumerThreads / 32 && lane == 0 && n_tiles > 0) {
+      // Tensor maps are [B, S, H, D] seen innermost first: coordinates (d, head, row, batch).
+      // Varlen: one batch entry, rows from the sequence's offset; padded: batch b.
+      const int tb = p.cu_seqlens_q != nullptr ? 0 : b;
+      const int q_row = static_cast<int>(span.q_row0) + m0;
+      const int k_row = static_cast<int>(span.k_row0);
+      mbar_arrive_expect_tx(bar_q, kTile);
+      tma_load_4d(sQ, &tm_q, bar_q, 0, h, q_row, tb);
+      tma_load_4d(sQ + WgShape::kBoxBytes, &tm_q, bar_q, 64, h, q_row, tb);
+      for (int t = 0; t < n_tiles; ++t) {
+        const int st = t & 1;
+        const uint32_t parity = ((t >> 1) & 1) ^ 1;   // passes at once for the first two tiles
+        const int row = k_row + t * kBN;
+        mbar_wait(bar_k_empty + 8 * st, parity);
+        mbar_arrive_expect_tx(bar_k_full + 8 * st, kTile);
+        tma_load_4d(sK0 + st * kTile, &tm_k, bar_k_full + 8 * st, 0, hkv, row, tb);
+        tma_load_4d(sK0 + st * kTile + WgShape::kBoxBytes, &tm_k, bar_k_full + 8 * st, 64, hkv, row, tb);
+        mbar_wait(bar_v_empty + 8 * st, parity);
+        mbar_arrive_expect_tx(bar_v_full + 8 * st, kTile);
+        tma_load_4d(sV0 + st * kTile, &tm_v, bar_v_full + 8 * st, 0, hkv, row, tb);
+        tma_load_4d(sV0 + st * kTile + WgShape::kBoxBytes, &tm_v, bar_v_full + 8 * st, 64, hkv, row, tb);
+      }
+    }
+  } else {
+  // ---- consumers ------------------------------------------------------------------------------
+  setmaxnreg_inc<WgShape::kConsumerRegs>();
   const int wg_row0 = m0 + wg * 64;                 // first row of this warpgroup
   const int row0 = wg_row0 + (warp & 3) * 16 + g;   // this thread's rows: row0, row0 + 8
   const float scale_log2 = p.scale * kLog2e;
@@ -145,20 +180,11 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
     for (int kk = 0; kk < kBN / 16; ++kk) Mma::rs(o, pf[kk], desc_v + ((kk * 16 * 128) >> 4), 1);
   };
 
-  // Top of tile i: K_i (and V_{i-1}) landed for every thread, and every warpgroup is done with
-  // tile i-1's wgmmas, so K_{i-1}'s and V_{i-2}'s buffers take K_{i+1} and V_i.
-  auto sync_and_prefetch = [&](int i) {
-    cp_async_wait<0>();
-    fence_proxy_async();
-    __syncthreads();
-    const int key0 = i * kBN;
-    if (i + 1 < n_tiles)
-      wg_load_tile<T>(sK0 + ((i + 1) & 1) * kTile, k_base + (key0 + kBN) * p.k_row_stride,
-                      p.k_row_stride, min(kBN, span.sk - key0 - kBN), tid);
-    wg_load_tile<T>(sV0 + (i & 1) * kTile, v_base + key0 * p.v_row_stride, p.v_row_stride,
-                    min(kBN, span.sk - key0), tid);
-    cp_async_commit();
-  };
+  auto wait_k = [&](int t) { mbar_wait(bar_k_full + 8 * (t & 1), (t >> 1) & 1); };
+  auto wait_v = [&](int t) { mbar_wait(bar_v_full + 8 * (t & 1), (t >> 1) & 1); };
+  // After a wgmma wait that retired the reads of K_t / V_t: hand the stage back.
+  auto release_k = [&](int t) { if (lane == 0) mbar_arrive(bar_k_empty + 8 * (t & 1)); };
+  auto release_v = [&](int t) { if (lane == 0) mbar_arrive(bar_v_empty + 8 * (t & 1)); };
   // S = Q K_i^T: 8 k-steps of 16 along the head dim (32 bytes apart inside a 128-byte row,
   // the second four in the second column block).
   auto issue_s = [&](int i) {
@@ -224,20 +250,23 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
   // Tile 0 stands apart so that the loop's wgmma waits are unconditional: ptxas serialises
   // wgmma when some path could read accumulators that are still in flight.
   if (n_tiles > 0) {
-    sync_and_prefetch(0);
+    mbar_wait(bar_q, 0);
+    wait_k(0);
     fence_regs(s);
     wgmma_fence();
     issue_s(0);
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(s);
+    release_k(0);
     float alpha[2];
     softmax(0, alpha);   // O is still zero: nothing to rescale
     pack_p();
   }
   for (int i = 1; i < n_tiles; ++i) {
-    sync_and_prefetch(i);
     // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; tile i's softmax runs while the latter does.
+    wait_k(i);
+    wait_v(i - 1);
     fence_regs(s);
     fence_regs(o);
     wgmma_fence();
@@ -247,10 +276,12 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
     wgmma_commit();
     wgmma_wait<1>();
     fence_regs(s);
+    release_k(i);
     float alpha[2];
     const bool rescale = softmax(i, alpha);
     wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
     fence_regs(o);
+    release_v(i - 1);
     if (__any_sync(0xffffffffu, rescale)) {
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
@@ -265,9 +296,7 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
 
   // ---- the last tile's P V -----------------------------------------------------------------
   if (n_tiles > 0) {
-    cp_async_wait<0>();
-    fence_proxy_async();
-    __syncthreads();   // V_{n-1} from every thread
+    wait_v(n_tiles - 1);
     fence_regs(o);
     wgmma_fence();
     issue_pv(n_tiles - 1);
@@ -275,7 +304,6 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
     wgmma_wait<0>();
     fence_regs(o);
   }
-  cp_async_wait<0>();   // nothing in flight at exit (also when no tile was visited)
 
   // ---- epilogue: normalise, write O and lse (as variant B) ---------------------------------
 #pragma unroll
@@ -300,6 +328,7 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1) flash_fwd_wgmma_kernel(c
       }
     }
   }
+  }   // consumers
 #endif  // SEER_WGMMA_DEVICE
 }
 
