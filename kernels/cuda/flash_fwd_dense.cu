@@ -1,5 +1,5 @@
-// Dense attention launcher: instantiations of flash_fwd_kernel in kDense mode, or the Hopper
-// wgmma kernel (variant W, flash_fwd_wgmma.cu) where it applies.
+// Dense attention launcher: the Hopper wgmma kernel (variant W, flash_fwd_wgmma.cu) where it
+// applies (the default there), else instantiations of flash_fwd_kernel in kDense mode (B).
 #include "kernels/cuda/launch_fwd.cuh"
 
 #include <cstdlib>
@@ -23,7 +23,9 @@ char flash_variant(char default_variant, bool needs_64_row_tiles) {
 }
 
 void launch_attention_dense(const AttnParams& p) {
-  if (flash_variant_raw('B') == 'W' && launch_attention_dense_wgmma(p)) return;
+  // W by default: on an H100 1.7-1.9x variant B at 8k-128k (bench/NOTES.md, round 4). It
+  // declines off Hopper, without sm_90a code and for head dim 64, and B runs instead.
+  if (flash_variant_raw('W') == 'W' && launch_attention_dense_wgmma(p)) return;
   switch (flash_variant('B', false)) {
     case 'A': return launch_fwd_typed<FwdMode::kDense, 4, 1>(p);
     case 'C': return launch_fwd_typed<FwdMode::kDense, 2, 2>(p);

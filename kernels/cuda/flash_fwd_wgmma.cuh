@@ -297,6 +297,22 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
   // ---- the last tile's P V -----------------------------------------------------------------
   if (n_tiles > 0) {
     wait_v(n_tiles - 1);
+    // Keys past the sequence: their P is 0, but the copy brought whatever lies there (padding
+    // of a padded batch, another sequence's rows), and 0 * NaN = NaN. Zero those V rows, as
+    // variant B's zero-filling loads do. Only the last tile can be partial (CTA-uniform test).
+    const int valid = span.sk - (n_tiles - 1) * kBN;
+    if (valid < kBN) {
+      const uint32_t v_last = sV0 + ((n_tiles - 1) & 1) * kTile;
+      for (int c = tid; c < (kBN - valid) * (WgShape::kD / 8); c += WgShape::kConsumerThreads) {
+        const int row = valid + c / (WgShape::kD / 8);
+        asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
+                         v_last + sw128_offset<128>(row, c % (WgShape::kD / 8))),
+                     "r"(0)
+                     : "memory");
+      }
+      fence_proxy_async();   // generic-proxy stores, read next by wgmma
+      asm volatile("bar.sync 1, %0;\n" ::"n"(WgShape::kConsumerThreads) : "memory");
+    }
     fence_regs(o);
     wgmma_fence();
     issue_pv(n_tiles - 1);

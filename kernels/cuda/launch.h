@@ -12,8 +12,9 @@ namespace seer::kernels::cuda {
 // runs a pair of 64-row query blocks over the union of their tile lists; 'S' runs 64-row CTAs of
 // 4 warps x 32 rows whose two warp pairs split the block's list (flash_fwd_split.cuh, KV-head-
 // major CTA order); the default 'H' picks B or S per pair of blocks by how much the two lists
-// overlap. Dense only: 'W' = the Hopper wgmma kernel (flash_fwd_wgmma.cuh, 2 warpgroups x 64
-// rows, 128-key tiles; head dim 128 on sm_90a, else B). The environment variable
+// overlap. Dense only: 'W' (the dense default) = the Hopper wgmma kernel (flash_fwd_wgmma.cuh,
+// 2 consumer warpgroups x 64 rows + a TMA producer, 128-key tiles; head dim 128 on sm_90a,
+// else B). The environment variable
 // SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
 // The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/W (H, S: sparse launcher only;

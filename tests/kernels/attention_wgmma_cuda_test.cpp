@@ -1,5 +1,5 @@
-// GPU tests of the Hopper wgmma dense kernel (SEER_FLASH_VARIANT=W, kernels/cuda/
-// flash_fwd_wgmma.cuh) against the CPU float64 reference, PyTorch SDPA and variant B, on fresh
+// GPU tests of the Hopper wgmma dense kernel (SEER_FLASH_VARIANT=W, the dense default on Hopper;
+// kernels/cuda/flash_fwd_wgmma.cuh) against the CPU float64 reference, PyTorch SDPA and variant B, on fresh
 // random inputs with NaN-poisoned outputs. Head dim 64 cases check the fall back to B.
 // c10's logging header defines a fatal CHECK(); included first, Catch's CHECK replaces it (else
 // ATen, included later, would silently turn every CHECK below into a c10 abort-on-failure).
@@ -15,6 +15,7 @@
 #endif
 
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,21 @@ TEST_CASE("attention cuda variant W padded and varlen batches", "[cuda][attentio
       CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
       CHECK(got.out.slice(0, 1, 2).slice(1, 77).abs().max().item<float>() == 0.f);
       CHECK(got.out.slice(0, 2, 3).slice(1, 5).abs().max().item<float>() == 0.f);
+    }
+    {  // padded, NaN in the padding rows of q, k and v: P = 0 there must not make NaN
+      QKV x = random_qkv(2, 200, 200, 4, 1, 128, dtype);
+      AttnOptions opts;
+      opts.return_lse = true;
+      opts.seq_lens = at::tensor(std::vector<int32_t>{200, 77}, int_cpu).cuda();
+      const AttnResult ref = attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v), cpu_options(opts));
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      x.q.slice(0, 1, 2).slice(1, 77).fill_(nan);
+      x.k.slice(0, 1, 2).slice(1, 77).fill_(nan);
+      x.v.slice(0, 1, 2).slice(1, 77).fill_(nan);
+      const AttnResult got = attention(x.q, x.k, x.v, opts);
+      CHECK(rel_err(got.out, ref.out) < 1e-2);
+      CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
+      CHECK(got.out.slice(0, 1, 2).slice(1, 77).abs().max().item<float>() == 0.f);
     }
     {  // varlen, chunked in the last sequence
       const QKV x = random_qkv(1, 50 + 129 + 1 + 40 + 260, 50 + 129 + 1 + 104 + 260, 4, 1, 128, dtype);
