@@ -17,7 +17,7 @@ namespace {
 // True when the binary the driver picked for this kernel on the current device came from
 // sm_90a code: the sm_80 PTX JIT-compiled for a Hopper device reports PTX version 80 and has an
 // empty body. Asked once per device and dtype.
-template <typename T, bool kPingPong>
+template <typename T>
 bool wgmma_kernel_usable() {
   constexpr int kMaxDevices = 64;
   static signed char known[kMaxDevices] = {};   // 0 unknown, 1 usable, -1 not
@@ -28,7 +28,7 @@ bool wgmma_kernel_usable() {
     int major = 0;
     SEER_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     cudaFuncAttributes attr{};
-    SEER_CUDA_CHECK(cudaFuncGetAttributes(&attr, flash_fwd_wgmma_kernel<T, kPingPong>));
+    SEER_CUDA_CHECK(cudaFuncGetAttributes(&attr, flash_fwd_wgmma_kernel<T>));
     known[dev] = (major == 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90) ? 1 : -1;
   }
   return known[dev] > 0;
@@ -70,9 +70,9 @@ bool make_tensor_map(CUtensorMap* map, const void* base, CUtensorMapDataType dty
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, bool kPingPong>
+template <typename T>
 bool launch_wgmma(const AttnParams& p) {
-  if (!wgmma_kernel_usable<T, kPingPong>()) return false;
+  if (!wgmma_kernel_usable<T>()) return false;
   const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                                              : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
@@ -84,7 +84,7 @@ bool launch_wgmma(const AttnParams& p) {
       !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
                        p.v_head_stride))
     return false;
-  auto* kernel = flash_fwd_wgmma_kernel<T, kPingPong>;
+  auto* kernel = flash_fwd_wgmma_kernel<T>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        WgShape::kSmemBytes));
   const int n_qtiles = (p.sq + WgShape::kBM - 1) / WgShape::kBM;
@@ -100,16 +100,12 @@ bool launch_wgmma(const AttnParams& p) {
 }  // namespace
 
 bool attention_dense_wgmma_ready() {
-  return wgmma_kernel_usable<__nv_bfloat16, false>() && wgmma_kernel_usable<__half, false>();
+  return wgmma_kernel_usable<__nv_bfloat16>() && wgmma_kernel_usable<__half>();
 }
 
-bool launch_attention_dense_wgmma(const AttnParams& p, bool ping_pong) {
+bool launch_attention_dense_wgmma(const AttnParams& p) {
   if (p.head_dim != WgShape::kD) return false;
-  if (ping_pong)
-    return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16, true>(p)
-                                       : launch_wgmma<__half, true>(p);
-  return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16, false>(p)
-                                     : launch_wgmma<__half, false>(p);
+  return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16>(p) : launch_wgmma<__half>(p);
 }
 
 }  // namespace seer::kernels::cuda

@@ -71,9 +71,7 @@ struct WgmmaOps<__half> {
 };
 #endif
 
-// kPingPong: the two warpgroups take turns to issue their wgmmas (named barriers 2 and 3), so
-// that one's softmax runs while the other's matrix products do [FlashAttention-3 ping-pong].
-template <typename T, bool kPingPong>
+template <typename T>
 __global__ void __launch_bounds__(WgShape::kThreads, 1)
     flash_fwd_wgmma_kernel(const __grid_constant__ AttnParams p,
                            const __grid_constant__ CUtensorMap tm_q,
@@ -249,33 +247,15 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
     }
   };
 
-  // Ping-pong turns: warpgroup wg waits on barrier 2 + wg, then passes the turn on 3 - wg; the
-  // second warpgroup hands the first its first turn and skips its last pass (balanced counts).
-  auto take_turn = [&]() {
-    if constexpr (kPingPong)
-      asm volatile("bar.sync %0, %1;\n" ::"r"(2 + wg), "n"(WgShape::kConsumerThreads) : "memory");
-  };
-  auto pass_turn = [&](bool last) {
-    if constexpr (kPingPong)
-      if (!(last && wg == 1))
-        asm volatile("bar.arrive %0, %1;\n" ::"r"(3 - wg), "n"(WgShape::kConsumerThreads) : "memory");
-  };
-  if constexpr (kPingPong) {
-    if (wg == 1 && n_tiles > 0)
-      asm volatile("bar.arrive 2, %0;\n" ::"n"(WgShape::kConsumerThreads) : "memory");
-  }
-
   // Tile 0 stands apart so that the loop's wgmma waits are unconditional: ptxas serialises
   // wgmma when some path could read accumulators that are still in flight.
   if (n_tiles > 0) {
     mbar_wait(bar_q, 0);
     wait_k(0);
     fence_regs(s);
-    take_turn();
     wgmma_fence();
     issue_s(0);
     wgmma_commit();
-    pass_turn(false);
     wgmma_wait<0>();
     fence_regs(s);
     release_k(0);
@@ -289,13 +269,11 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
     wait_v(i - 1);
     fence_regs(s);
     fence_regs(o);
-    take_turn();
     wgmma_fence();
     issue_s(i);
     wgmma_commit();
     issue_pv(i - 1);
     wgmma_commit();
-    pass_turn(false);
     wgmma_wait<1>();
     fence_regs(s);
     release_k(i);
@@ -336,11 +314,9 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
       asm volatile("bar.sync 1, %0;\n" ::"n"(WgShape::kConsumerThreads) : "memory");
     }
     fence_regs(o);
-    take_turn();
     wgmma_fence();
     issue_pv(n_tiles - 1);
     wgmma_commit();
-    pass_turn(true);
     wgmma_wait<0>();
     fence_regs(o);
   }

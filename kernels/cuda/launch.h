@@ -25,7 +25,7 @@ char flash_variant_raw(char default_variant);
 void launch_attention_dense(const AttnParams& p);
 // Variant W of the dense path; false (nothing launched) where it does not apply: head dim
 // other than 128, a device other than Hopper, or a build without sm_90a code.
-bool launch_attention_dense_wgmma(const AttnParams& p, bool ping_pong = false);
+bool launch_attention_dense_wgmma(const AttnParams& p);
 // Whether variant W runs here for head dim 128 (tests check that they test it, not B).
 bool attention_dense_wgmma_ready();
 // Dense attention plus the unnormalised max-pool map in p.pool_out (see params.h).
