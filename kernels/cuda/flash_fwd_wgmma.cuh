@@ -7,11 +7,12 @@
 // one (batch, query head); warpgroup wg owns rows 64 wg .. 64 wg + 63, warp w of it rows
 // 16 w .. 16 w + 15 of those. Key tiles are 128 keys. Q, K and V sit in shared memory in the
 // 128-byte-swizzled layout of wgmma_utils.cuh, which is what the copy engine (TMA) writes with
-// CU_TENSOR_MAP_SWIZZLE_128B and 64-element boxes. The producer warp's one thread loads Q and
+// CU_TENSOR_MAP_SWIZZLE_128B and 64-element boxes. The producer's one thread loads Q and
 // then K_t, V_t into two stages each, each stage with a 'full' mbarrier (the copy's bytes
 // landed) and an 'empty' one (all 8 consumer warps are done reading it) [FlashAttention-3
 // warp specialisation]; the consumers never meet at a CTA-wide barrier, so the two warpgroups
-// drift apart and one's softmax fills the tensor cores' gaps of the other.
+// drift apart and one's softmax fills the tensor cores' gaps of the other (explicit ping-pong
+// turns on top, as FA3 has them, measured no faster here: bench/NOTES.md, round 4).
 //   S = Q K^T   wgmma m64n128k16, A = Q and B = K both K-major from shared memory,
 //   O += P V    wgmma m64n128k16, A = P (bf16 / fp16) from registers, B = V MN-major.
 // The accumulators of one warp have mma.sync's C layout (per 8 columns: rows g and g + 8,
@@ -146,204 +147,206 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
         const int st = t & 1;
         const uint32_t parity = ((t >> 1) & 1) ^ 1;   // passes at once for the first two tiles
         const int row = k_row + t * kBN;
+        const uint32_t k_dst = sK0 + st * kTile, v_dst = sV0 + st * kTile;
+        const uint32_t k_full = bar_k_full + 8 * st, v_full = bar_v_full + 8 * st;
         mbar_wait(bar_k_empty + 8 * st, parity);
-        mbar_arrive_expect_tx(bar_k_full + 8 * st, kTile);
-        tma_load_4d(sK0 + st * kTile, &tm_k, bar_k_full + 8 * st, 0, hkv, row, tb);
-        tma_load_4d(sK0 + st * kTile + WgShape::kBoxBytes, &tm_k, bar_k_full + 8 * st, 64, hkv, row, tb);
+        mbar_arrive_expect_tx(k_full, kTile);
+        tma_load_4d(k_dst, &tm_k, k_full, 0, hkv, row, tb);
+        tma_load_4d(k_dst + WgShape::kBoxBytes, &tm_k, k_full, 64, hkv, row, tb);
         mbar_wait(bar_v_empty + 8 * st, parity);
-        mbar_arrive_expect_tx(bar_v_full + 8 * st, kTile);
-        tma_load_4d(sV0 + st * kTile, &tm_v, bar_v_full + 8 * st, 0, hkv, row, tb);
-        tma_load_4d(sV0 + st * kTile + WgShape::kBoxBytes, &tm_v, bar_v_full + 8 * st, 64, hkv, row, tb);
+        mbar_arrive_expect_tx(v_full, kTile);
+        tma_load_4d(v_dst, &tm_v, v_full, 0, hkv, row, tb);
+        tma_load_4d(v_dst + WgShape::kBoxBytes, &tm_v, v_full, 64, hkv, row, tb);
       }
     }
   } else {
-  // ---- consumers ------------------------------------------------------------------------------
-  setmaxnreg_inc<WgShape::kConsumerRegs>();
-  const int wg_row0 = m0 + wg * 64;                 // first row of this warpgroup
-  const int row0 = wg_row0 + (warp & 3) * 16 + g;   // this thread's rows: row0, row0 + 8
-  const float scale_log2 = p.scale * kLog2e;
-  // Q of this warpgroup: its 64 rows start 64 * 128 bytes into each column block.
-  const uint64_t desc_q = sw128_desc(sQ + wg * 64 * 128, 16, 1024);
+    // ---- consumers ------------------------------------------------------------------------------
+    setmaxnreg_inc<WgShape::kConsumerRegs>();
+    const int wg_row0 = m0 + wg * 64;                 // first row of this warpgroup
+    const int row0 = wg_row0 + (warp & 3) * 16 + g;   // this thread's rows: row0, row0 + 8
+    const float scale_log2 = p.scale * kLog2e;
+    // Q of this warpgroup: its 64 rows start 64 * 128 bytes into each column block.
+    const uint64_t desc_q = sw128_desc(sQ + wg * 64 * 128, 16, 1024);
 
-  float o[64];
+    float o[64];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float s[64];
-  uint32_t pf[kBN / 16][4];   // P of the previous tile: A fragments, one per 16 keys
-  float row_max[2] = {-INFINITY, -INFINITY};
-  float row_sum[2] = {0.f, 0.f};
+    for (int i = 0; i < 64; ++i) o[i] = 0.f;
+    float s[64];
+    uint32_t pf[kBN / 16][4];   // P of the previous tile: A fragments, one per 16 keys
+    float row_max[2] = {-INFINITY, -INFINITY};
+    float row_sum[2] = {0.f, 0.f};
 
-  // O += P V_t: 8 k-steps of 16 keys; V_t MN-major, its two 64-column blocks kTile / 2 apart.
-  auto issue_pv = [&](int t) {
-    const uint64_t desc_v = sw128_desc(sV0 + (t & 1) * kTile, kTile / 2, 1024);
+    // O += P V_t: 8 k-steps of 16 keys; V_t MN-major, its two 64-column blocks kTile / 2 apart.
+    auto issue_pv = [&](int t) {
+      const uint64_t desc_v = sw128_desc(sV0 + (t & 1) * kTile, kTile / 2, 1024);
 #pragma unroll
-    for (int kk = 0; kk < kBN / 16; ++kk) Mma::rs(o, pf[kk], desc_v + ((kk * 16 * 128) >> 4), 1);
-  };
+      for (int kk = 0; kk < kBN / 16; ++kk) Mma::rs(o, pf[kk], desc_v + ((kk * 16 * 128) >> 4), 1);
+    };
 
-  auto wait_k = [&](int t) { mbar_wait(bar_k_full + 8 * (t & 1), (t >> 1) & 1); };
-  auto wait_v = [&](int t) { mbar_wait(bar_v_full + 8 * (t & 1), (t >> 1) & 1); };
-  // After a wgmma wait that retired the reads of K_t / V_t: hand the stage back.
-  auto release_k = [&](int t) { if (lane == 0) mbar_arrive(bar_k_empty + 8 * (t & 1)); };
-  auto release_v = [&](int t) { if (lane == 0) mbar_arrive(bar_v_empty + 8 * (t & 1)); };
-  // S = Q K_i^T: 8 k-steps of 16 along the head dim (32 bytes apart inside a 128-byte row,
-  // the second four in the second column block).
-  auto issue_s = [&](int i) {
-    const uint64_t desc_k = sw128_desc(sK0 + (i & 1) * kTile, 16, 1024);
+    auto wait_k = [&](int t) { mbar_wait(bar_k_full + 8 * (t & 1), (t >> 1) & 1); };
+    auto wait_v = [&](int t) { mbar_wait(bar_v_full + 8 * (t & 1), (t >> 1) & 1); };
+    // After a wgmma wait that retired the reads of K_t / V_t: hand the stage back.
+    auto release_k = [&](int t) { if (lane == 0) mbar_arrive(bar_k_empty + 8 * (t & 1)); };
+    auto release_v = [&](int t) { if (lane == 0) mbar_arrive(bar_v_empty + 8 * (t & 1)); };
+    // S = Q K_i^T: 8 k-steps of 16 along the head dim (32 bytes apart inside a 128-byte row,
+    // the second four in the second column block).
+    auto issue_s = [&](int i) {
+      const uint64_t desc_k = sw128_desc(sK0 + (i & 1) * kTile, 16, 1024);
 #pragma unroll
-    for (int kk = 0; kk < WgShape::kD / 16; ++kk) {
-      const uint32_t step = ((kk >> 2) * (kTile / 2) + (kk & 3) * 32) >> 4;
-      Mma::ss(s, desc_q + step, desc_k + step, kk > 0);
-    }
-  };
-  // Mask and exponentiate S_i in place, update the row max / sum; alpha rescales O.
-  auto softmax = [&](int i, float (&alpha)[2]) -> bool {
-    const int key0 = i * kBN;
-    const bool need_mask = key0 + kBN > span.sk || (p.causal && key0 + kBN - 1 > wg_row0 + off);
-    if (need_mask) {
+      for (int kk = 0; kk < WgShape::kD / 16; ++kk) {
+        const uint32_t step = ((kk >> 2) * (kTile / 2) + (kk & 3) * 32) >> 4;
+        Mma::ss(s, desc_q + step, desc_k + step, kk > 0);
+      }
+    };
+    // Mask and exponentiate S_i in place, update the row max / sum; alpha rescales O.
+    auto softmax = [&](int i, float (&alpha)[2]) -> bool {
+      const int key0 = i * kBN;
+      const bool need_mask = key0 + kBN > span.sk || (p.causal && key0 + kBN - 1 > wg_row0 + off);
+      if (need_mask) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int row = row0 + 8 * r;
+        for (int r = 0; r < 2; ++r) {
+          const int row = row0 + 8 * r;
 #pragma unroll
-        for (int j = 0; j < kBN / 8; ++j) {
+          for (int j = 0; j < kBN / 8; ++j) {
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = key0 + j * 8 + 2 * q4 + e;
-            if (col >= span.sk || (p.causal && col > row + off)) s[4 * j + 2 * r + e] = -INFINITY;
+            for (int e = 0; e < 2; ++e) {
+              const int col = key0 + j * 8 + 2 * q4 + e;
+              if (col >= span.sk || (p.causal && col > row + off)) s[4 * j + 2 * r + e] = -INFINITY;
+            }
           }
         }
       }
+      bool rescale = false;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < kBN / 8; ++j)
+          tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+        tile_max = quad_max(tile_max);
+        const float m_new = fmaxf(row_max[r], tile_max);
+        const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
+        alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
+        rescale |= m_new != row_max[r];
+        row_max[r] = m_new;
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < kBN / 8; ++j) {
+          s[4 * j + 2 * r] = exp2f(fmaf(s[4 * j + 2 * r], scale_log2, -m_scaled));
+          s[4 * j + 2 * r + 1] = exp2f(fmaf(s[4 * j + 2 * r + 1], scale_log2, -m_scaled));
+          sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
+        }
+        row_sum[r] = row_sum[r] * alpha[r] + sum;
+      }
+      return rescale;
+    };
+    auto pack_p = [&]() {
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; ++kk) {
+        pf[kk][0] = Ops::pack(s[8 * kk + 0], s[8 * kk + 1]);
+        pf[kk][1] = Ops::pack(s[8 * kk + 2], s[8 * kk + 3]);
+        pf[kk][2] = Ops::pack(s[8 * kk + 4], s[8 * kk + 5]);
+        pf[kk][3] = Ops::pack(s[8 * kk + 6], s[8 * kk + 7]);
+      }
+    };
+
+    // Tile 0 stands apart so that the loop's wgmma waits are unconditional: ptxas serialises
+    // wgmma when some path could read accumulators that are still in flight.
+    if (n_tiles > 0) {
+      mbar_wait(bar_q, 0);
+      wait_k(0);
+      fence_regs(s);
+      wgmma_fence();
+      issue_s(0);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_regs(s);
+      release_k(0);
+      float alpha[2];
+      softmax(0, alpha);   // O is still zero: nothing to rescale
+      pack_p();
     }
-    bool rescale = false;
+    for (int i = 1; i < n_tiles; ++i) {
+      // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; tile i's softmax runs while the latter does.
+      wait_k(i);
+      wait_v(i - 1);
+      fence_regs(s);
+      fence_regs(o);
+      wgmma_fence();
+      issue_s(i);
+      wgmma_commit();
+      issue_pv(i - 1);
+      wgmma_commit();
+      wgmma_wait<1>();
+      fence_regs(s);
+      release_k(i);
+      float alpha[2];
+      const bool rescale = softmax(i, alpha);
+      wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
+      fence_regs(o);
+      release_v(i - 1);
+      if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+          o[4 * j + 0] *= alpha[0];
+          o[4 * j + 1] *= alpha[0];
+          o[4 * j + 2] *= alpha[1];
+          o[4 * j + 3] *= alpha[1];
+        }
+      }
+      pack_p();
+    }
+
+    // ---- the last tile's P V -----------------------------------------------------------------
+    if (n_tiles > 0) {
+      wait_v(n_tiles - 1);
+      // Keys past the sequence: their P is 0, but the copy brought whatever lies there (padding
+      // of a padded batch, another sequence's rows), and 0 * NaN = NaN. Zero those V rows, as
+      // variant B's zero-filling loads do. Only the last tile can be partial (CTA-uniform test).
+      const int valid = span.sk - (n_tiles - 1) * kBN;
+      if (valid < kBN) {
+        const uint32_t v_last = sV0 + ((n_tiles - 1) & 1) * kTile;
+        for (int c = tid; c < (kBN - valid) * (WgShape::kD / 8); c += WgShape::kConsumerThreads) {
+          const int row = valid + c / (WgShape::kD / 8);
+          asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
+                           v_last + sw128_offset<128>(row, c % (WgShape::kD / 8))),
+                       "r"(0)
+                       : "memory");
+        }
+        fence_proxy_async();   // generic-proxy stores, read next by wgmma
+        asm volatile("bar.sync 1, %0;\n" ::"n"(WgShape::kConsumerThreads) : "memory");
+      }
+      fence_regs(o);
+      wgmma_fence();
+      issue_pv(n_tiles - 1);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_regs(o);
+    }
+
+    // ---- epilogue: normalise, write O and lse (as variant B) ---------------------------------
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float tile_max = -INFINITY;
+      const float l = quad_sum(row_sum[r]);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
+      const int row = row0 + 8 * r;
+      const bool live = row < span.sq;
+      if (row < span.rows_to_write) {
+        T* out_row = static_cast<T*>(p.out) + b * p.o_batch_stride +
+                     (span.q_row0 + row) * p.o_row_stride + h * p.o_head_stride;
 #pragma unroll
-      for (int j = 0; j < kBN / 8; ++j)
-        tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
-      tile_max = quad_max(tile_max);
-      const float m_new = fmaxf(row_max[r], tile_max);
-      const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
-      alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
-      rescale |= m_new != row_max[r];
-      row_max[r] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < kBN / 8; ++j) {
-        s[4 * j + 2 * r] = exp2f(fmaf(s[4 * j + 2 * r], scale_log2, -m_scaled));
-        s[4 * j + 2 * r + 1] = exp2f(fmaf(s[4 * j + 2 * r + 1], scale_log2, -m_scaled));
-        sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * alpha[r] + sum;
-    }
-    return rescale;
-  };
-  auto pack_p = [&]() {
-#pragma unroll
-    for (int kk = 0; kk < kBN / 16; ++kk) {
-      pf[kk][0] = Ops::pack(s[8 * kk + 0], s[8 * kk + 1]);
-      pf[kk][1] = Ops::pack(s[8 * kk + 2], s[8 * kk + 3]);
-      pf[kk][2] = Ops::pack(s[8 * kk + 4], s[8 * kk + 5]);
-      pf[kk][3] = Ops::pack(s[8 * kk + 6], s[8 * kk + 7]);
-    }
-  };
-
-  // Tile 0 stands apart so that the loop's wgmma waits are unconditional: ptxas serialises
-  // wgmma when some path could read accumulators that are still in flight.
-  if (n_tiles > 0) {
-    mbar_wait(bar_q, 0);
-    wait_k(0);
-    fence_regs(s);
-    wgmma_fence();
-    issue_s(0);
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(s);
-    release_k(0);
-    float alpha[2];
-    softmax(0, alpha);   // O is still zero: nothing to rescale
-    pack_p();
-  }
-  for (int i = 1; i < n_tiles; ++i) {
-    // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; tile i's softmax runs while the latter does.
-    wait_k(i);
-    wait_v(i - 1);
-    fence_regs(s);
-    fence_regs(o);
-    wgmma_fence();
-    issue_s(i);
-    wgmma_commit();
-    issue_pv(i - 1);
-    wgmma_commit();
-    wgmma_wait<1>();
-    fence_regs(s);
-    release_k(i);
-    float alpha[2];
-    const bool rescale = softmax(i, alpha);
-    wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
-    fence_regs(o);
-    release_v(i - 1);
-    if (__any_sync(0xffffffffu, rescale)) {
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        o[4 * j + 0] *= alpha[0];
-        o[4 * j + 1] *= alpha[0];
-        o[4 * j + 2] *= alpha[1];
-        o[4 * j + 3] *= alpha[1];
+        for (int j = 0; j < 16; ++j) {
+          const float x0 = live ? o[4 * j + 2 * r] * inv : 0.f;
+          const float x1 = live ? o[4 * j + 2 * r + 1] * inv : 0.f;
+          *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
+        }
+        if (p.lse != nullptr && q4 == 0) {
+          p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + span.q_row0 + row] =
+              live ? lse2 * kLn2 : -INFINITY;
+        }
       }
     }
-    pack_p();
-  }
-
-  // ---- the last tile's P V -----------------------------------------------------------------
-  if (n_tiles > 0) {
-    wait_v(n_tiles - 1);
-    // Keys past the sequence: their P is 0, but the copy brought whatever lies there (padding
-    // of a padded batch, another sequence's rows), and 0 * NaN = NaN. Zero those V rows, as
-    // variant B's zero-filling loads do. Only the last tile can be partial (CTA-uniform test).
-    const int valid = span.sk - (n_tiles - 1) * kBN;
-    if (valid < kBN) {
-      const uint32_t v_last = sV0 + ((n_tiles - 1) & 1) * kTile;
-      for (int c = tid; c < (kBN - valid) * (WgShape::kD / 8); c += WgShape::kConsumerThreads) {
-        const int row = valid + c / (WgShape::kD / 8);
-        asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
-                         v_last + sw128_offset<128>(row, c % (WgShape::kD / 8))),
-                     "r"(0)
-                     : "memory");
-      }
-      fence_proxy_async();   // generic-proxy stores, read next by wgmma
-      asm volatile("bar.sync 1, %0;\n" ::"n"(WgShape::kConsumerThreads) : "memory");
-    }
-    fence_regs(o);
-    wgmma_fence();
-    issue_pv(n_tiles - 1);
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(o);
-  }
-
-  // ---- epilogue: normalise, write O and lse (as variant B) ---------------------------------
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float l = quad_sum(row_sum[r]);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
-    const int row = row0 + 8 * r;
-    const bool live = row < span.sq;
-    if (row < span.rows_to_write) {
-      T* out_row = static_cast<T*>(p.out) + b * p.o_batch_stride +
-                   (span.q_row0 + row) * p.o_row_stride + h * p.o_head_stride;
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        const float x0 = live ? o[4 * j + 2 * r] * inv : 0.f;
-        const float x1 = live ? o[4 * j + 2 * r + 1] * inv : 0.f;
-        *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
-      }
-      if (p.lse != nullptr && q4 == 0) {
-        p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + span.q_row0 + row] =
-            live ? lse2 * kLn2 : -INFINITY;
-      }
-    }
-  }
   }   // consumers
 #endif  // SEER_WGMMA_DEVICE
 }
