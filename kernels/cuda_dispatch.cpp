@@ -86,6 +86,8 @@ LengthTensors fill_params(AttnParams& p, const at::Tensor& q_in, const at::Tenso
   p.o_batch_stride = out.stride(0), p.o_row_stride = out.stride(1),
   p.o_head_stride = out.stride(2);
   if (lse.defined()) p.lse_batch_stride = lse.stride(0), p.lse_head_stride = lse.stride(1);
+  p.q_rows = q.size(1);
+  p.k_rows = k.size(1);
   p.hq = static_cast<int>(q.size(2));
   p.hkv = static_cast<int>(k.size(2));
   p.head_dim = static_cast<int>(q.size(3));

@@ -22,6 +22,7 @@ struct AttnParams {
   int64_t o_batch_stride = 0, o_row_stride = 0, o_head_stride = 0;
   int64_t lse_batch_stride = 0, lse_head_stride = 0;   // lse row stride is 1
 
+  int64_t q_rows = 0, k_rows = 0;   // size of the tensors' row dimension (varlen: the total)
   int batch = 0;
   int sq = 0;          // rows per batch entry (padded: the padded length; varlen: max length)
   int sk = 0;

@@ -13,6 +13,7 @@ void launch_attention_sparse(const AttnParams& p_in) {
   if (p_in.fine_mask != nullptr) return launch_fwd_typed<FwdMode::kSparseFine, 4, 1>(p_in);
   AttnParams p = p_in;
   char v = flash_variant_raw('H');
+  if (v == 'W') v = 'H';   // dense only
   if (p.pair_choice == nullptr && v == 'H') v = 'S';
   // 'B': 128-row CTAs over the union of two query blocks' lists (merged list in shared memory,
   // 4 bytes per key tile: up to 4096 key tiles keep two CTAs per SM). 'H' (default): pairs whose

@@ -12,15 +12,22 @@ namespace seer::kernels::cuda {
 // runs a pair of 64-row query blocks over the union of their tile lists; 'S' runs 64-row CTAs of
 // 4 warps x 32 rows whose two warp pairs split the block's list (flash_fwd_split.cuh, KV-head-
 // major CTA order); the default 'H' picks B or S per pair of blocks by how much the two lists
-// overlap. The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and
-// tests compare them).
+// overlap. Dense only: 'W' (the dense default) = the Hopper wgmma kernel (flash_fwd_wgmma.cuh,
+// 2 consumer warpgroups x 64 rows + a TMA producer, 128-key tiles; head dim 128 on sm_90a,
+// else B). The environment variable
+// SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S (H, S: sparse launcher only),
-// else the default.
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/W (H, S: sparse launcher only;
+// W: dense launcher only), else the default.
 char flash_variant_raw(char default_variant);
 
 // Dense causal/non-causal attention (+ lse when p.lse is set).
 void launch_attention_dense(const AttnParams& p);
+// Variant W of the dense path; false (nothing launched) where it does not apply: head dim
+// other than 128, a device other than Hopper, or a build without sm_90a code.
+bool launch_attention_dense_wgmma(const AttnParams& p);
+// Whether variant W runs here for head dim 128 (tests check that they test it, not B).
+bool attention_dense_wgmma_ready();
 // Dense attention plus the unnormalised max-pool map in p.pool_out (see params.h).
 void launch_attention_maxpool(const AttnParams& p);
 // Block-sparse attention over the 64 x 64 tile lists of p.tile_counts / p.tile_indices.

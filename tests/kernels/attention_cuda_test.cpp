@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <vector>
 
 using namespace seer::kernels;
@@ -48,9 +49,15 @@ TEST_CASE("attention cuda matches the float64 reference", "[cuda][attention]") {
       {1, 100, 150, 4, 4, 64, false, 1.0},     // non-causal, Sq != Sk
       {1, 257, 257, 4, 2, 128, true, 8.0},     // large logits
   };
-  for (const Case& c : cases) {
-    check_dense_case(c, at::kBFloat16);
-    check_dense_case(c, at::kHalf);
+  // The default (W on Hopper for head dim 128) and the mma.sync kernel B it falls back to.
+  for (const char* variant : {"", "B"}) {
+    if (variant[0] != '\0') setenv("SEER_FLASH_VARIANT", variant, 1);
+    for (const Case& c : cases) {
+      INFO("SEER_FLASH_VARIANT '" << variant << "'");
+      check_dense_case(c, at::kBFloat16);
+      check_dense_case(c, at::kHalf);
+    }
+    unsetenv("SEER_FLASH_VARIANT");
   }
 }
 
