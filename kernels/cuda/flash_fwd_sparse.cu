@@ -3,7 +3,8 @@
 // built for 64-row query blocks. Variants: S runs one 64-row CTA per block whose two warp pairs
 // split the block's list (flash_fwd_split.cuh); B runs 128-row CTAs over two blocks' merged
 // lists; H (default) sends each pair of blocks to B or S by how much their lists overlap; A is
-// the 64-row CTA of four 16-row warps (the sparse default before round 3).
+// the 64-row CTA of four 16-row warps (the sparse default before round 3); V is the Hopper
+// wgmma kernel (flash_fwd_wgmma_sparse.cu; head dim 128, no element mask, else H).
 #include "kernels/cuda/flash_fwd_split.cuh"
 #include "kernels/cuda/launch_fwd.cuh"
 
@@ -14,6 +15,11 @@ void launch_attention_sparse(const AttnParams& p_in) {
   AttnParams p = p_in;
   char v = flash_variant_raw('H');
   if (v == 'W') v = 'H';   // dense only
+  // 'V' (opt-in): the Hopper wgmma kernel, where it applies; else H below.
+  if (v == 'V') {
+    if (launch_attention_sparse_wgmma(p)) return;
+    v = 'H';
+  }
   if (p.pair_choice == nullptr && v == 'H') v = 'S';
   // 'B': 128-row CTAs over the union of two query blocks' lists (merged list in shared memory,
   // 4 bytes per key tile: up to 4096 key tiles keep two CTAs per SM). 'H' (default): pairs whose
