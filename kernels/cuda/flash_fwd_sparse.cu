@@ -16,8 +16,8 @@ void launch_attention_sparse(const AttnParams& p_in) {
   char v = flash_variant_raw('H');
   if (v == 'W') v = 'H';   // dense only
   // 'V' (opt-in): the Hopper wgmma kernel, where it applies; else H below.
-  if (v == 'V' || v == 'U') {   // U: experiment, V with 3 K / V stages
-    if (launch_attention_sparse_wgmma(p, v == 'U' ? 3 : 2)) return;
+  if (v == 'V') {
+    if (launch_attention_sparse_wgmma(p)) return;
     v = 'H';
   }
   if (p.pair_choice == nullptr && v == 'H') v = 'S';

@@ -15,16 +15,15 @@ namespace seer::kernels::cuda {
 
 namespace {
 
-template <typename T, int STAGES>
+template <typename T>
 bool sparse_kernel_usable() {
   static signed char known[64] = {};   // 0 unknown, 1 usable, -1 not
-  return hopper_kernel_usable(flash_fwd_wgmma_sparse_kernel<T, STAGES>, known);
+  return hopper_kernel_usable(flash_fwd_wgmma_sparse_kernel<T>, known);
 }
 
-template <typename T, int STAGES>
+template <typename T>
 bool launch_sparse_wgmma(const AttnParams& p) {
-  using WsShape = WsShape<STAGES>;
-  if (!sparse_kernel_usable<T, STAGES>()) return false;
+  if (!sparse_kernel_usable<T>()) return false;
   const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                                              : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
@@ -36,7 +35,7 @@ bool launch_sparse_wgmma(const AttnParams& p) {
       !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
                        p.v_head_stride, WsShape::kBN))
     return false;
-  auto* kernel = flash_fwd_wgmma_sparse_kernel<T, STAGES>;
+  auto* kernel = flash_fwd_wgmma_sparse_kernel<T>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        WsShape::kSmemBytes));
   const int64_t n_q = (p.sq + WsShape::kBM - 1) / WsShape::kBM;
@@ -54,16 +53,14 @@ bool launch_sparse_wgmma(const AttnParams& p) {
 }  // namespace
 
 bool attention_sparse_wgmma_ready() {
-  return sparse_kernel_usable<__nv_bfloat16, 2>() && sparse_kernel_usable<__half, 2>();
+  return sparse_kernel_usable<__nv_bfloat16>() && sparse_kernel_usable<__half>();
 }
 
-bool launch_attention_sparse_wgmma(const AttnParams& p, int stages) {
-  if (p.head_dim != 128 || p.fine_mask != nullptr) return false;
-  if (p.n_qtiles != (p.sq + 63) / 64) return false;   // lists of 64-row query blocks only
-  const bool bf16 = p.dtype == AttnDtype::kBF16;
-  if (stages == 3)
-    return bf16 ? launch_sparse_wgmma<__nv_bfloat16, 3>(p) : launch_sparse_wgmma<__half, 3>(p);
-  return bf16 ? launch_sparse_wgmma<__nv_bfloat16, 2>(p) : launch_sparse_wgmma<__half, 2>(p);
+bool launch_attention_sparse_wgmma(const AttnParams& p) {
+  if (p.head_dim != WsShape::kD || p.fine_mask != nullptr) return false;
+  if (p.n_qtiles != (p.sq + WsShape::kBM - 1) / WsShape::kBM) return false;   // 64-row lists only
+  return p.dtype == AttnDtype::kBF16 ? launch_sparse_wgmma<__nv_bfloat16>(p)
+                                     : launch_sparse_wgmma<__half>(p);
 }
 
 }  // namespace seer::kernels::cuda
