@@ -16,8 +16,8 @@ void launch_attention_sparse(const AttnParams& p_in) {
   char v = flash_variant_raw('H');
   if (v == 'W') v = 'H';   // dense only
   // 'V' (opt-in): the Hopper wgmma kernel, where it applies; else H below.
-  if (v == 'V') {
-    if (launch_attention_sparse_wgmma(p)) return;
+  if (v == 'V' || v == 'U') {   // U: experiment, one query block per CTA (two CTAs per SM)
+    if (launch_attention_sparse_wgmma(p, v == 'U' ? 1 : 2)) return;
     v = 'H';
   }
   if (p.pair_choice == nullptr && v == 'H') v = 'S';

@@ -15,36 +15,37 @@ namespace seer::kernels::cuda {
 
 namespace {
 
-template <typename T>
+template <typename T, int CONSUMERS>
 bool sparse_kernel_usable() {
   static signed char known[64] = {};   // 0 unknown, 1 usable, -1 not
-  return hopper_kernel_usable(flash_fwd_wgmma_sparse_kernel<T>, known);
+  return hopper_kernel_usable(flash_fwd_wgmma_sparse_kernel<T, CONSUMERS>, known);
 }
 
-template <typename T>
+template <typename T, int CONSUMERS>
 bool launch_sparse_wgmma(const AttnParams& p) {
-  if (!sparse_kernel_usable<T>()) return false;
+  using Shape = WsShape<CONSUMERS>;
+  if (!sparse_kernel_usable<T, CONSUMERS>()) return false;
   const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                                              : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
   CUtensorMap tm_q, tm_k, tm_v;
   if (!make_tensor_map(&tm_q, p.q, dt, tb, p.q_rows, p.hq, p.q_batch_stride, p.q_row_stride,
-                       p.q_head_stride, WsShape::kBM) ||
+                       p.q_head_stride, Shape::kBM) ||
       !make_tensor_map(&tm_k, p.k, dt, tb, p.k_rows, p.hkv, p.k_batch_stride, p.k_row_stride,
-                       p.k_head_stride, WsShape::kBN) ||
+                       p.k_head_stride, Shape::kBN) ||
       !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
-                       p.v_head_stride, WsShape::kBN))
+                       p.v_head_stride, Shape::kBN))
     return false;
-  auto* kernel = flash_fwd_wgmma_sparse_kernel<T>;
+  auto* kernel = flash_fwd_wgmma_sparse_kernel<T, CONSUMERS>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       WsShape::kSmemBytes));
-  const int64_t n_q = (p.sq + WsShape::kBM - 1) / WsShape::kBM;
-  const int64_t ctas = (n_q + 1) / 2 * p.head_count;
+                                       Shape::kSmemBytes));
+  const int64_t n_q = (p.sq + Shape::kBM - 1) / Shape::kBM;
+  const int64_t ctas = (n_q + CONSUMERS - 1) / CONSUMERS * p.head_count;
   if (ctas == 0 || p.batch == 0) return true;
   if (ctas > 0x7fffffff || p.batch > 65535)
     throw std::runtime_error("flash_fwd_wgmma_sparse: too many query blocks x heads for the grid");
   const dim3 grid(static_cast<unsigned>(ctas), p.batch);
-  kernel<<<grid, WsShape::kThreads, WsShape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(
+  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(
       p, tm_q, tm_k, tm_v);
   SEER_CUDA_CHECK(cudaGetLastError());
   return true;
@@ -53,14 +54,17 @@ bool launch_sparse_wgmma(const AttnParams& p) {
 }  // namespace
 
 bool attention_sparse_wgmma_ready() {
-  return sparse_kernel_usable<__nv_bfloat16>() && sparse_kernel_usable<__half>();
+  return sparse_kernel_usable<__nv_bfloat16, 2>() && sparse_kernel_usable<__half, 2>() &&
+         sparse_kernel_usable<__nv_bfloat16, 1>() && sparse_kernel_usable<__half, 1>();
 }
 
-bool launch_attention_sparse_wgmma(const AttnParams& p) {
-  if (p.head_dim != WsShape::kD || p.fine_mask != nullptr) return false;
-  if (p.n_qtiles != (p.sq + WsShape::kBM - 1) / WsShape::kBM) return false;   // 64-row lists only
-  return p.dtype == AttnDtype::kBF16 ? launch_sparse_wgmma<__nv_bfloat16>(p)
-                                     : launch_sparse_wgmma<__half>(p);
+bool launch_attention_sparse_wgmma(const AttnParams& p, int consumers) {
+  if (p.head_dim != 128 || p.fine_mask != nullptr) return false;
+  if (p.n_qtiles != (p.sq + 63) / 64) return false;   // lists of 64-row query blocks only
+  const bool bf16 = p.dtype == AttnDtype::kBF16;
+  if (consumers == 1)
+    return bf16 ? launch_sparse_wgmma<__nv_bfloat16, 1>(p) : launch_sparse_wgmma<__half, 1>(p);
+  return bf16 ? launch_sparse_wgmma<__nv_bfloat16, 2>(p) : launch_sparse_wgmma<__half, 2>(p);
 }
 
 }  // namespace seer::kernels::cuda

@@ -4,7 +4,8 @@
 //
 // Built on the dense kernel W (flash_fwd_wgmma.cuh) with one change of shape: every consumer
 // warpgroup owns one 64-row query block and walks that block's own list of kept 64-key tiles,
-// with its own producer thread, K / V stages and mbarriers. Random masks give the two query
+// with its own producer thread, K / V stages and mbarriers. CONSUMERS = 2 (below) or 1 (one
+// query block per CTA of 256 threads, two CTAs per SM). Random masks give the two query
 // blocks of a 128-row CTA few tiles in common (round 3, bench/NOTES.md), so a shared 128-row
 // walk over the union would multiply the work; two independent pipelines in one CTA keep W's
 // register split (setmaxnreg 24 / 240) and let each warpgroup's softmax fill the other's gaps.
@@ -28,16 +29,21 @@
 
 namespace seer::kernels::cuda {
 
+template <int CONSUMERS>
 struct WsShape {
   static constexpr int kD = 128;
   static constexpr int kBM = 64;   // query rows per consumer warpgroup (one tile-list row)
   static constexpr int kBN = 64;   // keys per tile (the lists' tiles)
   static constexpr int kStages = 2;
-  static constexpr int kConsumers = 2;
+  static constexpr int kConsumers = CONSUMERS;   // 1 or 2 query blocks per CTA
   static constexpr int kConsumerThreads = 128 * kConsumers;
   static constexpr int kThreads = kConsumerThreads + 128;   // + the producer warpgroup
+  // CTAs per SM: 2 consumers fill the registers and 161 KB of shared memory; 1 consumer (83 KB)
+  // runs two CTAs per SM, 256 x 128 registers each at entry, moved to the consumer by setmaxnreg
+  // (128 x 24 + 128 x 232 = 32K per CTA).
+  static constexpr int kMinBlocks = CONSUMERS == 2 ? 1 : 2;
   static constexpr int kProducerRegs = 24;
-  static constexpr int kConsumerRegs = 240;
+  static constexpr int kConsumerRegs = CONSUMERS == 2 ? 240 : 232;
   static constexpr int kTileBytes = 64 * kD * 2;    // Q, K or V tile: 64 rows x 128
   static constexpr int kBoxBytes = kTileBytes / 2;  // one TMA box: 64 rows x 64 elements
   static constexpr int kWgBytes = kTileBytes * (1 + 2 * kStages);   // Q + K, V stages
@@ -71,8 +77,8 @@ struct WsMma<__half> {
 };
 #endif
 
-template <typename T>
-__global__ void __launch_bounds__(WsShape::kThreads, 1)
+template <typename T, int CONSUMERS>
+__global__ void __launch_bounds__(WsShape<CONSUMERS>::kThreads, WsShape<CONSUMERS>::kMinBlocks)
     flash_fwd_wgmma_sparse_kernel(const __grid_constant__ AttnParams p,
                                   const __grid_constant__ CUtensorMap tm_q,
                                   const __grid_constant__ CUtensorMap tm_k,
@@ -80,10 +86,11 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
 #if SEER_WGMMA_DEVICE
   using Ops = ElemOps<T>;
   using Mma = WsMma<T>;
-  constexpr int kBN = WsShape::kBN;
-  constexpr int kStages = WsShape::kStages;
-  constexpr int kTile = WsShape::kTileBytes;
-  constexpr int kBox = WsShape::kBoxBytes;
+  using Shape = WsShape<CONSUMERS>;
+  constexpr int kBN = Shape::kBN;
+  constexpr int kStages = Shape::kStages;
+  constexpr int kTile = Shape::kTileBytes;
+  constexpr int kBox = Shape::kBoxBytes;
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr float kLn2 = 0.6931471805599453f;
 
@@ -93,37 +100,37 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const bool producer = warp >= WsShape::kConsumerThreads / 32;
+  const bool producer = warp >= Shape::kConsumerThreads / 32;
   // Consumer warpgroup w (warps 4 w .. 4 w + 3) and its producer thread (warp 8 + w, lane 0).
-  const int w = producer ? warp - WsShape::kConsumerThreads / 32 : warp >> 2;
+  const int w = producer ? warp - Shape::kConsumerThreads / 32 : warp >> 2;
 
-  // CTA order (grid.x per batch entry = grid.y): KV-head-major, pairs of query blocks.
-  const int n_q = (p.sq + WsShape::kBM - 1) / WsShape::kBM;
-  const int n_pairs = (n_q + 1) / 2;
+  // CTA order (grid.x per batch entry = grid.y): KV-head-major, units of kConsumers query blocks.
+  const int n_q = (p.sq + Shape::kBM - 1) / Shape::kBM;
+  const int n_units = (n_q + Shape::kConsumers - 1) / Shape::kConsumers;
   const int per_kv = p.hq / p.hkv;
   // Heads of one KV head go together when this launch holds whole groups of them.
   const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
-  const int kv = blockIdx.x / (n_pairs * group);
-  const int rem = blockIdx.x - kv * n_pairs * group;
-  const int pair = n_pairs - 1 - rem / group;
+  const int kv = blockIdx.x / (n_units * group);
+  const int rem = blockIdx.x - kv * n_units * group;
+  const int unit = n_units - 1 - rem / group;
   const int h = p.head_begin + kv * group + rem % group;
   const int b = blockIdx.y;
   const SeqSpan span = seq_span(p, b);
-  if (pair * 2 * WsShape::kBM >= span.rows_to_write) return;   // CTA-uniform
+  if (unit * Shape::kConsumers * Shape::kBM >= span.rows_to_write) return;   // CTA-uniform
   const int off = span.sk - span.sq;   // bottom-right causal alignment
   const int hkv = h / per_kv;
 
   // This warpgroup's buffers and barriers.
-  const uint32_t sQ = base + w * WsShape::kWgBytes;
+  const uint32_t sQ = base + w * Shape::kWgBytes;
   const uint32_t sK0 = sQ + kTile;                 // K of list entry t in sK0 + (t % kStages) * kTile
   const uint32_t sV0 = sK0 + kStages * kTile;      // V likewise
-  const uint32_t bar_q = base + WsShape::kConsumers * WsShape::kWgBytes + w * WsShape::kBarBytes;
+  const uint32_t bar_q = base + Shape::kConsumers * Shape::kWgBytes + w * Shape::kBarBytes;
   const uint32_t bar_k_full = bar_q + 8, bar_k_empty = bar_k_full + 8 * kStages;
   const uint32_t bar_v_full = bar_k_empty + 8 * kStages, bar_v_empty = bar_v_full + 8 * kStages;
 
   // This warpgroup's query block and its list (count and first entry are independent loads).
-  const int qtile = 2 * pair + w;
-  const int m0 = qtile * WsShape::kBM;
+  const int qtile = Shape::kConsumers * unit + w;
+  const int m0 = qtile * Shape::kBM;
   int n_tiles = 0;
   const int32_t* list = p.tile_indices;
   int kt_first = 0;
@@ -134,8 +141,8 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
     kt_first = __ldg(list);
   }
 
-  if (tid < WsShape::kConsumers) {   // thread c initialises consumer c's barriers
-    const uint32_t bq = base + WsShape::kConsumers * WsShape::kWgBytes + tid * WsShape::kBarBytes;
+  if (tid < Shape::kConsumers) {   // thread c initialises consumer c's barriers
+    const uint32_t bq = base + Shape::kConsumers * Shape::kWgBytes + tid * Shape::kBarBytes;
     mbar_init(bq, 1);
 #pragma unroll
     for (int st = 0; st < kStages; ++st) {
@@ -150,8 +157,8 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
 
   // ---- producer warpgroup: per consumer, Q, then K and V of each list entry ------------------
   if (producer) {
-    setmaxnreg_dec<WsShape::kProducerRegs>();
-    if (w < WsShape::kConsumers && lane == 0 && n_tiles > 0) {
+    setmaxnreg_dec<Shape::kProducerRegs>();
+    if (w < Shape::kConsumers && lane == 0 && n_tiles > 0) {
       // Tensor maps are [B, S, H, D] seen innermost first: coordinates (d, head, row, batch).
       const int tb = p.cu_seqlens_q != nullptr ? 0 : b;
       const int q_row = static_cast<int>(span.q_row0) + m0;
@@ -182,7 +189,7 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
   }
 
   // ---- consumers ----------------------------------------------------------------------------------
-  setmaxnreg_inc<WsShape::kConsumerRegs>();
+  setmaxnreg_inc<Shape::kConsumerRegs>();
   const int g = lane >> 2;
   const int q4 = lane & 3;
   const int wtid = tid & 127;                          // thread inside the warpgroup
@@ -207,7 +214,7 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
   auto issue_s = [&](int t) {
     const uint64_t desc_k = sw128_desc(sK0 + (t % kStages) * kTile, 16, 1024);
 #pragma unroll
-    for (int kk = 0; kk < WsShape::kD / 16; ++kk) {
+    for (int kk = 0; kk < Shape::kD / 16; ++kk) {
       const uint32_t step = ((kk >> 2) * kBox + (kk & 3) * 32) >> 4;
       Mma::ss(s, desc_q + step, desc_k + step, kk > 0);
     }
@@ -226,15 +233,20 @@ __global__ void __launch_bounds__(WsShape::kThreads, 1)
     const int valid = max(0, span.sk - kt * kBN);
     if (valid >= kBN) return;
     const uint32_t v = sV0 + (t % kStages) * kTile;
-    for (int c = wtid; c < (kBN - valid) * (WsShape::kD / 8); c += 128) {
-      const int r = valid + c / (WsShape::kD / 8);
+    for (int c = wtid; c < (kBN - valid) * (Shape::kD / 8); c += 128) {
+      const int r = valid + c / (Shape::kD / 8);
       asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
-                       v + sw128_offset<WsShape::kBN>(r, c % (WsShape::kD / 8))),
+                       v + sw128_offset<Shape::kBN>(r, c % (Shape::kD / 8))),
                    "r"(0)
                    : "memory");
     }
     fence_proxy_async();   // generic-proxy stores, read next by wgmma
-    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + w) : "memory");
+    // Named barrier 1 + w of this warpgroup's 128 threads (immediate ids: ptxas reserves only
+    // the ids it sees, all 16 for a register operand).
+    if (w == 0)
+      asm volatile("bar.sync 1, 128;\n" ::: "memory");
+    else
+      asm volatile("bar.sync 2, 128;\n" ::: "memory");
   };
   // Mask and exponentiate S_t (key tile kt) in place, update the row max / sum; alpha rescales O.
   auto softmax = [&](int kt, float (&alpha)[2]) -> bool {

@@ -36,7 +36,7 @@ void launch_attention_maxpool(const AttnParams& p);
 void launch_attention_sparse(const AttnParams& p);
 // Variant V of the sparse path; false (nothing launched) where it does not apply: head dim other
 // than 128, an element mask (p.fine_mask), a device other than Hopper, no sm_90a code.
-bool launch_attention_sparse_wgmma(const AttnParams& p);
+bool launch_attention_sparse_wgmma(const AttnParams& p, int consumers = 2);
 // Whether variant V runs here for head dim 128 (tests check that they test it, not H).
 bool attention_sparse_wgmma_ready();
 

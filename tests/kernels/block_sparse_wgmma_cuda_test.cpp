@@ -40,8 +40,9 @@ void require_wgmma_on_hopper() {
 #endif
 }
 
-// V against the float64 reference and against H on the same lists.
-void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const AttnOptions& base = {}) {
+// V (or `variant`) against the float64 reference and against H on the same lists.
+void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const AttnOptions& base = {},
+             const char* variant = "V") {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
   AttnOptions opts = base;
   opts.return_lse = true;
@@ -49,7 +50,7 @@ void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const Attn
   const BlockIndex idx_cpu = block_index_from_mask(mask_cpu, block, sq, sk);
   AttnResult got, h;
   {
-    const VariantEnv v("V");
+    const VariantEnv v(variant);
     got = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
   }
   {
@@ -58,7 +59,7 @@ void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const Attn
   }
   const AttnResult ref = block_sparse_attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v),
                                                 idx_cpu, cpu_options(opts));
-  INFO(shape_text(x) << " block " << block << " kept " << mask_cpu.sum().item<int64_t>()
+  INFO("variant " << variant << " " << shape_text(x) << " block " << block << " kept " << mask_cpu.sum().item<int64_t>()
                      << " dtype " << (x.q.scalar_type() == at::kBFloat16 ? "bf16" : "fp16"));
   CHECK(rel_err(got.out, ref.out) < 1e-2);
   CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
@@ -89,8 +90,11 @@ TEST_CASE("block_sparse_attention cuda variant V matches the float64 reference a
     for (const Case& c : cases) {
       const QKV x = random_qkv(c.B, c.Sq, c.Sk, c.Hq, c.Hkv, 128, dtype, c.logit_scale);
       for (const int64_t block : {64, 128}) {
-        for (const double keep : {0.0, 0.3, 1.0})
-          check_v(x, random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++), block);
+        for (const double keep : {0.0, 0.3, 1.0}) {
+          const at::Tensor mask = random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++);
+          for (const char* variant : {"V", "U"})   // U: one query block per CTA
+            check_v(x, mask, block, {}, variant);
+        }
       }
     }
   }
