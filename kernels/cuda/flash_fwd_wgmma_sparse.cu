@@ -1,6 +1,6 @@
 // Launcher of the Hopper wgmma block-sparse kernel (sparse variant 'V',
 // flash_fwd_wgmma_sparse.cuh): builds the TMA tensor maps of q, k, v (boxes of 64 rows) and
-// launches one CTA per pair of 64-row query blocks, KV-head-major. It declines (returns false,
+// launches one CTA per 64-row query block, KV-head-major. It declines (returns false,
 // nothing launched) where the kernel does not apply: head dim other than 128, an element mask
 // (mask blocks 16 / 32), a device other than Hopper, a build without sm_90a code, or tensors the
 // copy engine cannot address; the caller then runs the mma.sync kernels (variant H).
@@ -53,18 +53,22 @@ bool launch_sparse_wgmma(const AttnParams& p) {
 
 }  // namespace
 
+// One query block per CTA, two CTAs per SM. Two blocks per CTA (CONSUMERS = 2, one CTA per SM)
+// measured the same at keep >= 0.3 and 4-8% slower at keep 0.1 / 0.05 on 32k (H200, 13:00 UTC,
+// bench/NOTES.md round 4): a lone CTA per SM starts each block cold (Q, first K / V), and its
+// two lists rarely end together.
+constexpr int kConsumersPerCta = 1;
+
 bool attention_sparse_wgmma_ready() {
-  return sparse_kernel_usable<__nv_bfloat16, 2>() && sparse_kernel_usable<__half, 2>() &&
-         sparse_kernel_usable<__nv_bfloat16, 1>() && sparse_kernel_usable<__half, 1>();
+  return sparse_kernel_usable<__nv_bfloat16, kConsumersPerCta>() &&
+         sparse_kernel_usable<__half, kConsumersPerCta>();
 }
 
-bool launch_attention_sparse_wgmma(const AttnParams& p, int consumers) {
+bool launch_attention_sparse_wgmma(const AttnParams& p) {
   if (p.head_dim != 128 || p.fine_mask != nullptr) return false;
   if (p.n_qtiles != (p.sq + 63) / 64) return false;   // lists of 64-row query blocks only
-  const bool bf16 = p.dtype == AttnDtype::kBF16;
-  if (consumers == 1)
-    return bf16 ? launch_sparse_wgmma<__nv_bfloat16, 1>(p) : launch_sparse_wgmma<__half, 1>(p);
-  return bf16 ? launch_sparse_wgmma<__nv_bfloat16, 2>(p) : launch_sparse_wgmma<__half, 2>(p);
+  return p.dtype == AttnDtype::kBF16 ? launch_sparse_wgmma<__nv_bfloat16, kConsumersPerCta>(p)
+                                     : launch_sparse_wgmma<__half, kConsumersPerCta>(p);
 }
 
 }  // namespace seer::kernels::cuda

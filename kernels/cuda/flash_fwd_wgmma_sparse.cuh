@@ -4,16 +4,18 @@
 //
 // Built on the dense kernel W (flash_fwd_wgmma.cuh) with one change of shape: every consumer
 // warpgroup owns one 64-row query block and walks that block's own list of kept 64-key tiles,
-// with its own producer thread, K / V stages and mbarriers. CONSUMERS = 2 (below) or 1 (one
-// query block per CTA of 256 threads, two CTAs per SM). Random masks give the two query
-// blocks of a 128-row CTA few tiles in common (round 3, bench/NOTES.md), so a shared 128-row
-// walk over the union would multiply the work; two independent pipelines in one CTA keep W's
-// register split (setmaxnreg 24 / 240) and let each warpgroup's softmax fill the other's gaps.
-//   CTA = 2 consumer warpgroups (warps 0-3: query block 2 t, warps 4-7: block 2 t + 1) +
-//         1 producer warpgroup (warp 8 + w, lane 0 feeds consumer w; the rest idle).
+// with its own producer thread, K / V stages and mbarriers. Random masks give two query blocks
+// few tiles in common (round 3, bench/NOTES.md), so W's 128 rows over one key walk would
+// multiply the work; independent 64-row pipelines keep every tile loaded for one block only.
+//   CTA = CONSUMERS consumer warpgroups (warps 4 w .. 4 w + 3: query block CONSUMERS t + w) +
+//         1 producer warpgroup (warp 4 CONSUMERS + w, lane 0, feeds consumer w; the rest idle).
+//   The launcher uses CONSUMERS = 1: 256 threads and 83 KB, two CTAs per SM, so one CTA's cold
+//   start (Q, first K / V) and tail overlap the other's work. CONSUMERS = 2 (one CTA per SM,
+//   161 KB, W's register split 24 / 240) measured equal at keep >= 0.3 and up to 8% slower at
+//   keep 0.1 / 0.05 (bench/NOTES.md, round 4); 3 K / V stages instead of 2 gave nothing.
 //   S = Q K^T   wgmma m64n64k16 from shared memory (Q and K K-major),
 //   O += P V    wgmma m64n128k16, P from registers, V MN-major (4 k-steps of 16 keys).
-// Shared memory per consumer: Q 16 KB + 2 stages x (K 16 KB + V 16 KB) = 80 KB; 161 KB in all.
+// Shared memory per consumer: Q 16 KB + 2 stages x (K 16 KB + V 16 KB) = 80 KB.
 // CTA order as the split kernel S: KV-head-major (all query blocks of the query heads that share
 // one KV head, heaviest causal blocks first, before the next KV head), so the CTAs resident at
 // once read one KV head's K / V from L2 although their lists differ.
