@@ -47,7 +47,10 @@ grep -E "spill" "$OUT/setup.log" | sed "s/.*function//" | sort | uniq -c | head 
 
 if [[ "$MODE" != "benchonly" ]]; then
   log "GPU tests [cuda]"
-  build-gpu/tests/seer_kernels_tests "[cuda]" --durations yes > "$OUT/tests_cuda.log" 2>&1
+  # TEST_TIMEOUT / BENCH_TIMEOUT (seconds): a hung kernel (e.g. an mbarrier wait that never
+  # completes) ends that step instead of the whole device call.
+  timeout "${TEST_TIMEOUT:-1800}" build-gpu/tests/seer_kernels_tests "${TEST_FILTER:-[cuda]}" --durations yes \
+    > "$OUT/tests_cuda.log" 2>&1 || log "tests: exit status $?"
   grep -E -B3 -A12 "FAILED|failed|threw|exception" "$OUT/tests_cuda.log" | grep -v "frame #" | head -80
   tail -4 "$OUT/tests_cuda.log"
   if [[ "${CPU_TESTS:-0}" == 1 ]]; then
@@ -69,7 +72,7 @@ if [[ "$MODE" == bench* ]]; then
     || { log "bench build FAILED"; tail -30 "$OUT/setup.log"; exit 1; }
   export SEER_GIT=${SEER_GIT:-$(git rev-parse --short HEAD 2>/dev/null || echo uncommitted)}
   log "seer + SDPA benchmark"
-  build-gpu/bench_kernels "build-gpu/seer_$GPU.json" "seqs=${SEQS:-8192,32768,131072}" \
+  timeout "${BENCH_TIMEOUT:-1800}" build-gpu/bench_kernels "build-gpu/seer_$GPU.json" "seqs=${SEQS:-8192,32768,131072}" \
     ${VARIANTS:+variants=$VARIANTS} ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
   if [[ "${FLEX:-1}" == 1 ]]; then
     log "FlexAttention benchmark"

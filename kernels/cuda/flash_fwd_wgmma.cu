@@ -5,8 +5,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/flash_fwd_wgmma.cuh"
 #include "kernels/cuda/launch.h"
-
-#include <cudaTypedefs.h>   // PFN_cuTensorMapEncodeTiled
+#include "kernels/cuda/tma_map.cuh"
 
 #include <stdexcept>
 
@@ -14,60 +13,11 @@ namespace seer::kernels::cuda {
 
 namespace {
 
-// True when the binary the driver picked for this kernel on the current device came from
-// sm_90a code: the sm_80 PTX JIT-compiled for a Hopper device reports PTX version 80 and has an
-// empty body. Asked once per device and dtype.
+// Asked once per device and dtype (tma_map.cuh).
 template <typename T>
 bool wgmma_kernel_usable() {
-  constexpr int kMaxDevices = 64;
-  static signed char known[kMaxDevices] = {};   // 0 unknown, 1 usable, -1 not
-  int dev = 0;
-  SEER_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices) return false;
-  if (known[dev] == 0) {
-    int major = 0;
-    SEER_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    cudaFuncAttributes attr{};
-    SEER_CUDA_CHECK(cudaFuncGetAttributes(&attr, flash_fwd_wgmma_kernel<T>));
-    known[dev] = (major == 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90) ? 1 : -1;
-  }
-  return known[dev] > 0;
-}
-
-// The driver's tensor-map encoder, through the runtime (no link against libcuda).
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* ptr = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000, cudaEnableDefault,
-                                         &found) != cudaSuccess ||
-        found != cudaDriverEntryPointSuccess)
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
-  }();
-  return fn;
-}
-
-// Tensor map of q, k or v ([batch, rows, heads, 128], strides in elements) for boxes of 64
-// elements x 128 rows of one head, 128-byte swizzled (the layout of sw128_offset). Dimensions
-// innermost first: head dim, heads, rows, batch. False when the driver refuses (e.g. strides
-// that are no multiple of 16 bytes): the caller falls back to B.
-bool make_tensor_map(CUtensorMap* map, const void* base, CUtensorMapDataType dtype, int64_t batch,
-                     int64_t rows, int64_t heads, int64_t batch_stride, int64_t row_stride,
-                     int64_t head_stride) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (encode == nullptr) return false;
-  if (batch_stride == 0) batch_stride = rows * row_stride;   // varlen: one batch entry
-  const cuuint64_t dims[4] = {128, static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(rows),
-                              static_cast<cuuint64_t>(batch)};
-  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(head_stride) * 2,
-                                 static_cast<cuuint64_t>(row_stride) * 2,
-                                 static_cast<cuuint64_t>(batch_stride) * 2};
-  const cuuint32_t box[4] = {64, 1, 128, 1};
-  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  return encode(map, dtype, 4, const_cast<void*>(base), dims, strides, box, elem_strides,
-                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  static signed char known[64] = {};   // 0 unknown, 1 usable, -1 not
+  return hopper_kernel_usable(flash_fwd_wgmma_kernel<T>, known);
 }
 
 template <typename T>
@@ -78,11 +28,11 @@ bool launch_wgmma(const AttnParams& p) {
   const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
   CUtensorMap tm_q, tm_k, tm_v;
   if (!make_tensor_map(&tm_q, p.q, dt, tb, p.q_rows, p.hq, p.q_batch_stride, p.q_row_stride,
-                       p.q_head_stride) ||
+                       p.q_head_stride, WgShape::kBM) ||
       !make_tensor_map(&tm_k, p.k, dt, tb, p.k_rows, p.hkv, p.k_batch_stride, p.k_row_stride,
-                       p.k_head_stride) ||
+                       p.k_head_stride, WgShape::kBN) ||
       !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
-                       p.v_head_stride))
+                       p.v_head_stride, WgShape::kBN))
     return false;
   auto* kernel = flash_fwd_wgmma_kernel<T>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,

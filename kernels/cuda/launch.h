@@ -11,14 +11,17 @@ namespace seer::kernels::cuda {
 // 'B' = 4 warps x 32 rows (128-row tiles), 'C' = 2 warps x 32 rows (64-row tiles). Sparse: 'B'
 // runs a pair of 64-row query blocks over the union of their tile lists; 'S' runs 64-row CTAs of
 // 4 warps x 32 rows whose two warp pairs split the block's list (flash_fwd_split.cuh, KV-head-
-// major CTA order); the default 'H' picks B or S per pair of blocks by how much the two lists
-// overlap. Dense only: 'W' (the dense default) = the Hopper wgmma kernel (flash_fwd_wgmma.cuh,
-// 2 consumer warpgroups x 64 rows + a TMA producer, 128-key tiles; head dim 128 on sm_90a,
-// else B). The environment variable
-// SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare them).
+// major CTA order); 'H' (the default where V declines) picks B or S per pair of blocks by how
+// much the two lists overlap. Dense only: 'W' (the dense default) = the Hopper wgmma kernel
+// (flash_fwd_wgmma.cuh, 2 consumer warpgroups x 64 rows + a TMA producer, 128-key tiles; head
+// dim 128 on sm_90a, else B). Sparse only: 'V' (the sparse default) = the Hopper wgmma sparse
+// kernel (flash_fwd_wgmma_sparse.cuh, one 64-row query block and its list per CTA of a consumer
+// and a TMA producer warpgroup; head dim 128, block-64 / 128 lists on sm_90a, else H). The
+// environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare
+// them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/W (H, S: sparse launcher only;
-// W: dense launcher only), else the default.
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/V/W (H, S, V: sparse launcher
+// only; W: dense launcher only), else the default.
 char flash_variant_raw(char default_variant);
 
 // Dense causal/non-causal attention (+ lse when p.lse is set).
@@ -32,6 +35,11 @@ bool attention_dense_wgmma_ready();
 void launch_attention_maxpool(const AttnParams& p);
 // Block-sparse attention over the 64 x 64 tile lists of p.tile_counts / p.tile_indices.
 void launch_attention_sparse(const AttnParams& p);
+// Variant V of the sparse path; false (nothing launched) where it does not apply: head dim other
+// than 128, an element mask (p.fine_mask), a device other than Hopper, no sm_90a code.
+bool launch_attention_sparse_wgmma(const AttnParams& p);
+// Whether variant V runs here for head dim 128 (tests check that they test it, not H).
+bool attention_sparse_wgmma_ready();
 
 // Query rows per tile of the sparse kernel (the tile lists are built for this size).
 constexpr int kSparseTileRows = 64;

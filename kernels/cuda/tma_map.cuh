@@ -1,0 +1,68 @@
+// Host side of the Hopper kernels (flash_fwd_wgmma.cu, flash_fwd_wgmma_sparse.cu): TMA tensor
+// maps of q / k / v and the check that a kernel really carries sm_90a code on this device.
+#pragma once
+
+#include "kernels/cuda/cuda_check.h"
+
+#include <cuda.h>           // CUtensorMap
+#include <cudaTypedefs.h>   // PFN_cuTensorMapEncodeTiled
+
+#include <cstdint>
+
+namespace seer::kernels::cuda {
+
+// True when the binary the driver picked for `kernel` on the current device came from sm_90a
+// code: the sm_80 PTX JIT-compiled for a Hopper device reports PTX version 80 and has an empty
+// body. `known` caches the answer per device (one array per kernel and dtype).
+template <typename Kernel>
+bool hopper_kernel_usable(Kernel kernel, signed char (&known)[64]) {
+  int dev = 0;
+  SEER_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= 64) return false;
+  if (known[dev] == 0) {
+    int major = 0;
+    SEER_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    cudaFuncAttributes attr{};
+    SEER_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    known[dev] = (major == 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90) ? 1 : -1;
+  }
+  return known[dev] > 0;
+}
+
+// The driver's tensor-map encoder, through the runtime (no link against libcuda).
+inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* ptr = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000, cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
+  }();
+  return fn;
+}
+
+// Tensor map of q, k or v ([batch, rows, heads, 128], strides in elements) for boxes of 64
+// elements x box_rows rows of one head, 128-byte swizzled (the layout of sw128_offset).
+// Dimensions innermost first: head dim, heads, rows, batch. False when the driver refuses (e.g.
+// strides that are no multiple of 16 bytes): the caller falls back to the mma.sync kernels.
+inline bool make_tensor_map(CUtensorMap* map, const void* base, CUtensorMapDataType dtype,
+                            int64_t batch, int64_t rows, int64_t heads, int64_t batch_stride,
+                            int64_t row_stride, int64_t head_stride, uint32_t box_rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (encode == nullptr) return false;
+  if (batch_stride == 0) batch_stride = rows * row_stride;   // varlen: one batch entry
+  const cuuint64_t dims[4] = {128, static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(rows),
+                              static_cast<cuuint64_t>(batch)};
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(head_stride) * 2,
+                                 static_cast<cuuint64_t>(row_stride) * 2,
+                                 static_cast<cuuint64_t>(batch_stride) * 2};
+  const cuuint32_t box[4] = {64, 1, box_rows, 1};
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  return encode(map, dtype, 4, const_cast<void*>(base), dims, strides, box, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace seer::kernels::cuda

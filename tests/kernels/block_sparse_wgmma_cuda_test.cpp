@@ -1,0 +1,185 @@
+// GPU tests of the Hopper wgmma block-sparse kernel (SEER_FLASH_VARIANT=V, the sparse default
+// on Hopper; kernels/cuda/flash_fwd_wgmma_sparse.cuh) at head dim 128, the only one it takes,
+// against the CPU float64 reference and the mma.sync variant H, with NaN-poisoned outputs: odd
+// lengths, odd query block counts, GQA, batch > 1, chunked queries, empty rows, all kept, padded
+// batches with NaN padding, varlen.
+// c10's logging header defines a fatal CHECK(); included first, Catch's CHECK replaces it (else
+// ATen, included later, would silently turn every CHECK below into a c10 abort-on-failure).
+#include <c10/util/Logging.h>
+#include "catch.h"
+#include "cuda_compare_util.h"
+#include "kernels/attention.h"
+
+#include <ATen/ATen.h>
+#if defined(SEER_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#include "kernels/cuda/launch.h"
+#endif
+
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace seer::kernels;
+using namespace seer::kernels::testing;
+
+namespace {
+
+struct VariantEnv {
+  explicit VariantEnv(const char* v) { setenv("SEER_FLASH_VARIANT", v, 1); }
+  ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
+};
+
+// On a Hopper GPU the V kernel must really run (a build without sm_90a code would silently
+// test H instead).
+void require_wgmma_on_hopper() {
+#if defined(SEER_WITH_CUDA)
+  if (at::cuda::getCurrentDeviceProperties()->major == 9)
+    REQUIRE(seer::kernels::cuda::attention_sparse_wgmma_ready());
+#endif
+}
+
+// V against the float64 reference and against H on the same lists.
+void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const AttnOptions& base = {}) {
+  const int64_t sq = x.q.size(1), sk = x.k.size(1);
+  AttnOptions opts = base;
+  opts.return_lse = true;
+  const BlockIndex idx_gpu = block_index_from_mask(mask_cpu.cuda(), block, sq, sk);
+  const BlockIndex idx_cpu = block_index_from_mask(mask_cpu, block, sq, sk);
+  AttnResult got, h;
+  {
+    const VariantEnv v("V");
+    got = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
+  }
+  {
+    const VariantEnv v("H");
+    h = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
+  }
+  const AttnResult ref = block_sparse_attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v),
+                                                idx_cpu, cpu_options(opts));
+  INFO(shape_text(x) << " block " << block << " kept " << mask_cpu.sum().item<int64_t>()
+                     << " dtype " << (x.q.scalar_type() == at::kBFloat16 ? "bf16" : "fp16"));
+  CHECK(rel_err(got.out, ref.out) < 1e-2);
+  CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
+  CHECK(rel_err(got.out, h.out) < 1e-2);
+  CHECK(max_abs_err(got.lse, h.lse) < 1e-3);
+}
+
+}  // namespace
+
+TEST_CASE("block_sparse_attention cuda variant V matches the float64 reference and H",
+          "[cuda][sparse][wgmma]") {
+  if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  require_wgmma_on_hopper();
+  struct Case {
+    int64_t B, Sq, Sk, Hq, Hkv;
+    double logit_scale;
+  };
+  const std::vector<Case> cases = {
+      {1, 1, 1, 2, 2, 1.0},         // single row
+      {1, 37, 37, 4, 1, 1.0},       // S < 64, GQA 4
+      {1, 130, 130, 2, 2, 1.0},     // 3 query blocks, the last one partial
+      {2, 300, 300, 8, 2, 1.0},     // batch 2, odd S
+      {1, 256, 512, 8, 1, 1.0},     // chunked queries, GQA 8
+      {2, 777, 777, 4, 4, 8.0},     // many tiles, partial last tile, large logits
+  };
+  uint64_t seed = 5;
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    for (const Case& c : cases) {
+      const QKV x = random_qkv(c.B, c.Sq, c.Sk, c.Hq, c.Hkv, 128, dtype, c.logit_scale);
+      for (const int64_t block : {64, 128}) {
+        for (const double keep : {0.0, 0.3, 1.0})
+          check_v(x, random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++), block);
+      }
+    }
+  }
+}
+
+TEST_CASE("block_sparse_attention cuda variant V empty rows and all kept", "[cuda][sparse][wgmma]") {
+  if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  require_wgmma_on_hopper();
+  const VariantEnv env("V");
+  {
+    const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
+    at::Tensor mask = random_block_mask(1, 4, 200, 200, 64, 0.5, 7);
+    mask.select(1, 1).zero_();          // head 1: nothing kept at all
+    mask.select(2, 1).fill_(false);     // query block 1 of every head empty
+    check_v(x, mask, 64);
+    const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 200, 200);
+    AttnOptions opts;
+    opts.return_lse = true;
+    const AttnResult got = block_sparse_attention(x.q, x.k, x.v, idx, opts);
+    CHECK(got.out.select(2, 1).abs().max().item<float>() == 0.f);
+    CHECK(at::isinf(got.lse.select(1, 1)).all().item<bool>());
+  }
+  for (const int64_t block : {64, 128}) {
+    const QKV x = random_qkv(2, 333, 333, 8, 2, 128, at::kBFloat16);
+    const int64_t nb = (333 + block - 1) / block;
+    const at::Tensor mask = at::ones({2, 8, nb, nb}, at::TensorOptions().dtype(at::kBool));
+    const BlockIndex idx = block_index_from_mask(mask.cuda(), block, 333, 333);
+    const AttnResult sparse = block_sparse_attention(x.q, x.k, x.v, idx);
+    const AttnResult dense = attention(x.q, x.k, x.v);
+    INFO("block " << block);
+    CHECK(rel_err(sparse.out, dense.out) < 5e-3);
+  }
+}
+
+TEST_CASE("block_sparse_attention cuda variant V padded and varlen batches", "[cuda][sparse][wgmma]") {
+  if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  require_wgmma_on_hopper();
+  const auto int_cpu = at::TensorOptions().dtype(at::kInt);
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    {  // padded: three sequences of 300 / 77 / 5 valid rows in S = 300
+      const QKV x = random_qkv(3, 300, 300, 8, 2, 128, dtype);
+      AttnOptions opts;
+      opts.seq_lens = at::tensor(std::vector<int32_t>{300, 77, 5}, int_cpu).cuda();
+      check_v(x, random_block_mask(3, 8, 300, 300, 64, 0.5, 31), 64, opts);
+    }
+    {  // padded, NaN in the padding rows of q, k and v: P = 0 there must not make NaN
+      QKV x = random_qkv(2, 200, 200, 4, 1, 128, dtype);
+      AttnOptions opts;
+      opts.return_lse = true;
+      opts.seq_lens = at::tensor(std::vector<int32_t>{200, 77}, int_cpu).cuda();
+      const at::Tensor mask = random_block_mask(2, 4, 200, 200, 64, 0.7, 41);
+      const BlockIndex idx_cpu = block_index_from_mask(mask, 64, 200, 200);
+      const AttnResult ref = block_sparse_attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v),
+                                                    idx_cpu, cpu_options(opts));
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      x.q.slice(0, 1, 2).slice(1, 77).fill_(nan);
+      x.k.slice(0, 1, 2).slice(1, 77).fill_(nan);
+      x.v.slice(0, 1, 2).slice(1, 77).fill_(nan);
+      const VariantEnv env("V");
+      const AttnResult got =
+          block_sparse_attention(x.q, x.k, x.v, block_index_from_mask(mask.cuda(), 64, 200, 200), opts);
+      CHECK(rel_err(got.out, ref.out) < 1e-2);
+      CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
+      CHECK(got.out.slice(0, 1, 2).slice(1, 77).abs().max().item<float>() == 0.f);
+    }
+    {  // varlen: 50, 129, 1 and 260 rows (sequences aligned at their own starts)
+      const QKV x = random_qkv(1, 440, 440, 4, 1, 128, dtype);
+      AttnOptions opts;
+      opts.cu_seqlens_q = at::tensor(std::vector<int32_t>{0, 50, 179, 180, 440}, int_cpu).cuda();
+      opts.cu_seqlens_k = opts.cu_seqlens_q;
+      const at::Tensor mask = random_block_mask(4, 4, 260, 260, 64, 0.5, 51);
+      AttnOptions ref_opts = opts;
+      ref_opts.return_lse = true;
+      const AttnResult ref = block_sparse_attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v),
+                                                    block_index_from_mask(mask, 64, 260, 260),
+                                                    cpu_options(ref_opts));
+      AttnResult got, h;
+      const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 260, 260);
+      {
+        const VariantEnv env("V");
+        got = block_sparse_attention(x.q, x.k, x.v, idx, ref_opts);
+      }
+      {
+        const VariantEnv env("H");
+        h = block_sparse_attention(x.q, x.k, x.v, idx, ref_opts);
+      }
+      CHECK(rel_err(got.out, ref.out) < 1e-2);
+      CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
+      CHECK(rel_err(got.out, h.out) < 1e-2);
+    }
+  }
+}
