@@ -10,6 +10,7 @@
 // each other so the KV tile a group shares is still in L2.
 #pragma once
 
+#include "kernels/cuda/maxpool_emit.cuh"
 #include "kernels/cuda/mma_utils.cuh"
 #include "kernels/params.h"
 
@@ -490,67 +491,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnPar
   }
 
   // ---- max-pool: G[i, j] = max over the rows of block i of exp(rowmax_j - lse) ----------------
-  // Lane q4 takes key blocks jb = q4 mod 4, kU of them per step with their scratch loads issued
-  // before any exp2 / atomic (the loads no longer wait one by one behind the atomics); when the
-  // warp's 16 * kMT rows lie in one query block (pb >= 16 * kMT) their maxima merge before the
-  // shuffles and a single atomicMax per (block, key block) and warp.
   if constexpr (kMode == FwdMode::kMaxpool) {
-    const int pb = p.pool_block;
-    const int n_blocks = min(p.pool_nbk, (n_tiles * kBN + pb - 1) / pb);
-    __syncwarp();   // scratch rows were written by lane q4 == 0 of each quad
-    float lse_use[kMT][2];   // -inf rows (no key, or past the sequence) read nothing
-    bool row_ok[kMT][2];
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int row = m0 + warp_row0 + mt * 16 + g + 8 * r;
-        row_ok[mt][r] = row < span.sq && lse2[mt][r] != -INFINITY;
-        lse_use[mt][r] = row_ok[mt][r] ? lse2[mt][r] : 0.f;
-      }
-    auto emit = [&](const unsigned mt_mask, const int row0) {
-      const int qb = row0 / pb;   // the rows of mt_mask never straddle a block
-      float* g_row = p.pool_out + ((static_cast<int64_t>(b) * p.hq + h) * p.pool_nbq + qb) * p.pool_nbk;
-      constexpr int kU = 4;
-      for (int jb0 = 0; jb0 < n_blocks; jb0 += 4 * kU) {
-        float raw[kU][kMT][2];
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          const int jb = jb0 + 4 * u + q4;
-#pragma unroll
-          for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-              const int row = m0 + warp_row0 + mt * 16 + g + 8 * r;
-              raw[u][mt][r] = ((mt_mask >> mt) & 1u) && row_ok[mt][r] && jb < n_blocks
-                                  ? pool_scratch[static_cast<int64_t>(jb) * p.pool_rows + row]
-                                  : -INFINITY;
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          const int jb = jb0 + 4 * u + q4;
-          float v = 0.f;
-#pragma unroll
-          for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) v = fmaxf(v, exp2f(raw[u][mt][r] - lse_use[mt][r]));
-          v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 4));
-          v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
-          v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 16));
-          if (g == 0 && jb < n_blocks && v > 0.f)
-            atomicMax(reinterpret_cast<int*>(g_row + jb), __float_as_int(v));
-        }
-      }
-    };
-    const int wrow0 = m0 + warp_row0;
-    if (pb >= 16 * kMT) {
-      if (wrow0 < span.sq) emit((1u << kMT) - 1u, wrow0);   // warp-uniform
-    } else {
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-        if (wrow0 + mt * 16 < span.sq) emit(1u << mt, wrow0 + mt * 16);
-    }
+    const int n_blocks = min(p.pool_nbk, (n_tiles * kBN + p.pool_block - 1) / p.pool_block);
+    maxpool_emit_warp<kMT>(p, pool_scratch, b, h, span.sq, m0 + warp_row0, n_blocks, lse2, g, q4);
   }
 }
 

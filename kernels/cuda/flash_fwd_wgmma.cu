@@ -13,16 +13,16 @@ namespace seer::kernels::cuda {
 
 namespace {
 
-// Asked once per device and dtype (tma_map.cuh).
-template <typename T>
+// Asked once per device, dtype and mode (tma_map.cuh).
+template <typename T, bool kMaxpool = false>
 bool wgmma_kernel_usable() {
   static signed char known[64] = {};   // 0 unknown, 1 usable, -1 not
-  return hopper_kernel_usable(flash_fwd_wgmma_kernel<T>, known);
+  return hopper_kernel_usable(flash_fwd_wgmma_kernel<T, kMaxpool>, known);
 }
 
-template <typename T>
+template <typename T, bool kMaxpool>
 bool launch_wgmma(const AttnParams& p) {
-  if (!wgmma_kernel_usable<T>()) return false;
+  if (!wgmma_kernel_usable<T, kMaxpool>()) return false;
   const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                                              : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
@@ -34,7 +34,7 @@ bool launch_wgmma(const AttnParams& p) {
       !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
                        p.v_head_stride, WgShape::kBN))
     return false;
-  auto* kernel = flash_fwd_wgmma_kernel<T>;
+  auto* kernel = flash_fwd_wgmma_kernel<T, kMaxpool>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        WgShape::kSmemBytes));
   const int n_qtiles = (p.sq + WgShape::kBM - 1) / WgShape::kBM;
@@ -55,7 +55,19 @@ bool attention_dense_wgmma_ready() {
 
 bool launch_attention_dense_wgmma(const AttnParams& p) {
   if (p.head_dim != WgShape::kD) return false;
-  return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16>(p) : launch_wgmma<__half>(p);
+  return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16, false>(p)
+                                     : launch_wgmma<__half, false>(p);
+}
+
+bool attention_maxpool_wgmma_ready() {
+  return wgmma_kernel_usable<__nv_bfloat16, true>() && wgmma_kernel_usable<__half, true>();
+}
+
+bool launch_attention_maxpool_wgmma(const AttnParams& p) {
+  // Pool blocks of 64 keys are the two halves of a 128-key tile; other sizes stay on variant B.
+  if (p.head_dim != WgShape::kD || p.pool_block != 64) return false;
+  return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16, true>(p)
+                                     : launch_wgmma<__half, true>(p);
 }
 
 }  // namespace seer::kernels::cuda

@@ -21,9 +21,14 @@
 // pipelining"]: iteration i issues S_i = Q K_i^T and then O += P_{i-1} V_{i-1}, waits for S_i
 // only, and runs tile i's softmax while the P V product of tile i-1 is still in the tensor
 // cores; O is rescaled once that product has landed.
+// Max-pool mode (kMaxpool, pool block 64 only: DESIGN.md §1): the softmax step also stores the
+// row max of the raw scores over each 64-key half of the tile to p.pool_scratch, exactly as
+// flash_fwd.cuh's FwdMode::kMaxpool does (log2 units, scaled, masked keys -inf), and after the
+// final (m, l) each warp emits its atomicMax contributions to p.pool_out (maxpool_emit.cuh).
 #pragma once
 
 #include "kernels/cuda/flash_fwd.cuh"
+#include "kernels/cuda/maxpool_emit.cuh"
 #include "kernels/cuda/mma_utils.cuh"
 #include "kernels/cuda/tma_utils.cuh"
 #include "kernels/cuda/wgmma_utils.cuh"
@@ -72,7 +77,7 @@ struct WgmmaOps<__half> {
 };
 #endif
 
-template <typename T>
+template <typename T, bool kMaxpool = false>
 __global__ void __launch_bounds__(WgShape::kThreads, 1)
     flash_fwd_wgmma_kernel(const __grid_constant__ AttnParams p,
                            const __grid_constant__ CUtensorMap tm_q,
@@ -165,6 +170,12 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
     const int wg_row0 = m0 + wg * 64;                 // first row of this warpgroup
     const int row0 = wg_row0 + (warp & 3) * 16 + g;   // this thread's rows: row0, row0 + 8
     const float scale_log2 = p.scale * kLog2e;
+    // Max-pool scratch of this (batch, head): [pool_nbk, pool_rows], 64-key blocks.
+    float* pool_scratch = nullptr;
+    if constexpr (kMaxpool) {
+      pool_scratch = p.pool_scratch + (static_cast<int64_t>(b) * p.head_count + blockIdx.x) *
+                                          p.pool_nbk * p.pool_rows;
+    }
     // Q of this warpgroup: its 64 rows start 64 * 128 bytes into each column block.
     const uint64_t desc_q = sw128_desc(sQ + wg * 64 * 128, 16, 1024);
 
@@ -220,10 +231,28 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         float tile_max = -INFINITY;
+        if constexpr (kMaxpool) {
+          // The two 64-key halves are pool blocks 2 i and 2 i + 1; a half past the sequence
+          // (all -inf after the mask) is written too when the scratch has its slot.
+          float half_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int j = 0; j < kBN / 8; ++j)
-          tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
-        tile_max = quad_max(tile_max);
+          for (int j = 0; j < kBN / 8; ++j)
+            half_max[j / 8] = fmaxf(half_max[j / 8], fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+          const int row = row0 + 8 * r;
+#pragma unroll
+          for (int hb = 0; hb < 2; ++hb) {
+            half_max[hb] = quad_max(half_max[hb]);
+            const int jb = 2 * i + hb;
+            if (q4 == 0 && row < span.sq && jb < p.pool_nbk)
+              pool_scratch[static_cast<int64_t>(jb) * p.pool_rows + row] = half_max[hb] * scale_log2;
+          }
+          tile_max = fmaxf(half_max[0], half_max[1]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < kBN / 8; ++j)
+            tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+          tile_max = quad_max(tile_max);
+        }
         const float m_new = fmaxf(row_max[r], tile_max);
         const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
         alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
@@ -325,11 +354,13 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
     }
 
     // ---- epilogue: normalise, write O and lse (as variant B) ---------------------------------
+    float lse2_rows[1][2];   // log2-domain lse per row, -inf for rows without keys
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float l = quad_sum(row_sum[r]);
       const float inv = l > 0.f ? 1.f / l : 0.f;
       const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
+      lse2_rows[0][r] = lse2;
       const int row = row0 + 8 * r;
       const bool live = row < span.sq;
       if (row < span.rows_to_write) {
@@ -346,6 +377,12 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
               live ? lse2 * kLn2 : -INFINITY;
         }
       }
+    }
+    // ---- max-pool: this warp's 16 rows lie in one 64-row query block -------------------------
+    if constexpr (kMaxpool) {
+      const int n_blocks = min(p.pool_nbk, (n_tiles * kBN + 63) / 64);
+      maxpool_emit_warp<1, 8>(p, pool_scratch, b, h, span.sq, wg_row0 + (warp & 3) * 16, n_blocks,
+                           lse2_rows, g, q4);
     }
   }   // consumers
 #endif  // SEER_WGMMA_DEVICE

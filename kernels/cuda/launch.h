@@ -31,8 +31,15 @@ void launch_attention_dense(const AttnParams& p);
 bool launch_attention_dense_wgmma(const AttnParams& p);
 // Whether variant W runs here for head dim 128 (tests check that they test it, not B).
 bool attention_dense_wgmma_ready();
-// Dense attention plus the unnormalised max-pool map in p.pool_out (see params.h).
+// Dense attention plus the unnormalised max-pool map in p.pool_out (see params.h): variant W's
+// maxpool mode by default (SEER_FLASH_VARIANT=B/A/C forces the mma.sync kernel), B where W
+// declines.
 void launch_attention_maxpool(const AttnParams& p);
+// Variant W in maxpool mode; false (nothing launched) where it does not apply: pool block other
+// than 64, head dim other than 128, a device other than Hopper, or a build without sm_90a code.
+bool launch_attention_maxpool_wgmma(const AttnParams& p);
+// Whether the maxpool mode of W runs here for head dim 128 and pool block 64.
+bool attention_maxpool_wgmma_ready();
 // Block-sparse attention over the 64 x 64 tile lists of p.tile_counts / p.tile_indices.
 void launch_attention_sparse(const AttnParams& p);
 // Variant V of the sparse path; false (nothing launched) where it does not apply: head dim other
