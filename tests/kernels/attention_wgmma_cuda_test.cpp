@@ -24,11 +24,6 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-struct VariantEnv {
-  explicit VariantEnv(const char* v) { setenv("SEER_FLASH_VARIANT", v, 1); }
-  ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
-};
-
 // On a Hopper GPU the W kernel must really run (a build without sm_90a code would silently
 // test B instead).
 void require_wgmma_on_hopper() {
@@ -51,11 +46,11 @@ void check_case(const Case& c, at::ScalarType dtype) {
   opts.return_lse = true;
   AttnResult got, b;
   {
-    const VariantEnv w("W");
+    const ScopedFlashVariant w("W");
     got = attention(x.q, x.k, x.v, opts);
   }
   {
-    const VariantEnv v("B");
+    const ScopedFlashVariant v("B");
     b = attention(x.q, x.k, x.v, opts);
   }
   const AttnResult ref = attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v), cpu_options(opts));
@@ -94,7 +89,7 @@ TEST_CASE("attention cuda variant W matches the float64 reference and B", "[cuda
 TEST_CASE("attention cuda variant W matches SDPA", "[cuda][attention][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const VariantEnv w("W");
+  const ScopedFlashVariant w("W");
   for (const int64_t S : {64, 333, 1024, 2049}) {
     for (const int64_t Hkv : {1, 4, 8}) {
       const QKV x = random_qkv(2, S, S, 8, Hkv, 128, at::kBFloat16);
@@ -115,7 +110,7 @@ TEST_CASE("attention cuda variant W matches SDPA", "[cuda][attention][wgmma]") {
 TEST_CASE("attention cuda variant W padded and varlen batches", "[cuda][attention][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const VariantEnv w("W");
+  const ScopedFlashVariant w("W");
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
     {  // padded: three sequences of 300 / 77 / 5 valid rows in S = 300

@@ -23,13 +23,6 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-struct VariantEnv {
-  explicit VariantEnv(const char* v) {
-    if (v[0] != '\0') setenv("SEER_FLASH_VARIANT", v, 1);
-  }
-  ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
-};
-
 // The default variants: "" (W's maxpool mode where it applies) and "B".
 const char* const kVariants[] = {"", "B"};
 
@@ -75,7 +68,7 @@ TEST_CASE("attention_with_block_maxpool cuda matches the float64 reference", "[c
     const MaxpoolResult ref = attention_with_block_maxpool(to_cpu64(x.q), to_cpu64(x.k),
                                                            to_cpu64(x.v), c.block, cpu_options(opts));
     for (const char* variant : kVariants) {
-      const VariantEnv env(variant);
+      const ScopedFlashVariant env(variant);
       const MaxpoolResult got = attention_with_block_maxpool(x.q, x.k, x.v, c.block, opts);
       INFO(shape_text(x) << " block " << c.block << " causal " << c.causal << " variant '"
                           << variant << "'");
@@ -101,7 +94,7 @@ TEST_CASE("attention_with_block_maxpool cuda padded batch", "[cuda][maxpool]") {
     const MaxpoolResult ref = attention_with_block_maxpool(to_cpu64(x.q), to_cpu64(x.k),
                                                            to_cpu64(x.v), 64, cpu_options(opts));
     for (const char* variant : kVariants) {
-      const VariantEnv env(variant);
+      const ScopedFlashVariant env(variant);
       const MaxpoolResult got = attention_with_block_maxpool(x.q, x.k, x.v, 64, opts);
       INFO("padded, second length " << len1 << " variant '" << variant << "'");
       CHECK(rel_err(got.out, ref.out) < 1e-2);
@@ -124,7 +117,7 @@ TEST_CASE("attention_with_block_maxpool cuda varlen batch", "[cuda][maxpool]") {
     const MaxpoolResult ref = attention_with_block_maxpool(to_cpu64(x.q), to_cpu64(x.k),
                                                            to_cpu64(x.v), block, cpu_options(opts));
     for (const char* variant : kVariants) {
-      const VariantEnv env(variant);
+      const ScopedFlashVariant env(variant);
       const MaxpoolResult got = attention_with_block_maxpool(x.q, x.k, x.v, block, opts);
       INFO("varlen block " << block << " variant '" << variant << "'");
       CHECK(rel_err(got.out, ref.out) < 1e-2);

@@ -18,15 +18,6 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-// Runs the sparse kernel's tile variants (A: 64-row CTAs of 16-row warps, B: 128-row CTAs over two
-// query blocks' merged lists, S: 64-row CTAs whose two warp pairs split the key list, H: each
-// pair of blocks in B or S by overlap, V: the Hopper wgmma kernel, which declines head dim 64
-// and blocks 16 / 32 to H) under SEER_FLASH_VARIANT.
-struct VariantEnv {
-  explicit VariantEnv(const std::string& v) { setenv("SEER_FLASH_VARIANT", v.c_str(), 1); }
-  ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
-};
-
 void check_sparse(const QKV& x, const at::Tensor& mask_cpu, int64_t block, double tol = 1e-2) {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
   const BlockIndex idx_gpu = block_index_from_mask(mask_cpu.cuda(), block, sq, sk);
@@ -46,7 +37,7 @@ void check_sparse(const QKV& x, const at::Tensor& mask_cpu, int64_t block, doubl
 TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V");
-  const VariantEnv env(variant);
+  const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   uint64_t seed = 1;
   for (const int64_t block : {16, 32, 64, 128}) {
@@ -64,7 +55,7 @@ TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][s
 TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V");
-  const VariantEnv env(variant);
+  const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   for (const int64_t block : {16, 64}) {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
@@ -84,7 +75,7 @@ TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][s
 TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V");
-  const VariantEnv env(variant);
+  const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   for (const int64_t block : {32, 64, 128}) {
     const QKV x = random_qkv(2, 333, 333, 8, 2, 128, at::kBFloat16);
@@ -101,7 +92,7 @@ TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cud
 TEST_CASE("block_sparse_attention cuda padded and varlen batches", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V");
-  const VariantEnv env(variant);
+  const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const int64_t block : {32, 64}) {
@@ -145,7 +136,7 @@ TEST_CASE("block_sparse_attention cuda pairs split between the 128- and 64-row k
   // Half of the (head, pair) cells get identical lists for both query blocks (the 128-row
   // kernel takes them), the rest stay random (the 64-row kernel); odd block count, GQA 4.
   const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V");
-  const VariantEnv env(variant);
+  const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   for (const double keep : {0.3, 0.8}) {
     const QKV x = random_qkv(1, 600, 600, 8, 2, 128, at::kBFloat16);
@@ -165,7 +156,7 @@ TEST_CASE("block_sparse_attention cuda long lists, diagonal-only rows and large 
   // merges the two halves), lists of one tile (that pair has none), and logits large enough
   // that the two halves' row maxima differ by a lot before the merge.
   const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V");
-  const VariantEnv env(variant);
+  const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   const QKV x = random_qkv(1, 1000, 1000, 8, 2, 128, at::kBFloat16, 4.0);
   for (const double keep : {0.0, 0.4, 1.0}) {

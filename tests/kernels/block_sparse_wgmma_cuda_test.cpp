@@ -26,11 +26,6 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-struct VariantEnv {
-  explicit VariantEnv(const char* v) { setenv("SEER_FLASH_VARIANT", v, 1); }
-  ~VariantEnv() { unsetenv("SEER_FLASH_VARIANT"); }
-};
-
 // On a Hopper GPU the V kernel must really run (a build without sm_90a code would silently
 // test H instead).
 void require_wgmma_on_hopper() {
@@ -49,11 +44,11 @@ void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const Attn
   const BlockIndex idx_cpu = block_index_from_mask(mask_cpu, block, sq, sk);
   AttnResult got, h;
   {
-    const VariantEnv v("V");
+    const ScopedFlashVariant v("V");
     got = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
   }
   {
-    const VariantEnv v("H");
+    const ScopedFlashVariant v("H");
     h = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
   }
   const AttnResult ref = block_sparse_attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v),
@@ -99,7 +94,7 @@ TEST_CASE("block_sparse_attention cuda variant V matches the float64 reference a
 TEST_CASE("block_sparse_attention cuda variant V empty rows and all kept", "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const VariantEnv env("V");
+  const ScopedFlashVariant env("V");
   {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
     at::Tensor mask = random_block_mask(1, 4, 200, 200, 64, 0.5, 7);
@@ -149,7 +144,7 @@ TEST_CASE("block_sparse_attention cuda variant V padded and varlen batches", "[c
       x.q.slice(0, 1, 2).slice(1, 77).fill_(nan);
       x.k.slice(0, 1, 2).slice(1, 77).fill_(nan);
       x.v.slice(0, 1, 2).slice(1, 77).fill_(nan);
-      const VariantEnv env("V");
+      const ScopedFlashVariant env("V");
       const AttnResult got =
           block_sparse_attention(x.q, x.k, x.v, block_index_from_mask(mask.cuda(), 64, 200, 200), opts);
       CHECK(rel_err(got.out, ref.out) < 1e-2);
@@ -170,11 +165,11 @@ TEST_CASE("block_sparse_attention cuda variant V padded and varlen batches", "[c
       AttnResult got, h;
       const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 260, 260);
       {
-        const VariantEnv env("V");
+        const ScopedFlashVariant env("V");
         got = block_sparse_attention(x.q, x.k, x.v, idx, ref_opts);
       }
       {
-        const VariantEnv env("H");
+        const ScopedFlashVariant env("H");
         h = block_sparse_attention(x.q, x.k, x.v, idx, ref_opts);
       }
       CHECK(rel_err(got.out, ref.out) < 1e-2);

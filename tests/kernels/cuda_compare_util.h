@@ -7,9 +7,21 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 namespace seer::kernels::testing {
+
+// Sets SEER_FLASH_VARIANT for a scope, so a test runs a chosen kernel variant (the letters of
+// kernels/cuda/launch.h; "" keeps the default), and unsets it however the scope ends.
+struct ScopedFlashVariant {
+  explicit ScopedFlashVariant(const std::string& v) {
+    if (!v.empty()) setenv("SEER_FLASH_VARIANT", v.c_str(), 1);
+  }
+  ~ScopedFlashVariant() { unsetenv("SEER_FLASH_VARIANT"); }
+  ScopedFlashVariant(const ScopedFlashVariant&) = delete;
+  ScopedFlashVariant& operator=(const ScopedFlashVariant&) = delete;
+};
 
 // Skips the calling test (SEER_SKIP) unless CUDA kernels and a device are there. Also turns on
 // output poisoning (SEER_POISON_OUTPUTS=1): every output starts as NaN.
