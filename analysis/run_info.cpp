@@ -12,7 +12,6 @@
 #include <memory>
 
 namespace seer::analysis {
-namespace {
 
 std::string git_commit() {
   const std::string cmd =
@@ -25,8 +24,6 @@ std::string git_commit() {
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return out.empty() ? "unknown" : out;
 }
-
-}  // namespace
 
 std::string utc_timestamp(const char* format) {
   const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

@@ -12,6 +12,9 @@ namespace seer::analysis {
 
 nlohmann::json run_info(const config::ConfigTree& config);
 
+// The source tree's commit (short hash); "unknown" outside a git checkout or without git.
+std::string git_commit();
+
 // The current UTC time in strftime `format` (default ISO 8601, e.g. 2026-11-26T07:30:00Z).
 std::string utc_timestamp(const char* format = "%Y-%m-%dT%H:%M:%SZ");
 

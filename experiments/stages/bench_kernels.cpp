@@ -14,6 +14,8 @@
 #include "experiments/stages/stages.h"
 #include "kernels/attention.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ctime>
 
@@ -64,8 +66,14 @@ class BenchKernelsStage final : public Stage {
     }
     const auto rows = run_kernel_benchmark(cfg, [&](const std::string& line) { ctx.log.info(line); });
     const std::string gpu = cuda_device_name();
-    const std::string json = kernel_bench_json(rows, gpu, analysis::utc_timestamp("%Y-%m-%d"),
-                                               "seer run bench_kernels", "");
+    // The experiment and run this came from (runs/<experiment>/<run name>/) and the source
+    // commit, so a committed kernels_<gpu>.json names what made it.
+    const std::string command = fmt::format("seer run {} ++run.name={}",
+                                            ctx.run_dir.parent_path().filename().string(),
+                                            ctx.run_dir.filename().string());
+    const std::string json =
+        kernel_bench_json(rows, gpu, analysis::utc_timestamp(), command,
+                          analysis::git_commit());
     io::write_file_atomic(ctx.stage_dir / "kernels.json", json);
     ctx.log.info("{} rows on {} -> {}", rows.size(), gpu, (ctx.stage_dir / "kernels.json").string());
     io::write_file_atomic(ctx.stage_dir / "speedup.json", kernel_speedup_json(rows, gpu).dump(2) + "\n");
