@@ -164,12 +164,6 @@ void index_lists_from_mask(const at::Tensor& mask, int64_t causal_offset, at::Te
   cuda::launch_block_index(p);
 }
 
-// Tile lists (ascending) from a tile mask; no causal drop: the kernel masks elements, and with
-// varlen each sequence has its own diagonal.
-void tile_index_from_mask(const at::Tensor& mask, at::Tensor& counts, at::Tensor& indices) {
-  index_lists_from_mask(mask, /*causal_offset=*/mask.size(3), counts, indices);
-}
-
 }  // namespace
 
 bool available() {
@@ -255,7 +249,9 @@ AttnResult block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
       p.fine_nbq = static_cast<int>(mask.size(2));
       p.fine_nbk = static_cast<int>(mask.size(3));
     }
-    tile_index_from_mask(tiles, counts, indices);
+    // Tile lists with no causal drop: the kernel masks elements, and with varlen each sequence
+    // has its own diagonal.
+    index_lists_from_mask(tiles, /*causal_offset=*/tiles.size(3), counts, indices);
   }
   p.tile_counts = counts.data_ptr<int32_t>();
   p.tile_indices = indices.data_ptr<int32_t>();

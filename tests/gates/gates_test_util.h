@@ -1,12 +1,29 @@
 // Small helpers shared by the gates tests.
 #pragma once
 
+#include "core/sparsity/block_mask.h"
+
+#include <ATen/ATen.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
 namespace seer::gates_test {
+
+// Block geometry of `B` sequences x `heads` query heads, `sq` queries against `sk` keys in blocks
+// of `b` (CPU unless `device` says otherwise).
+inline core::BlockGeometry geometry(int64_t sq, int64_t sk, int64_t b = 4, int64_t heads = 1,
+                                    int64_t B = 1, at::Device device = at::kCPU) {
+  core::BlockGeometry g;
+  g.batch = B;
+  g.heads = heads;
+  g.block = b;
+  g.sq = sq;
+  g.sk = sk;
+  g.device = device;
+  return g;
+}
 
 // The message of the exception `f` throws ("<no error>" when it returns).
 template <typename F>

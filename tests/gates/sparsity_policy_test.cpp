@@ -2,6 +2,7 @@
 // options), vertical-slash against a token-level brute force, sparsity statistics, and parsing
 // of every configs/sparsity/*.yaml.
 #include "gates_catch.h"
+#include "gates_test_util.h"
 
 #include "core/config/config_error.h"
 #include "core/config/config_reader.h"
@@ -18,18 +19,9 @@
 
 using namespace seer;
 using core::BlockGeometry;
+using gates_test::geometry;
 
 namespace {
-
-BlockGeometry geometry(int64_t sq, int64_t sk, int64_t b = 4, int64_t heads = 1, int64_t B = 1) {
-  BlockGeometry g;
-  g.batch = B;
-  g.heads = heads;
-  g.block = b;
-  g.sq = sq;
-  g.sk = sk;
-  return g;
-}
 
 // rows of 0/1 -> bool [1, 1, n, m]
 at::Tensor mask_of(const std::vector<std::vector<int>>& rows) {

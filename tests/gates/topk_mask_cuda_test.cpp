@@ -4,6 +4,7 @@
 // chunk offset, padded batches, and widths that are not multiples of the kernel's 256 threads.
 // The kernel's output starts poisoned (all true), so an entry it skips fails.
 #include "gates_catch.h"
+#include "gates_test_util.h"
 
 #include "core/sparsity/block_mask.h"
 #include "kernels/attention.h"
@@ -16,19 +17,6 @@ using seer::core::BlockGeometry;
 
 namespace {
 
-BlockGeometry geometry(int64_t B, int64_t H, int64_t sq, int64_t sk, int64_t block,
-                       at::Device device, const std::optional<at::Tensor>& lens = std::nullopt) {
-  BlockGeometry g;
-  g.batch = B;
-  g.heads = H;
-  g.block = block;
-  g.sq = sq;
-  g.sk = sk;
-  g.device = device;
-  if (lens) g.seq_lens = lens->to(device);
-  return g;
-}
-
 // Scores with ties: `levels` distinct values (0 = continuous).
 at::Tensor random_scores(int64_t B, int64_t H, int64_t nbq, int64_t nbk, int levels) {
   const at::Tensor u = at::rand({B, H, nbq, nbk});
@@ -38,10 +26,14 @@ at::Tensor random_scores(int64_t B, int64_t H, int64_t nbq, int64_t nbk, int lev
 void check_same_mask(const at::Tensor& scores, int64_t sq, int64_t sk, int64_t block, int64_t k,
                      double ratio, const std::optional<at::Tensor>& lens = std::nullopt) {
   const int64_t B = scores.size(0), H = scores.size(1);
-  const at::Tensor cpu = seer::core::mask_from_topk(
-      scores, geometry(B, H, sq, sk, block, at::kCPU, lens), k, ratio);
-  const at::Tensor gpu = seer::core::mask_from_topk(
-      scores.cuda(), geometry(B, H, sq, sk, block, at::kCUDA, lens), k, ratio);
+  BlockGeometry cpu_geo = seer::gates_test::geometry(sq, sk, block, H, B);
+  BlockGeometry gpu_geo = seer::gates_test::geometry(sq, sk, block, H, B, at::kCUDA);
+  if (lens) {
+    cpu_geo.seq_lens = *lens;
+    gpu_geo.seq_lens = lens->cuda();
+  }
+  const at::Tensor cpu = seer::core::mask_from_topk(scores, cpu_geo, k, ratio);
+  const at::Tensor gpu = seer::core::mask_from_topk(scores.cuda(), gpu_geo, k, ratio);
   INFO("scores " << scores.sizes() << " sq " << sq << " sk " << sk << " k " << k << " ratio "
                  << ratio << " kept " << cpu.sum().item<int64_t>());
   REQUIRE(gpu.is_cuda());

@@ -67,14 +67,7 @@ TEST_CASE("attention cuda matches SDPA", "[cuda][attention]") {
     for (const int64_t Hkv : {1, 4, 8}) {
       const QKV x = random_qkv(2, S, S, 8, Hkv, 128, at::kBFloat16);
       const AttnResult got = attention(x.q, x.k, x.v);
-      // SDPA wants [B, H, S, D] and repeated K/V heads.
-      const int64_t g = 8 / Hkv;
-      const at::Tensor sdpa =
-          at::scaled_dot_product_attention(x.q.transpose(1, 2),
-                                           x.k.repeat_interleave(g, 2).transpose(1, 2),
-                                           x.v.repeat_interleave(g, 2).transpose(1, 2),
-                                           std::nullopt, 0.0, /*is_causal=*/true)
-              .transpose(1, 2);
+      const at::Tensor sdpa = sdpa_causal(x);
       INFO(shape_text(x));
       CHECK(rel_err(got.out, sdpa) < 1e-2);
     }

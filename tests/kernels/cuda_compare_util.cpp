@@ -76,4 +76,13 @@ std::string shape_text(const QKV& x) {
                      x.k.size(3), c10::toString(x.q.scalar_type()));
 }
 
+at::Tensor sdpa_causal(const QKV& x) {
+  const int64_t g = x.q.size(2) / x.k.size(2);
+  return at::scaled_dot_product_attention(x.q.transpose(1, 2),
+                                          x.k.repeat_interleave(g, 2).transpose(1, 2),
+                                          x.v.repeat_interleave(g, 2).transpose(1, 2),
+                                          std::nullopt, 0.0, /*is_causal=*/true)
+      .transpose(1, 2);
+}
+
 }  // namespace seer::kernels::testing

@@ -50,4 +50,8 @@ at::Tensor random_block_mask(int64_t B, int64_t Hq, int64_t sq, int64_t sk, int6
 
 std::string shape_text(const QKV& x);
 
+// PyTorch SDPA's causal attention on x (a real implementation nobody here wrote), [B, Sq, Hq, D]:
+// SDPA takes [B, H, S, D] and K/V heads repeated to Hq.
+at::Tensor sdpa_causal(const QKV& x);
+
 }  // namespace seer::kernels::testing
