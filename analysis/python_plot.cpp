@@ -19,6 +19,15 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// Runs `path` with plot_python() and `args`; the exit status, or -1 when the script is missing.
+int run_script(const fs::path& path, const std::vector<std::string>& args) {
+  if (!fs::exists(path)) return -1;
+  std::string cmd = shell_quote(plot_python()) + " " + shell_quote(path.string());
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : status;
+}
+
 }  // namespace
 
 std::string plot_python() {
@@ -30,14 +39,22 @@ std::string plot_python() {
 
 void run_plot_script(const std::string& script, const std::vector<std::string>& args) {
   const fs::path path = config::project_root() / "analysis" / "plots" / script;
-  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: plot script not found", path.string()));
-  std::string cmd = shell_quote(plot_python()) + " " + shell_quote(path.string());
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  const int status = std::system(cmd.c_str());
+  const int status = run_script(path, args);
+  if (status < 0) throw std::runtime_error(fmt::format("{}: plot script not found", path.string()));
   if (status != 0) {
     throw std::runtime_error(fmt::format(
         "{} failed (exit {}); is matplotlib installed in {}? (scripts/setup.sh installs it)",
-        path.string(), WIFEXITED(status) ? WEXITSTATUS(status) : status, plot_python()));
+        path.string(), status, plot_python()));
+  }
+}
+
+void run_project_script(const fs::path& relative_path, const std::vector<std::string>& args) {
+  const fs::path path = config::project_root() / relative_path;
+  const int status = run_script(path, args);
+  if (status < 0) throw std::runtime_error(fmt::format("{}: script not found", path.string()));
+  if (status != 0) {
+    throw std::runtime_error(
+        fmt::format("{} failed (exit {}) under {}", path.string(), status, plot_python()));
   }
 }
 

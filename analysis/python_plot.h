@@ -16,6 +16,11 @@ std::string plot_python();
 // (the script's own error is on stderr).
 void run_plot_script(const std::string& script, const std::vector<std::string>& args);
 
+// Runs the project's Python script at <root>/<relative_path> (e.g. bench/flex_bench.py) with
+// plot_python(); throws, naming the script and its exit status, on failure.
+void run_project_script(const std::filesystem::path& relative_path,
+                        const std::vector<std::string>& args);
+
 // The same for figures beside numbers already saved: a missing plotting library should cost the
 // figure, not the run. Returns why it failed, or nullopt when the figure was drawn.
 std::optional<std::string> try_plot_script(const std::string& script,

@@ -1,10 +1,12 @@
 """FlexAttention peer of the kernel benchmark (issue 5): the same shape and block masks as
-experiments/bench_kernels_lib.cpp (per-head random 64 x 64 block masks, diagonal kept, seeded
+experiments/bench_kernels_lib.cpp (per-head random block masks, diagonal kept, seeded
 the same way on the CUDA generator), BlockMask built directly from the block lists (diagonal
-blocks partial with the causal mask_mod, the others full), kernel_options BLOCK_M/N = 64.
+blocks partial with the causal mask_mod, the others full), kernel_options BLOCK_M/N = the block (64 in the paper's setting).
 
 Usage: python3 bench/flex_bench.py OUT.json [--seqs 8192,32768,131072] [--keeps 1,0.5,...]
-Writes {"rows": [...]} with impl "flex"; scripts/gpu-check.sh merges them into the main JSON.
+           [--seed 1234] [--batch 1] [--q-heads 32] [--kv-heads 8] [--head-dim 128] [--block 64]
+Writes {"rows": [...]} with impl "flex"; the bench_kernels stage (bench.flex) and
+scripts/gpu-check.sh merge them into kernels_<gpu>.json.
 """
 import argparse
 import json
@@ -20,7 +22,7 @@ def causal(b, h, q_idx, kv_idx):
     return q_idx >= kv_idx
 
 
-def block_mask_for(mask):
+def block_mask_for(mask, block):
     """mask [B, H, nb, nb] bool (diagonal kept) -> BlockMask with full off-diagonal blocks."""
     B, H, nb, _ = mask.shape
     rows = torch.arange(nb, device=mask.device)
@@ -31,7 +33,7 @@ def block_mask_for(mask):
     part_counts = torch.ones(B, H, nb, dtype=torch.int32, device=mask.device)
     part_idx = rows.to(torch.int32).view(1, 1, nb, 1).expand(B, H, nb, nb).contiguous()
     return BlockMask.from_kv_blocks(part_counts, part_idx, full_counts, full_idx,
-                                    BLOCK_SIZE=64, mask_mod=causal)
+                                    BLOCK_SIZE=block, mask_mod=causal)
 
 
 def main():
@@ -40,8 +42,13 @@ def main():
     ap.add_argument("--seqs", default="8192,32768,131072")
     ap.add_argument("--keeps", default="1.0,0.5,0.3,0.1,0.05")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--q-heads", type=int, default=32)
+    ap.add_argument("--kv-heads", type=int, default=8)
+    ap.add_argument("--head-dim", type=int, default=128)
+    ap.add_argument("--block", type=int, default=64)
     a = ap.parse_args()
-    B, Hq, Hkv, D, block = 1, 32, 8, 128, 64
+    B, Hq, Hkv, D, block = a.batch, a.q_heads, a.kv_heads, a.head_dim, a.block
     flex = torch.compile(flex_attention, dynamic=False)
     rows = []
     for S in [int(s) for s in a.seqs.split(",")]:
@@ -59,9 +66,9 @@ def main():
             mask |= torch.eye(nb, dtype=torch.bool, device="cuda")
             mask &= torch.ones(nb, nb, dtype=torch.bool, device="cuda").tril()
             kept = mask.sum().item() / (B * Hq * nb * (nb + 1) / 2)
-            bm = block_mask_for(mask)
+            bm = block_mask_for(mask, block)
             fn = lambda: flex(q, k, v, block_mask=bm, enable_gqa=True,
-                              kernel_options={"BLOCK_M": 64, "BLOCK_N": 64})
+                              kernel_options={"BLOCK_M": block, "BLOCK_N": block})
             try:
                 fn()
                 torch.cuda.synchronize()

@@ -27,6 +27,9 @@ struct KernelBenchConfig {
   // query blocks) at the keeps below 1, as extra rows seer_sparse_gate*; the random masks stay
   // the headline rows.
   bool gate_masks = true;
+  // FlexAttention peer rows (impl "flex"): bench/flex_bench.py, run by the bench_kernels stage
+  // after the C++ timings (run_kernel_benchmark itself times only Seer and SDPA).
+  bool flex = true;
   // Kernel tile variants to time besides the default ('A', 'B', 'C', and for sparse only 'H',
   // 'S'; see kernels/cuda/launch.h): rows get the suffix _A / _B / ..., the default none.
   std::string variants = "";

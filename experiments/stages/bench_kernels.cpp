@@ -2,8 +2,9 @@
 // PyTorch SDPA (FlashAttention-2 and cuDNN backends) on the paper's Llama-3.1-8B attention shape,
 // and writes kernels_<gpu>.json in the format of bench/results/ (issue 5), plus speedup.json and
 // speedup_vs_sparsity.png (the paper's kernel figure: sparse vs our dense at each length).
-// FlexAttention runs from bench/flex_bench.py (scripts/gpu-check.sh bench merges it).
-//   seer run bench_kernels bench.seqs=[8192,32768]
+// FlexAttention (bench.flex) runs from bench/flex_bench.py in the same run, on the same shape and
+// masks (same seeds), and its rows join kernels.json.
+//   seer run bench_kernels bench.seqs=[8192,32768] bench.flex=false
 #include "analysis/run_info.h"
 #include "core/config/config_reader.h"
 #include "core/io/atomic_file.h"
@@ -15,8 +16,11 @@
 #include "kernels/attention.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 #include <ctime>
 
 namespace seer::experiments {
@@ -38,6 +42,7 @@ KernelBenchConfig parse_bench(const config::ConfigReader& r) {
   c.peers = r.get<bool>("peers", c.peers);
   c.maxpool = r.get<bool>("maxpool", c.maxpool);
   c.gate_masks = r.get<bool>("gate_masks", c.gate_masks);
+  c.flex = r.get<bool>("flex", c.flex);
   if (c.seqs.empty()) r.fail("seqs", "expected at least one sequence length");
   for (double k : c.keeps) {
     if (k <= 0.0 || k > 1.0) r.fail("keeps", "every keep fraction must be in (0, 1]");
@@ -48,11 +53,57 @@ KernelBenchConfig parse_bench(const config::ConfigReader& r) {
   return c;
 }
 
+std::string join(const std::vector<int64_t>& xs) {
+  std::string s;
+  for (const int64_t x : xs) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+std::string join(const std::vector<double>& xs) {
+  std::string s;
+  for (const double x : xs) s += (s.empty() ? "" : ",") + fmt::format("{}", x);
+  return s;
+}
+
+// FlexAttention rows from bench/flex_bench.py (Python: torch.compile'd flex_attention with a
+// BlockMask of the same random masks), run after Seer's own timings so the GPU is otherwise idle.
+// A peer that cannot run (no triton, a compile failure) costs its rows, not the run: the reason
+// is logged and nothing is returned.
+std::vector<KernelBenchRow> flex_rows(const KernelBenchConfig& c, const std::filesystem::path& out,
+                                      const BenchLog& log) {
+  try {
+    analysis::run_project_script(
+        "bench/flex_bench.py",
+        {out.string(), "--seqs", join(c.seqs), "--keeps", join(c.keeps), "--seed",
+         std::to_string(c.seed), "--batch", std::to_string(c.batch), "--q-heads",
+         std::to_string(c.hq), "--kv-heads", std::to_string(c.hkv), "--head-dim",
+         std::to_string(c.head_dim), "--block", std::to_string(c.block)});
+    const auto j = nlohmann::json::parse(io::read_file(out));
+    std::vector<KernelBenchRow> rows;
+    for (const auto& r : j.at("rows")) {
+      KernelBenchRow row;
+      row.impl = r.at("impl").get<std::string>();
+      row.seq = r.at("seq").get<int64_t>();
+      row.keep = r.at("keep").get<double>();
+      row.kept = r.at("kept").get<double>();
+      row.block = r.at("block").get<int64_t>();
+      row.ms = r.at("ms").get<double>();
+      row.ms_min = std::nan("");   // do_bench reports the median only
+      row.tflops = r.at("tflops").get<double>();
+      row.mask = row.keep < 1.0 ? "random" : "";
+      rows.push_back(row);
+    }
+    return rows;
+  } catch (const std::exception& e) {
+    log(fmt::format("warning: no FlexAttention rows: {}", e.what()));
+    return {};
+  }
+}
+
 class BenchKernelsStage final : public Stage {
  public:
   std::string name() const override { return "bench_kernels"; }
   std::string summary() const override {
-    return "GPU kernel timings: Seer dense / max-pool / block-sparse vs SDPA flash and cuDNN";
+    return "GPU kernel timings: Seer dense / max-pool / block-sparse vs SDPA flash, cuDNN, FlexAttention";
   }
   std::vector<std::string> sections() const override { return {"bench"}; }
   void validate(const config::ConfigTree& config) const override {
@@ -64,7 +115,12 @@ class BenchKernelsStage final : public Stage {
       throw std::runtime_error("bench_kernels needs the CUDA kernels and a GPU (this build or "
                                "machine has neither); run it on the GPU machine");
     }
-    const auto rows = run_kernel_benchmark(cfg, [&](const std::string& line) { ctx.log.info(line); });
+    const BenchLog log = [&](const std::string& line) { ctx.log.info(line); };
+    auto rows = run_kernel_benchmark(cfg, log);
+    if (cfg.flex) {
+      log("FlexAttention (bench/flex_bench.py)");
+      for (auto& r : flex_rows(cfg, ctx.stage_dir / "flex.json", log)) rows.push_back(std::move(r));
+    }
     const std::string gpu = cuda_device_name();
     // The experiment and run this came from (runs/<experiment>/<run name>/) and the source
     // commit, so a committed kernels_<gpu>.json names what made it.

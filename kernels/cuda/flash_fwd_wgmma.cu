@@ -65,9 +65,7 @@ bool attention_maxpool_wgmma_ready() {
 
 bool launch_attention_maxpool_wgmma(const AttnParams& p) {
   // Pool blocks of 64 keys are the two halves of a 128-key tile; other sizes stay on variant B.
-  // Non-causal max-pool stays on B too: its W test case has not run on a GPU yet (the session's
-  // device budget ended first; bench/NOTES.md, round 4 max-pool). Ground truth is causal.
-  if (p.head_dim != WgShape::kD || p.pool_block != 64 || !p.causal) return false;
+  if (p.head_dim != WgShape::kD || p.pool_block != 64) return false;
   return p.dtype == AttnDtype::kBF16 ? launch_wgmma<__nv_bfloat16, true>(p)
                                      : launch_wgmma<__half, true>(p);
 }

@@ -58,7 +58,7 @@ TEST_CASE("attention_with_block_maxpool cuda matches the float64 reference", "[c
       {3, 321, 321, 4, 1, 128, 64, 2.0},    // S mod 128 = 65, batch 3
       {1, 129, 129, 4, 2, 128, 64, 1.0},    // one key into the second tile
       {1, 100, 612, 8, 2, 128, 64, 1.0},    // chunked queries (Sk - Sq a multiple of 64), odd
-      {2, 333, 333, 8, 4, 128, 64, 1.0, false},   // non-causal (W declines it: B both times)
+      {2, 333, 333, 8, 4, 128, 64, 1.0, false},   // non-causal
   };
   for (const Case& c : cases) {
     const QKV x = random_qkv(c.B, c.Sq, c.Sk, c.Hq, c.Hkv, c.D, at::kBFloat16, c.logit_scale);
