@@ -15,7 +15,7 @@ namespace seer::analysis {
 
 std::string git_commit() {
   const std::string cmd =
-      "git -C '" + config::project_root().string() + "' rev-parse --short=12 HEAD 2>/dev/null";
+      "git -C '" + config::project_root().string() + "' describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
   if (!pipe) return "unknown";
   std::array<char, 64> buf{};

@@ -12,7 +12,8 @@ namespace seer::analysis {
 
 nlohmann::json run_info(const config::ConfigTree& config);
 
-// The source tree's commit (short hash); "unknown" outside a git checkout or without git.
+// The source tree's commit (short hash, with "-dirty" when tracked files differ from it, as on
+// a copied working tree); "unknown" outside a git checkout or without git.
 std::string git_commit();
 
 // The current UTC time in strftime `format` (default ISO 8601, e.g. 2026-11-26T07:30:00Z).
