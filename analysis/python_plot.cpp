@@ -11,13 +11,14 @@
 namespace fs = std::filesystem;
 
 namespace seer::analysis {
-namespace {
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
+
+namespace {
 
 // Runs `path` with plot_python() and `args`; the exit status, or -1 when the script is missing.
 int run_script(const fs::path& path, const std::vector<std::string>& args) {

@@ -9,6 +9,9 @@
 
 namespace seer::analysis {
 
+// `s` as one single-quoted POSIX shell word.
+std::string shell_quote(const std::string& s);
+
 // Python used for plots: $SEER_PYTHON, else <root>/.venv/bin/python, else python3.
 std::string plot_python();
 
