@@ -1,11 +1,15 @@
 #include "analysis/run_info.h"
 
+#include "analysis/python_plot.h"
 #include "core/config/paths.h"
 
 #include <ATen/Context.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -23,6 +27,21 @@ std::string git_commit() {
   while (std::fgets(buf.data(), buf.size(), pipe.get()) != nullptr) out += buf.data();
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return out.empty() ? "unknown" : out;
+}
+
+std::string run_command(const std::filesystem::path& run_dir) {
+  auto word = [](const std::string& s) {
+    const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("_.=+,-/:@%[]", ch);
+    });
+    return plain ? s : shell_quote(s);
+  };
+  std::string command = "seer run " + run_dir.parent_path().filename().string();
+  const auto typed = run_dir / "overrides.yaml";
+  if (std::filesystem::exists(typed)) {
+    for (const auto& o : YAML::LoadFile(typed.string())) command += " " + word(o.as<std::string>());
+  }
+  return command;
 }
 
 std::string utc_timestamp(const char* format) {

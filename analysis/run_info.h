@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <string>
 
 namespace seer::analysis {
@@ -15,6 +16,10 @@ nlohmann::json run_info(const config::ConfigTree& config);
 // The source tree's commit (short hash, with "-dirty" when tracked files differ from it, as on
 // a copied working tree); "unknown" outside a git checkout or without git.
 std::string git_commit();
+
+// The command that made a run, from its folder runs/<experiment>/<name>/: "seer run <experiment>"
+// and the overrides as typed (the runner's overrides.yaml), each quoted for the shell if needed.
+std::string run_command(const std::filesystem::path& run_dir);
 
 // The current UTC time in strftime `format` (default ISO 8601, e.g. 2026-11-26T07:30:00Z).
 std::string utc_timestamp(const char* format = "%Y-%m-%dT%H:%M:%SZ");

@@ -17,12 +17,8 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
-#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <ctime>
@@ -66,14 +62,6 @@ std::string join(const std::vector<double>& xs) {
   std::string s;
   for (const double x : xs) s += (s.empty() ? "" : ",") + fmt::format("{}", x);
   return s;
-}
-
-// `s` as one shell word: quoted when it holds anything beyond the usual override characters.
-std::string shell_word(const std::string& s) {
-  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("_.=+,-/:@%[]", ch);
-  });
-  return plain ? s : analysis::shell_quote(s);
 }
 
 // FlexAttention rows from bench/flex_bench.py (Python: torch.compile'd flex_attention with a
@@ -134,13 +122,9 @@ class BenchKernelsStage final : public Stage {
       for (auto& r : flex_rows(cfg, ctx.stage_dir / "flex.json", log)) rows.push_back(std::move(r));
     }
     const std::string gpu = cuda_device_name();
-    // The command that made this run (the experiment, and the overrides as typed, which the
-    // runner keeps in overrides.yaml) and the source commit, so a committed kernels_<gpu>.json
+    // The command (with its overrides) and the source commit, so a committed kernels_<gpu>.json
     // names what made it.
-    std::string command = "seer run " + ctx.run_dir.parent_path().filename().string();
-    if (const auto typed = ctx.run_dir / "overrides.yaml"; std::filesystem::exists(typed)) {
-      for (const auto& o : YAML::LoadFile(typed.string())) command += " " + shell_word(o.as<std::string>());
-    }
+    const std::string command = analysis::run_command(ctx.run_dir);
     const std::string json =
         kernel_bench_json(rows, gpu, analysis::utc_timestamp(), command,
                           analysis::git_commit());
