@@ -23,6 +23,11 @@ void launch_attention_sparse(const AttnParams& p_in) {
     if (launch_attention_sparse_wgmma(p)) return;
     v = 'H';
   }
+  // 'X' / 'Y': the same on 128-key steps over pairs of list entries; where they decline, H.
+  if (v == 'X' || v == 'Y') {
+    if (launch_attention_sparse_wgmma_pair(p, v)) return;
+    v = 'H';
+  }
   if (p.pair_choice == nullptr && v == 'H') v = 'S';
   // 'B': 128-row CTAs over the union of two query blocks' lists (merged list in shared memory,
   // 4 bytes per key tile: up to 4096 key tiles keep two CTAs per SM). 'H' (default): pairs whose
