@@ -14,15 +14,15 @@ namespace seer::kernels::cuda {
 // major CTA order); 'H' (the default where V declines) picks B or S per pair of blocks by how
 // much the two lists overlap. Dense only: 'W' (the dense default) = the Hopper wgmma kernel
 // (flash_fwd_wgmma.cuh, 2 consumer warpgroups x 64 rows + a TMA producer, 128-key tiles; head
-// dim 128 on sm_90a, else B). Sparse only: 'V' (the sparse default) = the Hopper wgmma sparse
-// kernel (flash_fwd_wgmma_sparse.cuh, one 64-row query block and its list per CTA of a consumer
-// and a TMA producer warpgroup; head dim 128, block-64 / 128 lists on sm_90a, else H). Sparse
-// only: 'X' = the same on 128-key steps over two list entries (flash_fwd_wgmma_sparse_pair.cuh;
-// V's limits, else H); 'Y' = X with 2 K stages (experiment). The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare
+// dim 128 on sm_90a, else B). Sparse only: 'V' = the Hopper wgmma sparse kernel
+// (flash_fwd_wgmma_sparse.cuh, one 64-row query block and its list per CTA of a consumer and a
+// TMA producer warpgroup, 64-key steps; head dim 128, block-64 / 128 lists on sm_90a, else H);
+// 'X' (the sparse default) = the same on 128-key steps over pairs of list entries
+// (flash_fwd_wgmma_sparse_pair.cuh; V's limits, else H). The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare
 // them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/V/W/X/Y (H, S, V, X, Y: sparse
-// launcher only; W: dense launcher only), else the default.
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/V/W/X (H, S, V, X: sparse launcher
+// only; W: dense launcher only), else the default.
 char flash_variant_raw(char default_variant);
 
 // Dense causal/non-causal attention (+ lse when p.lse is set).
@@ -48,10 +48,10 @@ void launch_attention_sparse(const AttnParams& p);
 bool launch_attention_sparse_wgmma(const AttnParams& p);
 // Whether variant V runs here for head dim 128 (tests check that they test it, not H).
 bool attention_sparse_wgmma_ready();
-// Variants X / Y (variant = 'X' or 'Y') of the sparse path; false (nothing launched) where V
-// would decline.
-bool launch_attention_sparse_wgmma_pair(const AttnParams& p, char variant);
-// Whether variants X and Y run here for head dim 128.
+// Variant X of the sparse path; false (nothing launched) where V would decline: head dim other
+// than 128, an element mask, a device other than Hopper, no sm_90a code.
+bool launch_attention_sparse_wgmma_pair(const AttnParams& p);
+// Whether variant X runs here for head dim 128 (tests check that they test it, not H).
 bool attention_sparse_wgmma_pair_ready();
 
 // Query rows per tile of the sparse kernel (the tile lists are built for this size).

@@ -1,6 +1,6 @@
-// GPU tests of the Hopper wgmma block-sparse kernels (SEER_FLASH_VARIANT=V, the sparse default
-// on Hopper, kernels/cuda/flash_fwd_wgmma_sparse.cuh; X and Y, 128-key steps over pairs of list
-// entries, flash_fwd_wgmma_sparse_pair.cuh) at head dim 128, the only one they take,
+// GPU tests of the Hopper wgmma block-sparse kernels (SEER_FLASH_VARIANT=X, the sparse default
+// on Hopper, 128-key steps over pairs of list entries, kernels/cuda/flash_fwd_wgmma_sparse_pair.cuh;
+// V, 64-key steps, flash_fwd_wgmma_sparse.cuh) at head dim 128, the only one they take,
 // against the CPU float64 reference and the mma.sync variant H, with NaN-poisoned outputs: odd
 // lengths, odd query block counts, odd and even list lengths, GQA, batch > 1, chunked queries,
 // empty rows, all kept, padded batches with NaN padding, varlen.
@@ -38,7 +38,7 @@ void require_wgmma_on_hopper() {
 #endif
 }
 
-// Variant `variant` (V, X or Y) against the float64 reference and against H on the same lists.
+// Variant `variant` (V or X) against the float64 reference and against H on the same lists.
 void check_v(const std::string& variant, const QKV& x, const at::Tensor& mask_cpu, int64_t block,
              const AttnOptions& base = {}) {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
@@ -71,7 +71,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X match the float64 referenc
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X", "Y");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   struct Case {
     int64_t B, Sq, Sk, Hq, Hkv;
     double logit_scale;
@@ -100,7 +100,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X", "Y");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
     at::Tensor mask = random_block_mask(1, 4, 200, 200, 64, 0.5, 7);
@@ -133,7 +133,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X", "Y");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
