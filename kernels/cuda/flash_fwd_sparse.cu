@@ -15,8 +15,8 @@ namespace seer::kernels::cuda {
 void launch_attention_sparse(const AttnParams& p_in) {
   if (p_in.fine_mask != nullptr) return launch_fwd_typed<FwdMode::kSparseFine, 4, 1>(p_in);
   AttnParams p = p_in;
-  char v = flash_variant_raw('Y');
-  if (v == 'W') v = 'Y';   // dense only
+  char v = flash_variant_raw('X');
+  if (v == 'W') v = 'X';   // dense only
   // 'X' (default): the Hopper wgmma kernel on 128-key steps, 7-10% faster than V (64-key steps)
   // at 32k / 128k, keep 0.05-1, on an H200 (bench/NOTES.md, round 5); V 1.6-1.9x H (round 4).
   // Both decline off Hopper, without sm_90a code, at head dim 64 and for element masks; H runs
