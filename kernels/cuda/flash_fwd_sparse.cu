@@ -21,8 +21,8 @@ void launch_attention_sparse(const AttnParams& p_in) {
   // at 32k / 128k, keep 0.05-1, on an H200 (bench/NOTES.md, round 5); V 1.6-1.9x H (round 4).
   // Both decline off Hopper, without sm_90a code, at head dim 64 and for element masks; H runs
   // there.
-  if (v == 'X' || v == 'Y') {
-    if (launch_attention_sparse_wgmma_pair(p, v == 'Y')) return;
+  if (v == 'X') {
+    if (launch_attention_sparse_wgmma_pair(p)) return;
     v = 'H';
   }
   if (v == 'V') {

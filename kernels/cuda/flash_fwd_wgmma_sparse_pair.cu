@@ -9,8 +9,6 @@
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tma_map.cuh"
 
-#include <algorithm>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace seer::kernels::cuda {
@@ -23,24 +21,8 @@ bool pair_kernel_usable() {
   return hopper_kernel_usable(flash_fwd_wgmma_sparse_pair_kernel<T, KS, VS>, known);
 }
 
-// CTAs resident per SM for `kernel` (cached per device; 2 expected: 112 KB of shared memory).
-template <typename Kernel>
-int resident_ctas(Kernel kernel, int smem_bytes, int threads, int (&known)[64]) {
-  int dev = 0;
-  SEER_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= 64) return 1;
-  if (known[dev] == 0) {
-    int sms = 0, per_sm = 0;
-    SEER_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    SEER_CUDA_CHECK(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem_bytes));
-    known[dev] = std::max(1, sms * per_sm);
-  }
-  return known[dev];
-}
-
 template <typename T, int KS, int VS>
-bool launch_pair(const AttnParams& p, bool persistent) {
+bool launch_pair(const AttnParams& p) {
   using Shape = WpShape<KS, VS>;
   if (!pair_kernel_usable<T, KS, VS>()) return false;
   const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
@@ -57,22 +39,13 @@ bool launch_pair(const AttnParams& p, bool persistent) {
   auto* kernel = flash_fwd_wgmma_sparse_pair_kernel<T, KS, VS>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        Shape::kSmemBytes));
-  // One work item per (batch entry, head, 64-row query block); the grid is the item count or,
-  // persistent, as many CTAs as fit on the device at once.
-  const int64_t items = (p.sq + Shape::kBM - 1) / Shape::kBM * p.head_count * p.batch;
-  if (items == 0) return true;
-  if (items > 0x7fffffff)
-    throw std::runtime_error("flash_fwd_wgmma_sparse_pair: too many query blocks x heads x batch");
-  int64_t ctas = items;
-  if (persistent) {
-    static int known[64] = {};
-    ctas = std::min<int64_t>(items, resident_ctas(kernel, Shape::kSmemBytes, Shape::kThreads, known));
-    // Tests cap the grid so that small problems give each CTA many items.
-    if (const char* cap = std::getenv("SEER_SPARSE_CTAS"); cap != nullptr && cap[0] != '\0')
-      ctas = std::min<int64_t>(ctas, std::max(1, std::atoi(cap)));
-  }
-  kernel<<<static_cast<unsigned>(ctas), Shape::kThreads, Shape::kSmemBytes,
-           static_cast<cudaStream_t>(p.stream)>>>(p, tm_q, tm_k, tm_v);
+  const int64_t ctas = (p.sq + Shape::kBM - 1) / Shape::kBM * p.head_count;
+  if (ctas == 0 || p.batch == 0) return true;
+  if (ctas > 0x7fffffff || p.batch > 65535)
+    throw std::runtime_error("flash_fwd_wgmma_sparse_pair: too many query blocks x heads for the grid");
+  const dim3 grid(static_cast<unsigned>(ctas), p.batch);
+  kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(
+      p, tm_q, tm_k, tm_v);
   SEER_CUDA_CHECK(cudaGetLastError());
   return true;
 }
@@ -90,11 +63,11 @@ bool attention_sparse_wgmma_pair_ready() {
          pair_kernel_usable<__half, kKStages, kVStages>();
 }
 
-bool launch_attention_sparse_wgmma_pair(const AttnParams& p, bool persistent) {
+bool launch_attention_sparse_wgmma_pair(const AttnParams& p) {
   if (p.head_dim != 128 || p.fine_mask != nullptr) return false;
   if (p.n_qtiles != (p.sq + 63) / 64) return false;   // lists of 64-row query blocks only
-  return p.dtype == AttnDtype::kBF16 ? launch_pair<__nv_bfloat16, kKStages, kVStages>(p, persistent)
-                                     : launch_pair<__half, kKStages, kVStages>(p, persistent);
+  return p.dtype == AttnDtype::kBF16 ? launch_pair<__nv_bfloat16, kKStages, kVStages>(p)
+                                     : launch_pair<__half, kKStages, kVStages>(p);
 }
 
 }  // namespace seer::kernels::cuda

@@ -49,7 +49,7 @@ struct WpShape {
   static constexpr int kStepBytes = kBN * kD * 2;  // K or V of one step: 32 KB
   static constexpr int kBoxBytes = 64 * 128;       // one TMA box: 64 rows x 64 elements
   static constexpr int kTileBytes = kQBytes + (kKStages + kVStages) * kStepBytes;
-  static constexpr int kBarBytes = 8 * (2 + 2 * kKStages + 2 * kVStages);
+  static constexpr int kBarBytes = 8 * (1 + 2 * kKStages + 2 * kVStages);
   static_assert(kBarBytes <= 512, "mbarriers must fit the alignment slack");
   static constexpr int kSmemBytes = kTileBytes + 1024;
   // 228 KB per SM, 1 KB of it reserved per CTA: two CTAs fit at <= 113 KB of dynamic memory.
@@ -57,51 +57,6 @@ struct WpShape {
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = kMinBlocks == 2 ? 232 : 240;
 };
-
-// One work item = one (batch, query head, 64-row query block). The grid may be smaller than the
-// item count (persistent CTAs): CTA c then takes items c, 2 G - 1 - c, 2 G + c, ... (G = grid
-// size; the order of the items is heaviest-first per KV head, and every second round runs
-// backwards so that each CTA's sum of list lengths stays near the mean). Across items the
-// producer keeps loading: the next item's Q as soon as the consumer's last S has read Q (an
-// 'empty' barrier for Q), its first K / V into stages freed by the current item's last steps,
-// so the next item's cold start overlaps the current item's last P V and epilogue.
-struct WpItem {
-  int b, h, qtile, m0, n_tiles;
-  SeqSpan span;
-  const int32_t* list;
-  bool live;   // rows to write (else nothing to do at all)
-};
-
-__device__ __forceinline__ WpItem wp_item(const AttnParams& p, int w, int n_q) {
-  WpItem it;
-  const int per_b = n_q * p.head_count;
-  it.b = w / per_b;
-  const int x = w - it.b * per_b;
-  // KV-head-major within a batch entry, heaviest causal blocks first.
-  const int per_kv = p.hq / p.hkv;
-  const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
-  const int kv = x / (n_q * group);
-  const int rem = x - kv * n_q * group;
-  it.qtile = n_q - 1 - rem / group;
-  it.h = p.head_begin + kv * group + rem % group;
-  it.span = seq_span(p, it.b);
-  it.m0 = it.qtile * 64;
-  it.live = it.m0 < it.span.rows_to_write;
-  it.n_tiles = 0;
-  it.list = p.tile_indices;
-  if (it.live && it.m0 < it.span.sq && p.n_ktiles > 0) {
-    const int64_t row_id = (static_cast<int64_t>(it.b) * p.hq + it.h) * p.n_qtiles + it.qtile;
-    it.list = p.tile_indices + row_id * p.n_ktiles;
-    it.n_tiles = p.tile_counts[row_id];
-  }
-  return it;
-}
-
-// Item of round r for CTA c of G (-1: none).
-__device__ __forceinline__ int wp_item_index(int r, int c, int G, int total) {
-  const int w = r * G + ((r & 1) ? G - 1 - c : c);
-  return w < total ? w : -1;
-}
 
 template <typename T, int K_STAGES, int V_STAGES>
 __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks))
@@ -133,26 +88,48 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
   const uint32_t sQ = base;
   const uint32_t sK0 = sQ + Shape::kQBytes;   // K of step t in sK0 + (t % kKS) * kStep
   const uint32_t sV0 = sK0 + kKS * kStep;     // V of step t in sV0 + (t % kVS) * kStep
-  const uint32_t bar_q = bars, bar_q_empty = bars + 8;
-  const uint32_t bar_k_full = bar_q + 16, bar_k_empty = bar_k_full + 8 * kKS;
+  const uint32_t bar_q = bars;
+  const uint32_t bar_k_full = bar_q + 8, bar_k_empty = bar_k_full + 8 * kKS;
   const uint32_t bar_v_full = bar_k_empty + 8 * kKS, bar_v_empty = bar_v_full + 8 * kVS;
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
+
+  // CTA order (grid.x per batch entry = grid.y): KV-head-major, heaviest causal blocks first.
   const int n_q = (p.sq + Shape::kBM - 1) / Shape::kBM;
-  const int total = n_q * p.head_count * p.batch;
-  const int G = gridDim.x;
-  const int c = blockIdx.x;
   const int per_kv = p.hq / p.hkv;
+  const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
+  const int kv = blockIdx.x / (n_q * group);
+  const int rem = blockIdx.x - kv * n_q * group;
+  const int qtile = n_q - 1 - rem / group;
+  const int h = p.head_begin + kv * group + rem % group;
+  const int b = blockIdx.y;
+  const SeqSpan span = seq_span(p, b);
+  const int m0 = qtile * Shape::kBM;
+  if (m0 >= span.rows_to_write) return;   // CTA-uniform
+  const int off = span.sk - span.sq;      // bottom-right causal alignment
+  const int hkv = h / per_kv;
+
+  int n_tiles = 0;
+  const int32_t* list = p.tile_indices;
+  int kt_first = 0;
+  if (m0 < span.sq && p.n_ktiles > 0) {
+    const int64_t row_id = (static_cast<int64_t>(b) * p.hq + h) * p.n_qtiles + qtile;
+    list = p.tile_indices + row_id * p.n_ktiles;
+    n_tiles = p.tile_counts[row_id];
+    kt_first = __ldg(list);
+  }
+  const int n_steps = (n_tiles + 1) / 2;
+  // Key tile of list entry e of a step pair (an odd list's missing last entry repeats its first).
+  auto entry_b = [&](int e, int kt_a) { return e < n_tiles ? __ldg(list + e) : kt_a; };
 
   if (tid == 0) {
     mbar_init(bar_q, 1);
-    mbar_init(bar_q_empty, 4);   // lane 0 of each consumer warp
 #pragma unroll
     for (int st = 0; st < kKS; ++st) {
       mbar_init(bar_k_full + 8 * st, 1);
-      mbar_init(bar_k_empty + 8 * st, 4);
+      mbar_init(bar_k_empty + 8 * st, 4);   // lane 0 of each consumer warp
     }
 #pragma unroll
     for (int st = 0; st < kVS; ++st) {
@@ -163,58 +140,43 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
   }
   __syncthreads();   // the last CTA-wide barrier
 
-  // ---- producer warpgroup: per item Q, then per step K and V of list entries 2 t and 2 t + 1 --
-  // Step counters run on across items (gt: steps issued so far), so stages and parities do too.
+  // ---- producer warpgroup: Q, then per step K and V of list entries 2 t and 2 t + 1 ---------
   if (warp >= 4) {
     setmaxnreg_dec<Shape::kProducerRegs>();
-    if (warp == 4 && lane == 0) {
-      int gt = 0;
-      uint32_t n_q_loads = 0;
-      for (int r = 0; r * G < total; ++r) {
-        const int w = wp_item_index(r, c, G, total);
-        if (w < 0) break;
-        const WpItem it = wp_item(p, w, n_q);
-        if (it.n_tiles == 0) continue;
-        const int hkv = it.h / per_kv;
-        // Tensor maps are [B, S, H, D] seen innermost first: coordinates (d, head, row, batch).
-        const int tb = p.cu_seqlens_q != nullptr ? 0 : it.b;
-        const int q_row = static_cast<int>(it.span.q_row0) + it.m0;
-        const int k_row = static_cast<int>(it.span.k_row0);
-        const int n = it.n_tiles;
-        const int32_t* list = it.list;
-        int kt_a = __ldg(list);
-        int kt_b = 1 < n ? __ldg(list + 1) : kt_a;
-        mbar_wait(bar_q_empty, (n_q_loads & 1) ^ 1);   // the previous item's S have read Q
-        mbar_arrive_expect_tx(bar_q, Shape::kQBytes);
-        tma_load_4d(sQ, &tm_q, bar_q, 0, it.h, q_row, tb);
-        tma_load_4d(sQ + kBox, &tm_q, bar_q, 64, it.h, q_row, tb);
-        ++n_q_loads;
-        const int n_steps = (n + 1) / 2;
-        for (int t = 0; t < n_steps; ++t, ++gt) {
-          // The next pair's entries are in flight while this step's copies are issued.
-          const int nx_a = 2 * t + 2 < n ? __ldg(list + 2 * t + 2) : 0;
-          const int nx_b = 2 * t + 3 < n ? __ldg(list + 2 * t + 3) : nx_a;
-          const int row_a = k_row + kt_a * kEntry, row_b = k_row + kt_b * kEntry;
-          // Entry a: rows 0-63 of both column blocks (16 KB apart); entry b: rows 64-127.
-          const int ks = gt % kKS;
-          const uint32_t k_dst = sK0 + ks * kStep, k_full = bar_k_full + 8 * ks;
-          mbar_wait(bar_k_empty + 8 * ks, ((gt / kKS) & 1) ^ 1);   // the first kKS pass at once
-          mbar_arrive_expect_tx(k_full, kStep);
-          tma_load_4d(k_dst, &tm_k, k_full, 0, hkv, row_a, tb);
-          tma_load_4d(k_dst + 2 * kBox, &tm_k, k_full, 64, hkv, row_a, tb);
-          tma_load_4d(k_dst + kBox, &tm_k, k_full, 0, hkv, row_b, tb);
-          tma_load_4d(k_dst + 3 * kBox, &tm_k, k_full, 64, hkv, row_b, tb);
-          const int vs = gt % kVS;
-          const uint32_t v_dst = sV0 + vs * kStep, v_full = bar_v_full + 8 * vs;
-          mbar_wait(bar_v_empty + 8 * vs, ((gt / kVS) & 1) ^ 1);
-          mbar_arrive_expect_tx(v_full, kStep);
-          tma_load_4d(v_dst, &tm_v, v_full, 0, hkv, row_a, tb);
-          tma_load_4d(v_dst + 2 * kBox, &tm_v, v_full, 64, hkv, row_a, tb);
-          tma_load_4d(v_dst + kBox, &tm_v, v_full, 0, hkv, row_b, tb);
-          tma_load_4d(v_dst + 3 * kBox, &tm_v, v_full, 64, hkv, row_b, tb);
-          kt_a = nx_a;
-          kt_b = nx_b;
-        }
+    if (warp == 4 && lane == 0 && n_tiles > 0) {
+      // Tensor maps are [B, S, H, D] seen innermost first: coordinates (d, head, row, batch).
+      const int tb = p.cu_seqlens_q != nullptr ? 0 : b;
+      const int q_row = static_cast<int>(span.q_row0) + m0;
+      const int k_row = static_cast<int>(span.k_row0);
+      mbar_arrive_expect_tx(bar_q, Shape::kQBytes);
+      tma_load_4d(sQ, &tm_q, bar_q, 0, h, q_row, tb);
+      tma_load_4d(sQ + kBox, &tm_q, bar_q, 64, h, q_row, tb);
+      int kt_a = kt_first;
+      int kt_b = entry_b(1, kt_a);
+      for (int t = 0; t < n_steps; ++t) {
+        // The next pair's entries are in flight while this step's copies are issued.
+        const int nx_a = 2 * t + 2 < n_tiles ? __ldg(list + 2 * t + 2) : 0;
+        const int nx_b = entry_b(2 * t + 3, nx_a);
+        const int row_a = k_row + kt_a * kEntry, row_b = k_row + kt_b * kEntry;
+        // Entry a: rows 0-63 of both column blocks (16 KB apart); entry b: rows 64-127.
+        const int ks = t % kKS;
+        const uint32_t k_dst = sK0 + ks * kStep, k_full = bar_k_full + 8 * ks;
+        mbar_wait(bar_k_empty + 8 * ks, ((t / kKS) & 1) ^ 1);   // the first kKS pass at once
+        mbar_arrive_expect_tx(k_full, kStep);
+        tma_load_4d(k_dst, &tm_k, k_full, 0, hkv, row_a, tb);
+        tma_load_4d(k_dst + 2 * kBox, &tm_k, k_full, 64, hkv, row_a, tb);
+        tma_load_4d(k_dst + kBox, &tm_k, k_full, 0, hkv, row_b, tb);
+        tma_load_4d(k_dst + 3 * kBox, &tm_k, k_full, 64, hkv, row_b, tb);
+        const int vs = t % kVS;
+        const uint32_t v_dst = sV0 + vs * kStep, v_full = bar_v_full + 8 * vs;
+        mbar_wait(bar_v_empty + 8 * vs, ((t / kVS) & 1) ^ 1);
+        mbar_arrive_expect_tx(v_full, kStep);
+        tma_load_4d(v_dst, &tm_v, v_full, 0, hkv, row_a, tb);
+        tma_load_4d(v_dst + 2 * kBox, &tm_v, v_full, 64, hkv, row_a, tb);
+        tma_load_4d(v_dst + kBox, &tm_v, v_full, 0, hkv, row_b, tb);
+        tma_load_4d(v_dst + 3 * kBox, &tm_v, v_full, 64, hkv, row_b, tb);
+        kt_a = nx_a;
+        kt_b = nx_b;
       }
     }
     return;
@@ -224,14 +186,17 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
   setmaxnreg_inc<Shape::kConsumerRegs>();
   const int g = lane >> 2;
   const int q4 = lane & 3;
+  const int row0 = m0 + warp * 16 + g;   // this thread's rows: row0, row0 + 8
   const float scale_log2 = p.scale * kLog2e;
   const uint64_t desc_q = sw128_desc(sQ, 16, 1024);
 
   float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.f;
   float s[64];
   uint32_t pf[kBN / 16][4];   // P of the previous step: A fragments, one per 16 keys
-  float row_max[2];
-  float row_sum[2];
+  float row_max[2] = {-INFINITY, -INFINITY};
+  float row_sum[2] = {0.f, 0.f};
 
   auto wait_k = [&](int t) { mbar_wait(bar_k_full + 8 * (t % kKS), (t / kKS) & 1); };
   auto wait_v = [&](int t) { mbar_wait(bar_v_full + 8 * (t % kVS), (t / kVS) & 1); };
@@ -254,6 +219,75 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) Mma::rs(o, pf[kk], desc_v + ((kk * 16 * 128) >> 4), 1);
   };
+  // Keys past the sequence have P = 0, but the copy brought whatever lies there (padding, another
+  // sequence's rows) and 0 * NaN = NaN: zero those V rows of either half first. Only steps that
+  // hold a tile reaching past the end take this path; the test is uniform over the warpgroup.
+  auto clean_v = [&](int t, int kt_a, int kt_b) {
+    const int valid_a = max(0, span.sk - kt_a * kEntry), valid_b = max(0, span.sk - kt_b * kEntry);
+    if (valid_a >= kEntry && valid_b >= kEntry) return;
+    const uint32_t v = sV0 + (t % kVS) * kStep;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int valid = half == 0 ? valid_a : valid_b;
+      for (int c = tid; c < (kEntry - valid) * (Shape::kD / 8); c += 128) {
+        const int r = half * kEntry + valid + c / (Shape::kD / 8);
+        asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
+                         v + sw128_offset<kBN>(r, c % (Shape::kD / 8))),
+                     "r"(0)
+                     : "memory");
+      }
+    }
+    fence_proxy_async();   // generic-proxy stores, read next by wgmma
+    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+  };
+  // Mask and exponentiate S (keys of tile kt_a in columns 0-63, of kt_b in 64-127; b_live false:
+  // an odd list's repeated last entry, all -inf) in place, update the row max / sum; alpha
+  // rescales O.
+  auto softmax = [&](int kt_a, int kt_b, bool b_live, float (&alpha)[2]) -> bool {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int key0 = (half == 0 ? kt_a : kt_b) * kEntry;
+      const bool live = half == 0 || b_live;
+      if (!live || key0 + kEntry > span.sk || (p.causal && key0 + kEntry - 1 > m0 + off)) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int row = row0 + 8 * r;
+#pragma unroll
+          for (int j = 0; j < kEntry / 8; ++j) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int col = key0 + j * 8 + 2 * q4 + e;
+              if (!live || col >= span.sk || (p.causal && col > row + off))
+                s[4 * (8 * half + j) + 2 * r + e] = -INFINITY;
+            }
+          }
+        }
+      }
+    }
+    bool rescale = false;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j)
+        tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+      tile_max = quad_max(tile_max);
+      const float m_new = fmaxf(row_max[r], tile_max);
+      const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
+      alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
+      rescale |= m_new != row_max[r];
+      row_max[r] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j) {
+        s[4 * j + 2 * r] = exp2f(fmaf(s[4 * j + 2 * r], scale_log2, -m_scaled));
+        s[4 * j + 2 * r + 1] = exp2f(fmaf(s[4 * j + 2 * r + 1], scale_log2, -m_scaled));
+        sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * alpha[r] + sum;
+    }
+    return rescale;
+  };
   auto pack_p = [&]() {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
@@ -264,201 +298,98 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
     }
   };
 
-  int gt = 0;                 // steps consumed so far, over all items
-  uint32_t n_q_loads = 0;     // Q loads consumed so far
-  for (int r = 0; r * G < total; ++r) {
-    const int w = wp_item_index(r, c, G, total);
-    if (w < 0) break;
-    const WpItem it = wp_item(p, w, n_q);
-    if (!it.live) continue;
-    const SeqSpan& span = it.span;
-    const int m0 = it.m0;
-    const int n_tiles = it.n_tiles;
-    const int32_t* list = it.list;
-    const int off = span.sk - span.sq;   // bottom-right causal alignment
-    const int row0 = m0 + warp * 16 + g;  // this thread's rows: row0, row0 + 8
-    const int n_steps = (n_tiles + 1) / 2;
-    // Key tile of list entry e (an odd list's missing last entry repeats the pair's first).
-    auto entry_b = [&](int e, int kt_a) { return e < n_tiles ? __ldg(list + e) : kt_a; };
-
-    // Keys past the sequence have P = 0, but the copy brought whatever lies there (padding,
-    // another sequence's rows) and 0 * NaN = NaN: zero those V rows of either half first. Only
-    // steps that hold a tile reaching past the end take this path (uniform over the warpgroup).
-    auto clean_v = [&](int t, int kt_a, int kt_b) {
-      const int valid_a = max(0, span.sk - kt_a * kEntry), valid_b = max(0, span.sk - kt_b * kEntry);
-      if (valid_a >= kEntry && valid_b >= kEntry) return;
-      const uint32_t v = sV0 + (t % kVS) * kStep;
+  // Step 0 stands apart so that the loop's wgmma waits are unconditional (as W and V: ptxas
+  // serialises wgmma when some path could read accumulators still in flight).
+  int kt_a = kt_first, kt_b = entry_b(1, kt_first);   // entries of the step being read
+  int pv_a = kt_a, pv_b = kt_b;                      // entries of the step whose P V is pending
+  if (n_steps > 0) {
+    mbar_wait(bar_q, 0);
+    wait_k(0);
+    fence_regs(s);
+    wgmma_fence();
+    issue_s(0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(s);
+    release_k(0);
+    float alpha[2];
+    softmax(kt_a, kt_b, n_tiles > 1, alpha);   // O is still zero: nothing to rescale
+    pack_p();
+  }
+  if (n_steps > 1) {
+    kt_a = __ldg(list + 2);
+    kt_b = entry_b(3, kt_a);
+  }
+  for (int i = 1; i < n_steps; ++i) {
+    const int nx_a = 2 * i + 2 < n_tiles ? __ldg(list + 2 * i + 2) : 0;   // in flight meanwhile
+    const int nx_b = entry_b(2 * i + 3, nx_a);
+    // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; step i's softmax runs while the latter does.
+    wait_k(i);
+    wait_v(i - 1);
+    clean_v(i - 1, pv_a, pv_b);
+    fence_regs(s);
+    fence_regs(o);
+    wgmma_fence();
+    issue_s(i);
+    wgmma_commit();
+    issue_pv(i - 1);
+    wgmma_commit();
+    wgmma_wait<1>();
+    fence_regs(s);
+    release_k(i);
+    float alpha[2];
+    const bool rescale = softmax(kt_a, kt_b, 2 * i + 1 < n_tiles, alpha);
+    wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
+    fence_regs(o);
+    release_v(i - 1);
+    if (__any_sync(0xffffffffu, rescale)) {
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int valid = half == 0 ? valid_a : valid_b;
-        for (int cc = tid; cc < (kEntry - valid) * (Shape::kD / 8); cc += 128) {
-          const int rr = half * kEntry + valid + cc / (Shape::kD / 8);
-          asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
-                           v + sw128_offset<kBN>(rr, cc % (Shape::kD / 8))),
-                       "r"(0)
-                       : "memory");
-        }
-      }
-      fence_proxy_async();   // generic-proxy stores, read next by wgmma
-      asm volatile("bar.sync 1, 128;\n" ::: "memory");
-    };
-    // Mask and exponentiate S (keys of tile kt_a in columns 0-63, of kt_b in 64-127; b_live
-    // false: an odd list's repeated last entry, all -inf) in place, update the row max / sum;
-    // alpha rescales O.
-    auto softmax = [&](int kt_a, int kt_b, bool b_live, float (&alpha)[2]) -> bool {
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int key0 = (half == 0 ? kt_a : kt_b) * kEntry;
-        const bool live = half == 0 || b_live;
-        if (!live || key0 + kEntry > span.sk || (p.causal && key0 + kEntry - 1 > m0 + off)) {
-#pragma unroll
-          for (int rr = 0; rr < 2; ++rr) {
-            const int row = row0 + 8 * rr;
-#pragma unroll
-            for (int j = 0; j < kEntry / 8; ++j) {
-#pragma unroll
-              for (int e = 0; e < 2; ++e) {
-                const int col = key0 + j * 8 + 2 * q4 + e;
-                if (!live || col >= span.sk || (p.causal && col > row + off))
-                  s[4 * (8 * half + j) + 2 * rr + e] = -INFINITY;
-              }
-            }
-          }
-        }
-      }
-      bool rescale = false;
-#pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        float tile_max = -INFINITY;
-#pragma unroll
-        for (int j = 0; j < kBN / 8; ++j)
-          tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * rr], s[4 * j + 2 * rr + 1]));
-        tile_max = quad_max(tile_max);
-        const float m_new = fmaxf(row_max[rr], tile_max);
-        const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
-        alpha[rr] = m_new == row_max[rr] ? 1.f : exp2f(fmaf(row_max[rr], scale_log2, -m_scaled));
-        rescale |= m_new != row_max[rr];
-        row_max[rr] = m_new;
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < kBN / 8; ++j) {
-          s[4 * j + 2 * rr] = exp2f(fmaf(s[4 * j + 2 * rr], scale_log2, -m_scaled));
-          s[4 * j + 2 * rr + 1] = exp2f(fmaf(s[4 * j + 2 * rr + 1], scale_log2, -m_scaled));
-          sum += s[4 * j + 2 * rr] + s[4 * j + 2 * rr + 1];
-        }
-        row_sum[rr] = row_sum[rr] * alpha[rr] + sum;
-      }
-      return rescale;
-    };
-
-#pragma unroll
-    for (int i = 0; i < 64; ++i) o[i] = 0.f;
-    row_max[0] = row_max[1] = -INFINITY;
-    row_sum[0] = row_sum[1] = 0.f;
-
-    // Step 0 stands apart so that the loop's wgmma waits are unconditional (as W and V: ptxas
-    // serialises wgmma when some path could read accumulators still in flight).
-    int kt_a = 0, kt_b = 0;   // entries of the step being read
-    int pv_a = 0, pv_b = 0;   // entries of the step whose P V is pending
-    if (n_steps > 0) {
-      kt_a = __ldg(list);
-      kt_b = entry_b(1, kt_a);
-      pv_a = kt_a;
-      pv_b = kt_b;
-      mbar_wait(bar_q, n_q_loads & 1);
-      wait_k(gt);
-      fence_regs(s);
-      wgmma_fence();
-      issue_s(gt);
-      wgmma_commit();
-      wgmma_wait<0>();
-      fence_regs(s);
-      release_k(gt);
-      float alpha[2];
-      softmax(kt_a, kt_b, n_tiles > 1, alpha);   // O is still zero: nothing to rescale
-      pack_p();
-      if (n_steps > 1) {
-        kt_a = __ldg(list + 2);
-        kt_b = entry_b(3, kt_a);
+      for (int j = 0; j < 16; ++j) {
+        o[4 * j + 0] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
       }
     }
-    for (int i = 1; i < n_steps; ++i) {
-      const int nx_a = 2 * i + 2 < n_tiles ? __ldg(list + 2 * i + 2) : 0;   // in flight meanwhile
-      const int nx_b = entry_b(2 * i + 3, nx_a);
-      const int t = gt + i;
-      // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; step i's softmax runs while the latter does.
-      wait_k(t);
-      wait_v(t - 1);
-      clean_v(t - 1, pv_a, pv_b);
-      fence_regs(s);
-      fence_regs(o);
-      wgmma_fence();
-      issue_s(t);
-      wgmma_commit();
-      issue_pv(t - 1);
-      wgmma_commit();
-      wgmma_wait<1>();
-      fence_regs(s);
-      release_k(t);
-      float alpha[2];
-      const bool rescale = softmax(kt_a, kt_b, 2 * i + 1 < n_tiles, alpha);
-      wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
-      fence_regs(o);
-      release_v(t - 1);
-      if (__any_sync(0xffffffffu, rescale)) {
+    pack_p();
+    pv_a = kt_a;
+    pv_b = kt_b;
+    kt_a = nx_a;
+    kt_b = nx_b;
+  }
+
+  // ---- the last step's P V -------------------------------------------------------------------
+  if (n_steps > 0) {
+    wait_v(n_steps - 1);
+    clean_v(n_steps - 1, pv_a, pv_b);
+    fence_regs(o);
+    wgmma_fence();
+    issue_pv(n_steps - 1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(o);
+  }
+
+  // ---- epilogue: normalise, write O and lse (as V; empty rows: 0, -inf) ---------------------------
 #pragma unroll
-        for (int j = 0; j < 16; ++j) {
-          o[4 * j + 0] *= alpha[0];
-          o[4 * j + 1] *= alpha[0];
-          o[4 * j + 2] *= alpha[1];
-          o[4 * j + 3] *= alpha[1];
-        }
+  for (int r = 0; r < 2; ++r) {
+    const float l = quad_sum(row_sum[r]);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
+    const int row = row0 + 8 * r;
+    const bool live = row < span.sq;
+    if (row < span.rows_to_write) {
+      T* out_row = static_cast<T*>(p.out) + b * p.o_batch_stride +
+                   (span.q_row0 + row) * p.o_row_stride + h * p.o_head_stride;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const float x0 = live ? o[4 * j + 2 * r] * inv : 0.f;
+        const float x1 = live ? o[4 * j + 2 * r + 1] * inv : 0.f;
+        *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
       }
-      pack_p();
-      pv_a = kt_a;
-      pv_b = kt_b;
-      kt_a = nx_a;
-      kt_b = nx_b;
-    }
-
-    // ---- the last step's P V; Q is free for the next item once every S has landed ---------------
-    if (n_steps > 0) {
-      if (lane == 0) mbar_arrive(bar_q_empty);
-      ++n_q_loads;
-      const int t = gt + n_steps - 1;
-      wait_v(t);
-      clean_v(t, pv_a, pv_b);
-      fence_regs(o);
-      wgmma_fence();
-      issue_pv(t);
-      wgmma_commit();
-      wgmma_wait<0>();
-      fence_regs(o);
-      release_v(t);
-      gt += n_steps;
-    }
-
-    // ---- epilogue: normalise, write O and lse (as V; empty rows: 0, -inf) -------------------------
-#pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      const float l = quad_sum(row_sum[rr]);
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse2 = l > 0.f ? row_max[rr] * scale_log2 + __log2f(l) : -INFINITY;
-      const int row = row0 + 8 * rr;
-      const bool live = row < span.sq;
-      if (row < span.rows_to_write) {
-        T* out_row = static_cast<T*>(p.out) + it.b * p.o_batch_stride +
-                     (span.q_row0 + row) * p.o_row_stride + it.h * p.o_head_stride;
-#pragma unroll
-        for (int j = 0; j < 16; ++j) {
-          const float x0 = live ? o[4 * j + 2 * rr] * inv : 0.f;
-          const float x1 = live ? o[4 * j + 2 * rr + 1] * inv : 0.f;
-          *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
-        }
-        if (p.lse != nullptr && q4 == 0) {
-          p.lse[it.b * p.lse_batch_stride + it.h * p.lse_head_stride + span.q_row0 + row] =
-              live ? lse2 * kLn2 : -INFINITY;
-        }
+      if (p.lse != nullptr && q4 == 0) {
+        p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + span.q_row0 + row] =
+            live ? lse2 * kLn2 : -INFINITY;
       }
     }
   }

@@ -18,12 +18,11 @@ namespace seer::kernels::cuda {
 // (flash_fwd_wgmma_sparse.cuh, one 64-row query block and its list per CTA of a consumer and a
 // TMA producer warpgroup, 64-key steps; head dim 128, block-64 / 128 lists on sm_90a, else H);
 // 'X' (the sparse default) = the same on 128-key steps over pairs of list entries
-// (flash_fwd_wgmma_sparse_pair.cuh; V's limits, else H); 'Y' = X on a persistent grid
-// (experiment). The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare
+// (flash_fwd_wgmma_sparse_pair.cuh; V's limits, else H). The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare
 // them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/V/W/X/Y (H, S, V, X, Y: sparse
-// launcher only; W: dense launcher only), else the default.
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/V/W/X (H, S, V, X: sparse launcher
+// only; W: dense launcher only), else the default.
 char flash_variant_raw(char default_variant);
 
 // Dense causal/non-causal attention (+ lse when p.lse is set).
@@ -50,9 +49,8 @@ bool launch_attention_sparse_wgmma(const AttnParams& p);
 // Whether variant V runs here for head dim 128 (tests check that they test it, not H).
 bool attention_sparse_wgmma_ready();
 // Variant X of the sparse path; false (nothing launched) where V would decline: head dim other
-// than 128, an element mask, a device other than Hopper, no sm_90a code. persistent: as many
-// CTAs as fit at once, each taking a sequence of query blocks (variant Y, experiment).
-bool launch_attention_sparse_wgmma_pair(const AttnParams& p, bool persistent = false);
+// than 128, an element mask, a device other than Hopper, no sm_90a code.
+bool launch_attention_sparse_wgmma_pair(const AttnParams& p);
 // Whether variant X runs here for head dim 128 (tests check that they test it, not H).
 bool attention_sparse_wgmma_pair_ready();
 

@@ -38,17 +38,7 @@ void require_wgmma_on_hopper() {
 #endif
 }
 
-// SEER_SPARSE_CTAS for a scope: caps variant Y's persistent grid, so that small problems give
-// each CTA many query blocks (odd counts, backward rounds, empty and padded blocks among them).
-struct ScopedCtaCap {
-  explicit ScopedCtaCap(const std::string& v) {
-    if (!v.empty()) setenv("SEER_SPARSE_CTAS", v.c_str(), 1);
-  }
-  ~ScopedCtaCap() { unsetenv("SEER_SPARSE_CTAS"); }
-};
-
-// Variant `variant` (V, X or Y; "Y3": Y on a grid of 3 CTAs) against the float64 reference and
-// against H on the same lists.
+// Variant `variant` (V or X) against the float64 reference and against H on the same lists.
 void check_v(const std::string& variant, const QKV& x, const at::Tensor& mask_cpu, int64_t block,
              const AttnOptions& base = {}) {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
@@ -58,8 +48,7 @@ void check_v(const std::string& variant, const QKV& x, const at::Tensor& mask_cp
   const BlockIndex idx_cpu = block_index_from_mask(mask_cpu, block, sq, sk);
   AttnResult got, h;
   {
-    const ScopedFlashVariant v(variant.substr(0, 1));
-    const ScopedCtaCap cap(variant.substr(1));
+    const ScopedFlashVariant v(variant);
     got = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
   }
   {
@@ -82,7 +71,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X match the float64 referenc
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X", "Y", "Y3");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   struct Case {
     int64_t B, Sq, Sk, Hq, Hkv;
     double logit_scale;
@@ -111,7 +100,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X", "Y", "Y3");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
     at::Tensor mask = random_block_mask(1, 4, 200, 200, 64, 0.5, 7);
@@ -121,9 +110,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
     const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 200, 200);
     AttnOptions opts;
     opts.return_lse = true;
-    // (check_v's scopes unset the variables on leaving)
-    const ScopedFlashVariant env(variant.substr(0, 1));
-    const ScopedCtaCap cap(variant.substr(1));
+    const ScopedFlashVariant env(variant);   // (check_v's scopes unset the variable on leaving)
     const AttnResult got = block_sparse_attention(x.q, x.k, x.v, idx, opts);
     CHECK(got.out.select(2, 1).abs().max().item<float>() == 0.f);
     CHECK(at::isinf(got.lse.select(1, 1)).all().item<bool>());
@@ -135,8 +122,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
     const at::Tensor mask = at::ones({2, 8, nb, nb}, at::TensorOptions().dtype(at::kBool));
     const BlockIndex idx = block_index_from_mask(mask.cuda(), block, 333, 333);
     const AttnResult dense = attention(x.q, x.k, x.v);
-    const ScopedFlashVariant env(variant.substr(0, 1));
-    const ScopedCtaCap cap(variant.substr(1));
+    const ScopedFlashVariant env(variant);
     const AttnResult sparse = block_sparse_attention(x.q, x.k, x.v, idx);
     INFO("variant " << variant << " block " << block);
     CHECK(rel_err(sparse.out, dense.out) < 5e-3);
@@ -147,7 +133,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X", "Y", "Y3");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
@@ -170,8 +156,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
       x.q.slice(0, 1, 2).slice(1, 77).fill_(nan);
       x.k.slice(0, 1, 2).slice(1, 77).fill_(nan);
       x.v.slice(0, 1, 2).slice(1, 77).fill_(nan);
-      const ScopedFlashVariant env(variant.substr(0, 1));
-      const ScopedCtaCap cap(variant.substr(1));
+      const ScopedFlashVariant env(variant);
       const AttnResult got =
           block_sparse_attention(x.q, x.k, x.v, block_index_from_mask(mask.cuda(), 64, 200, 200), opts);
       CHECK(rel_err(got.out, ref.out) < 1e-2);
@@ -192,8 +177,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
       AttnResult got, h;
       const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 260, 260);
       {
-        const ScopedFlashVariant env(variant.substr(0, 1));
-        const ScopedCtaCap cap(variant.substr(1));
+        const ScopedFlashVariant env(variant);
         got = block_sparse_attention(x.q, x.k, x.v, idx, ref_opts);
       }
       {
