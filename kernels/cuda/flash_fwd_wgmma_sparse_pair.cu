@@ -53,9 +53,9 @@ bool launch_pair(const AttnParams& p) {
 }  // namespace
 
 // 1 K + 2 V stages: 112 KB, two CTAs per SM. 2 + 2 stages (144 KB, one CTA and so one consumer
-// warpgroup per SM) ran 20-26% slower than this at keep >= 0.3 and 35-41% at keep 0.1 / 0.05,
-// 32k / 128k (H200, 14:35 UTC, bench/NOTES.md round 5): one warpgroup's softmax is not hidden
-// behind its own P V alone.
+// warpgroup per SM) took 1.25-1.35x this one's time at 32k / 128k, keep 0.3-1, and 1.25-1.69x at
+// keep 0.1 / 0.05 (H200, 14:35 UTC, bench/NOTES.md round 5): one warpgroup's softmax is not
+// hidden behind its own P V alone.
 constexpr int kKStages = 1, kVStages = 2;
 
 bool attention_sparse_wgmma_pair_ready() {
