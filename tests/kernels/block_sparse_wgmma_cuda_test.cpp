@@ -1,8 +1,9 @@
-// GPU tests of the Hopper wgmma block-sparse kernel (SEER_FLASH_VARIANT=V, the sparse default
-// on Hopper; kernels/cuda/flash_fwd_wgmma_sparse.cuh) at head dim 128, the only one it takes,
+// GPU tests of the Hopper wgmma block-sparse kernels (SEER_FLASH_VARIANT=X, the sparse default
+// on Hopper, 128-key steps over pairs of list entries, kernels/cuda/flash_fwd_wgmma_sparse_pair.cuh;
+// V, 64-key steps, flash_fwd_wgmma_sparse.cuh) at head dim 128, the only one they take,
 // against the CPU float64 reference and the mma.sync variant H, with NaN-poisoned outputs: odd
-// lengths, odd query block counts, GQA, batch > 1, chunked queries, empty rows, all kept, padded
-// batches with NaN padding, varlen.
+// lengths, odd query block counts, odd and even list lengths, GQA, batch > 1, chunked queries,
+// empty rows, all kept, padded batches with NaN padding, varlen.
 // c10's logging header defines a fatal CHECK(); included first, Catch's CHECK replaces it (else
 // ATen, included later, would silently turn every CHECK below into a c10 abort-on-failure).
 #include <c10/util/Logging.h>
@@ -26,17 +27,20 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-// On a Hopper GPU the V kernel must really run (a build without sm_90a code would silently
-// test H instead).
+// On a Hopper GPU the V and X kernels must really run (a build without sm_90a code would
+// silently test H instead).
 void require_wgmma_on_hopper() {
 #if defined(SEER_WITH_CUDA)
-  if (at::cuda::getCurrentDeviceProperties()->major == 9)
+  if (at::cuda::getCurrentDeviceProperties()->major == 9) {
     REQUIRE(seer::kernels::cuda::attention_sparse_wgmma_ready());
+    REQUIRE(seer::kernels::cuda::attention_sparse_wgmma_pair_ready());
+  }
 #endif
 }
 
-// V against the float64 reference and against H on the same lists.
-void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const AttnOptions& base = {}) {
+// Variant `variant` (V or X) against the float64 reference and against H on the same lists.
+void check_v(const std::string& variant, const QKV& x, const at::Tensor& mask_cpu, int64_t block,
+             const AttnOptions& base = {}) {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
   AttnOptions opts = base;
   opts.return_lse = true;
@@ -44,7 +48,7 @@ void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const Attn
   const BlockIndex idx_cpu = block_index_from_mask(mask_cpu, block, sq, sk);
   AttnResult got, h;
   {
-    const ScopedFlashVariant v("V");
+    const ScopedFlashVariant v(variant);
     got = block_sparse_attention(x.q, x.k, x.v, idx_gpu, opts);
   }
   {
@@ -53,7 +57,7 @@ void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const Attn
   }
   const AttnResult ref = block_sparse_attention(to_cpu64(x.q), to_cpu64(x.k), to_cpu64(x.v),
                                                 idx_cpu, cpu_options(opts));
-  INFO(shape_text(x) << " block " << block << " kept " << mask_cpu.sum().item<int64_t>()
+  INFO("variant " << variant << " " << shape_text(x) << " block " << block << " kept " << mask_cpu.sum().item<int64_t>()
                      << " dtype " << (x.q.scalar_type() == at::kBFloat16 ? "bf16" : "fp16"));
   CHECK(rel_err(got.out, ref.out) < 1e-2);
   CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
@@ -63,10 +67,11 @@ void check_v(const QKV& x, const at::Tensor& mask_cpu, int64_t block, const Attn
 
 }  // namespace
 
-TEST_CASE("block_sparse_attention cuda variant V matches the float64 reference and H",
+TEST_CASE("block_sparse_attention cuda variants V / X match the float64 reference and H",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   struct Case {
     int64_t B, Sq, Sk, Hq, Hkv;
     double logit_scale;
@@ -85,51 +90,58 @@ TEST_CASE("block_sparse_attention cuda variant V matches the float64 reference a
       const QKV x = random_qkv(c.B, c.Sq, c.Sk, c.Hq, c.Hkv, 128, dtype, c.logit_scale);
       for (const int64_t block : {64, 128}) {
         for (const double keep : {0.0, 0.3, 1.0})
-          check_v(x, random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++), block);
+          check_v(variant, x, random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++), block);
       }
     }
   }
 }
 
-TEST_CASE("block_sparse_attention cuda variant V empty rows and all kept", "[cuda][sparse][wgmma]") {
+TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
+          "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const ScopedFlashVariant env("V");
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
   {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
     at::Tensor mask = random_block_mask(1, 4, 200, 200, 64, 0.5, 7);
     mask.select(1, 1).zero_();          // head 1: nothing kept at all
     mask.select(2, 1).fill_(false);     // query block 1 of every head empty
-    check_v(x, mask, 64);
+    check_v(variant, x, mask, 64);
     const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 200, 200);
     AttnOptions opts;
     opts.return_lse = true;
+    const ScopedFlashVariant env(variant);   // (check_v's scopes unset the variable on leaving)
     const AttnResult got = block_sparse_attention(x.q, x.k, x.v, idx, opts);
     CHECK(got.out.select(2, 1).abs().max().item<float>() == 0.f);
     CHECK(at::isinf(got.lse.select(1, 1)).all().item<bool>());
   }
+  // All kept: lists of 1 .. 6 entries (block 64), odd and even, the last tile partial.
   for (const int64_t block : {64, 128}) {
     const QKV x = random_qkv(2, 333, 333, 8, 2, 128, at::kBFloat16);
     const int64_t nb = (333 + block - 1) / block;
     const at::Tensor mask = at::ones({2, 8, nb, nb}, at::TensorOptions().dtype(at::kBool));
     const BlockIndex idx = block_index_from_mask(mask.cuda(), block, 333, 333);
-    const AttnResult sparse = block_sparse_attention(x.q, x.k, x.v, idx);
     const AttnResult dense = attention(x.q, x.k, x.v);
-    INFO("block " << block);
+    const ScopedFlashVariant env(variant);
+    const AttnResult sparse = block_sparse_attention(x.q, x.k, x.v, idx);
+    INFO("variant " << variant << " block " << block);
     CHECK(rel_err(sparse.out, dense.out) < 5e-3);
   }
 }
 
-TEST_CASE("block_sparse_attention cuda variant V padded and varlen batches", "[cuda][sparse][wgmma]") {
+TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches",
+          "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
+  INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
     {  // padded: three sequences of 300 / 77 / 5 valid rows in S = 300
       const QKV x = random_qkv(3, 300, 300, 8, 2, 128, dtype);
       AttnOptions opts;
       opts.seq_lens = at::tensor(std::vector<int32_t>{300, 77, 5}, int_cpu).cuda();
-      check_v(x, random_block_mask(3, 8, 300, 300, 64, 0.5, 31), 64, opts);
+      check_v(variant, x, random_block_mask(3, 8, 300, 300, 64, 0.5, 31), 64, opts);
     }
     {  // padded, NaN in the padding rows of q, k and v: P = 0 there must not make NaN
       QKV x = random_qkv(2, 200, 200, 4, 1, 128, dtype);
@@ -144,7 +156,7 @@ TEST_CASE("block_sparse_attention cuda variant V padded and varlen batches", "[c
       x.q.slice(0, 1, 2).slice(1, 77).fill_(nan);
       x.k.slice(0, 1, 2).slice(1, 77).fill_(nan);
       x.v.slice(0, 1, 2).slice(1, 77).fill_(nan);
-      const ScopedFlashVariant env("V");
+      const ScopedFlashVariant env(variant);
       const AttnResult got =
           block_sparse_attention(x.q, x.k, x.v, block_index_from_mask(mask.cuda(), 64, 200, 200), opts);
       CHECK(rel_err(got.out, ref.out) < 1e-2);
@@ -165,7 +177,7 @@ TEST_CASE("block_sparse_attention cuda variant V padded and varlen batches", "[c
       AttnResult got, h;
       const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 260, 260);
       {
-        const ScopedFlashVariant env("V");
+        const ScopedFlashVariant env(variant);
         got = block_sparse_attention(x.q, x.k, x.v, idx, ref_opts);
       }
       {
