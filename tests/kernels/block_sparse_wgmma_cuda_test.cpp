@@ -17,6 +17,7 @@
 #include "kernels/cuda/launch.h"
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -188,5 +189,30 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
       CHECK(max_abs_err(got.lse, ref.lse) < 2e-2);
       CHECK(rel_err(got.out, h.out) < 1e-2);
     }
+  }
+}
+
+TEST_CASE("block_sparse_attention cuda variants V / X lists of every length 1-12",
+          "[cuda][sparse][wgmma]") {
+  // X pairs a list's entries into 128-key steps and masks the repeated last entry of an odd list:
+  // query block t of head h keeps the diagonal and the L - 1 blocks before it, L = 1 + (t + h +
+  // 5 b) % 12 (capped by t + 1), so every length of both parities occurs, with the causal
+  // diagonal in either half of a step; S = 9 x 64 + 13 ends in a partial tile. (From helper y's
+  // tests of its variant Y, bench/NOTES.md round 5.)
+  if (!cuda_ready()) SEER_SKIP("no CUDA device");
+  require_wgmma_on_hopper();
+  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
+  INFO("variant " << variant);
+  for (const int64_t S : {589, 832}) {
+    const QKV x = random_qkv(2, S, S, 4, 2, 128, at::kBFloat16, 4.0);
+    const int64_t nb = (S + 63) / 64;
+    at::Tensor mask = at::zeros({2, 4, nb, nb}, at::TensorOptions().dtype(at::kBool));
+    for (int64_t bi = 0; bi < 2; ++bi)
+      for (int64_t h = 0; h < 4; ++h)
+        for (int64_t t = 0; t < nb; ++t) {
+          const int64_t len = 1 + (t + h + 5 * bi) % 12;
+          for (int64_t j = std::max<int64_t>(0, t - len + 1); j <= t; ++j) mask[bi][h][t][j] = true;
+        }
+    check_v(variant, x, mask, 64);
   }
 }
