@@ -203,7 +203,7 @@ std::vector<KernelBenchRow> run_kernel_benchmark(const KernelBenchConfig& c, con
     }
     at::Tensor dense_out;
     for (const char v : variants) {
-      if (v == 'H' || v == 'S' || v == 'V' || v == 'X') continue;   // sparse only
+      if (v == 'H' || v == 'S' || v == 'X') continue;   // sparse only
       const VariantScope scope(v);
       const std::string suffix = v ? std::string("_") + v : std::string();
       const Timing td = time_cuda([&](int r) {

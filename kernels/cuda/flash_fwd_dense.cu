@@ -10,14 +10,14 @@ char flash_variant_raw(char default_variant) {
   const char* env = std::getenv("SEER_FLASH_VARIANT");
   const char v = (env != nullptr && env[0] != '\0') ? env[0] : default_variant;
   switch (v) {
-    case 'A': case 'B': case 'C': case 'H': case 'S': case 'V': case 'W': case 'X': return v;
+    case 'A': case 'B': case 'C': case 'H': case 'S': case 'W': case 'X': return v;
     default: return default_variant;
   }
 }
 
 char flash_variant(char default_variant, bool needs_64_row_tiles) {
   char v = flash_variant_raw(default_variant);
-  if (v == 'H' || v == 'S' || v == 'V' || v == 'W' || v == 'X') v = default_variant;   // sparse / dense only
+  if (v == 'H' || v == 'S' || v == 'W' || v == 'X') v = default_variant;   // sparse / dense only
   if (needs_64_row_tiles && v == 'B') v = 'A';
   return v;
 }

@@ -2,8 +2,7 @@
 // kSparseFine (mask blocks of 16 / 32: tile lists plus the element mask). The tile lists are
 // built for 64-row query blocks. Variants: X (default) is the Hopper wgmma kernel on 128-key
 // steps over pairs of list entries (flash_fwd_wgmma_sparse_pair.cu; head dim 128, no element
-// mask, sm_90a; else H); V is its 64-key-step form (flash_fwd_wgmma_sparse.cu); S runs one 64-row
-// CTA per block whose two warp pairs split the block's list (flash_fwd_split.cuh); B runs 128-row
+// mask, sm_90a; else H); S runs one 64-row CTA per block whose two warp pairs split the block's list (flash_fwd_split.cuh); B runs 128-row
 // CTAs over two blocks' merged lists; H (the default where X declines) sends each pair of blocks
 // to B or S by how much their lists overlap; A is the 64-row CTA of four 16-row warps (the
 // sparse default before round 3).
@@ -17,16 +16,12 @@ void launch_attention_sparse(const AttnParams& p_in) {
   AttnParams p = p_in;
   char v = flash_variant_raw('X');
   if (v == 'W') v = 'X';   // dense only
-  // 'X' (default): the Hopper wgmma kernel on 128-key steps, 7-10% faster than V (64-key steps)
-  // at 32k / 128k, keep 0.05-1, on an H200 (bench/NOTES.md, round 5); V 1.6-1.9x H (round 4).
-  // Both decline off Hopper, without sm_90a code, at head dim 64 and for element masks; H runs
-  // there.
+  // 'X' (default): the Hopper wgmma kernel on 128-key steps, 5-13% faster than its 64-key-step
+  // predecessor V at 32k / 128k, keep >= 0.3, 0-11% at 0.1 / 0.05 (H100, bench/NOTES.md round 5),
+  // which ran 1.6-1.9x H (round 4). It declines off Hopper, without sm_90a code, at head dim 64
+  // and for element masks; H runs there.
   if (v == 'X') {
     if (launch_attention_sparse_wgmma_pair(p)) return;
-    v = 'H';
-  }
-  if (v == 'V') {
-    if (launch_attention_sparse_wgmma(p)) return;
     v = 'H';
   }
   if (p.pair_choice == nullptr && v == 'H') v = 'S';

@@ -31,6 +31,7 @@
 #include "kernels/cuda/maxpool_emit.cuh"
 #include "kernels/cuda/mma_utils.cuh"
 #include "kernels/cuda/tma_utils.cuh"
+#include "kernels/cuda/wgmma_softmax.cuh"
 #include "kernels/cuda/wgmma_utils.cuh"
 #include "kernels/params.h"
 
@@ -90,7 +91,6 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
   constexpr int kBN = WgShape::kBN;
   constexpr int kTile = WgShape::kTileBytes;
   constexpr float kLog2e = 1.4426950408889634f;
-  constexpr float kLn2 = 0.6931471805599453f;
 
   extern __shared__ unsigned char smem[];
   const uint32_t sQ = (smem_addr(smem) + 1023u) & ~1023u;
@@ -248,35 +248,12 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
           }
           tile_max = fmaxf(half_max[0], half_max[1]);
         } else {
-#pragma unroll
-          for (int j = 0; j < kBN / 8; ++j)
-            tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
-          tile_max = quad_max(tile_max);
+          tile_max = quad_max(thread_row_max<kBN>(s, r));
         }
-        const float m_new = fmaxf(row_max[r], tile_max);
-        const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
-        alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
-        rescale |= m_new != row_max[r];
-        row_max[r] = m_new;
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < kBN / 8; ++j) {
-          s[4 * j + 2 * r] = exp2f(fmaf(s[4 * j + 2 * r], scale_log2, -m_scaled));
-          s[4 * j + 2 * r + 1] = exp2f(fmaf(s[4 * j + 2 * r + 1], scale_log2, -m_scaled));
-          sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
-        }
-        row_sum[r] = row_sum[r] * alpha[r] + sum;
+        rescale |= online_softmax_row<kBN>(s, r, tile_max, scale_log2, row_max[r], row_sum[r],
+                                           alpha[r]);
       }
       return rescale;
-    };
-    auto pack_p = [&]() {
-#pragma unroll
-      for (int kk = 0; kk < kBN / 16; ++kk) {
-        pf[kk][0] = Ops::pack(s[8 * kk + 0], s[8 * kk + 1]);
-        pf[kk][1] = Ops::pack(s[8 * kk + 2], s[8 * kk + 3]);
-        pf[kk][2] = Ops::pack(s[8 * kk + 4], s[8 * kk + 5]);
-        pf[kk][3] = Ops::pack(s[8 * kk + 6], s[8 * kk + 7]);
-      }
     };
 
     // Tile 0 stands apart so that the loop's wgmma waits are unconditional: ptxas serialises
@@ -293,7 +270,7 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
       release_k(0);
       float alpha[2];
       softmax(0, alpha);   // O is still zero: nothing to rescale
-      pack_p();
+      pack_p<Ops, kBN>(s, pf);
     }
     for (int i = 1; i < n_tiles; ++i) {
       // S_i = Q K_i^T, then O += P_{i-1} V_{i-1}; tile i's softmax runs while the latter does.
@@ -314,16 +291,8 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
       wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
       fence_regs(o);
       release_v(i - 1);
-      if (__any_sync(0xffffffffu, rescale)) {
-#pragma unroll
-        for (int j = 0; j < 16; ++j) {
-          o[4 * j + 0] *= alpha[0];
-          o[4 * j + 1] *= alpha[0];
-          o[4 * j + 2] *= alpha[1];
-          o[4 * j + 3] *= alpha[1];
-        }
-      }
-      pack_p();
+      if (__any_sync(0xffffffffu, rescale)) rescale_o(o, alpha);
+      pack_p<Ops, kBN>(s, pf);
     }
 
     // ---- the last tile's P V -----------------------------------------------------------------
@@ -334,14 +303,8 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
       // variant B's zero-filling loads do. Only the last tile can be partial (CTA-uniform test).
       const int valid = span.sk - (n_tiles - 1) * kBN;
       if (valid < kBN) {
-        const uint32_t v_last = sV0 + ((n_tiles - 1) & 1) * kTile;
-        for (int c = tid; c < (kBN - valid) * (WgShape::kD / 8); c += WgShape::kConsumerThreads) {
-          const int row = valid + c / (WgShape::kD / 8);
-          asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
-                           v_last + sw128_offset<128>(row, c % (WgShape::kD / 8))),
-                       "r"(0)
-                       : "memory");
-        }
+        zero_swizzled_rows<kBN>(sV0 + ((n_tiles - 1) & 1) * kTile, valid, kBN, tid,
+                                WgShape::kConsumerThreads);
         fence_proxy_async();   // generic-proxy stores, read next by wgmma
         asm volatile("bar.sync 1, %0;\n" ::"n"(WgShape::kConsumerThreads) : "memory");
       }
@@ -355,29 +318,7 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
 
     // ---- epilogue: normalise, write O and lse (as variant B) ---------------------------------
     float lse2_rows[1][2];   // log2-domain lse per row, -inf for rows without keys
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float l = quad_sum(row_sum[r]);
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
-      lse2_rows[0][r] = lse2;
-      const int row = row0 + 8 * r;
-      const bool live = row < span.sq;
-      if (row < span.rows_to_write) {
-        T* out_row = static_cast<T*>(p.out) + b * p.o_batch_stride +
-                     (span.q_row0 + row) * p.o_row_stride + h * p.o_head_stride;
-#pragma unroll
-        for (int j = 0; j < 16; ++j) {
-          const float x0 = live ? o[4 * j + 2 * r] * inv : 0.f;
-          const float x1 = live ? o[4 * j + 2 * r + 1] * inv : 0.f;
-          *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
-        }
-        if (p.lse != nullptr && q4 == 0) {
-          p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + span.q_row0 + row] =
-              live ? lse2 * kLn2 : -INFINITY;
-        }
-      }
-    }
+    store_o_lse<T, Ops>(p, span, b, h, row0, q4, o, row_max, row_sum, scale_log2, lse2_rows[0]);
     // ---- max-pool: this warp's 16 rows lie in one 64-row query block -------------------------
     if constexpr (kMaxpool) {
       const int n_blocks = min(p.pool_nbk, (n_tiles * kBN + 63) / 64);

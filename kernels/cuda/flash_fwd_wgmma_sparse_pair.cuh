@@ -1,11 +1,12 @@
 // Block-sparse attention forward for Hopper (sm_90a) on warpgroup MMA with 128-key steps over
 // two list entries: sparse variant 'X' (head dim 128, bf16 / fp16, tile lists of 64 x 64 without
-// an element mask, GQA, padded and varlen batches, optional lse), writing exactly what variant V
-// (flash_fwd_wgmma_sparse.cuh) and the mma.sync sparse kernels write.
+// an element mask, GQA, padded and varlen batches, optional lse), writing exactly what the
+// mma.sync sparse kernels write.
 //
-// V walks a query block's list one 64-key tile per step, so every step pays the dense kernel W's
-// per-step costs (mbarrier waits, fences, the row-max quad shuffles, the O rescale) on half of
-// W's FLOPs, and S = Q K^T runs at n = 64. X takes the list two entries at a time: the producer
+// Its predecessor V (bench/NOTES.md rounds 4-5, since removed) walked a query block's list one
+// 64-key tile per step, so every step paid the dense kernel W's per-step costs (mbarrier waits,
+// fences, the row-max quad shuffles, the O rescale) on half of W's FLOPs, and S = Q K^T ran at
+// n = 64. X takes the list two entries at a time: the producer
 // puts entry 2 j's K (and V) in rows 0-63 and entry 2 j + 1's in rows 64-127 of one 128-row
 // stage, laid out exactly as W's 128-key tile (two 64-column blocks of 128 swizzled rows; the
 // 128-byte swizzle follows the address, so a 64-row box written 8 KB into a column block is
@@ -29,6 +30,7 @@
 #include "kernels/cuda/flash_fwd_wgmma.cuh"   // WgmmaOps (m64n128k16, smem x smem and reg x smem)
 #include "kernels/cuda/mma_utils.cuh"
 #include "kernels/cuda/tma_utils.cuh"
+#include "kernels/cuda/wgmma_softmax.cuh"
 #include "kernels/cuda/wgmma_utils.cuh"
 #include "kernels/params.h"
 
@@ -75,7 +77,6 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
   constexpr int kStep = Shape::kStepBytes;
   constexpr int kBox = Shape::kBoxBytes;
   constexpr float kLog2e = 1.4426950408889634f;
-  constexpr float kLn2 = 0.6931471805599453f;
 
   extern __shared__ unsigned char smem[];
   const uint32_t raw = smem_addr(smem);
@@ -226,17 +227,8 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
     const int valid_a = max(0, span.sk - kt_a * kEntry), valid_b = max(0, span.sk - kt_b * kEntry);
     if (valid_a >= kEntry && valid_b >= kEntry) return;
     const uint32_t v = sV0 + (t % kVS) * kStep;
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int valid = half == 0 ? valid_a : valid_b;
-      for (int c = tid; c < (kEntry - valid) * (Shape::kD / 8); c += 128) {
-        const int r = half * kEntry + valid + c / (Shape::kD / 8);
-        asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(
-                         v + sw128_offset<kBN>(r, c % (Shape::kD / 8))),
-                     "r"(0)
-                     : "memory");
-      }
-    }
+    zero_swizzled_rows<kBN>(v, valid_a, kEntry, tid, 128);
+    zero_swizzled_rows<kBN>(v, kEntry + valid_b, kBN, tid, 128);
     fence_proxy_async();   // generic-proxy stores, read next by wgmma
     asm volatile("bar.sync 1, 128;\n" ::: "memory");
   };
@@ -267,35 +259,10 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
     bool rescale = false;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float tile_max = -INFINITY;
-#pragma unroll
-      for (int j = 0; j < kBN / 8; ++j)
-        tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
-      tile_max = quad_max(tile_max);
-      const float m_new = fmaxf(row_max[r], tile_max);
-      const float m_scaled = m_new == -INFINITY ? 0.f : m_new * scale_log2;
-      alpha[r] = m_new == row_max[r] ? 1.f : exp2f(fmaf(row_max[r], scale_log2, -m_scaled));
-      rescale |= m_new != row_max[r];
-      row_max[r] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < kBN / 8; ++j) {
-        s[4 * j + 2 * r] = exp2f(fmaf(s[4 * j + 2 * r], scale_log2, -m_scaled));
-        s[4 * j + 2 * r + 1] = exp2f(fmaf(s[4 * j + 2 * r + 1], scale_log2, -m_scaled));
-        sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * alpha[r] + sum;
+      rescale |= online_softmax_row<kBN>(s, r, quad_max(thread_row_max<kBN>(s, r)), scale_log2,
+                                         row_max[r], row_sum[r], alpha[r]);
     }
     return rescale;
-  };
-  auto pack_p = [&]() {
-#pragma unroll
-    for (int kk = 0; kk < kBN / 16; ++kk) {
-      pf[kk][0] = Ops::pack(s[8 * kk + 0], s[8 * kk + 1]);
-      pf[kk][1] = Ops::pack(s[8 * kk + 2], s[8 * kk + 3]);
-      pf[kk][2] = Ops::pack(s[8 * kk + 4], s[8 * kk + 5]);
-      pf[kk][3] = Ops::pack(s[8 * kk + 6], s[8 * kk + 7]);
-    }
   };
 
   // Step 0 stands apart so that the loop's wgmma waits are unconditional (as W and V: ptxas
@@ -314,7 +281,7 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
     release_k(0);
     float alpha[2];
     softmax(kt_a, kt_b, n_tiles > 1, alpha);   // O is still zero: nothing to rescale
-    pack_p();
+    pack_p<Ops, kBN>(s, pf);
   }
   if (n_steps > 1) {
     kt_a = __ldg(list + 2);
@@ -342,16 +309,8 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
     wgmma_wait<0>();   // P_{i-1} V_{i-1} landed: rescale O, P_i replaces P_{i-1}
     fence_regs(o);
     release_v(i - 1);
-    if (__any_sync(0xffffffffu, rescale)) {
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        o[4 * j + 0] *= alpha[0];
-        o[4 * j + 1] *= alpha[0];
-        o[4 * j + 2] *= alpha[1];
-        o[4 * j + 3] *= alpha[1];
-      }
-    }
-    pack_p();
+    if (__any_sync(0xffffffffu, rescale)) rescale_o(o, alpha);
+    pack_p<Ops, kBN>(s, pf);
     pv_a = kt_a;
     pv_b = kt_b;
     kt_a = nx_a;
@@ -371,28 +330,8 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
   }
 
   // ---- epilogue: normalise, write O and lse (as V; empty rows: 0, -inf) ---------------------------
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float l = quad_sum(row_sum[r]);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const float lse2 = l > 0.f ? row_max[r] * scale_log2 + __log2f(l) : -INFINITY;
-    const int row = row0 + 8 * r;
-    const bool live = row < span.sq;
-    if (row < span.rows_to_write) {
-      T* out_row = static_cast<T*>(p.out) + b * p.o_batch_stride +
-                   (span.q_row0 + row) * p.o_row_stride + h * p.o_head_stride;
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        const float x0 = live ? o[4 * j + 2 * r] * inv : 0.f;
-        const float x1 = live ? o[4 * j + 2 * r + 1] * inv : 0.f;
-        *reinterpret_cast<uint32_t*>(out_row + j * 8 + 2 * q4) = Ops::pack(x0, x1);
-      }
-      if (p.lse != nullptr && q4 == 0) {
-        p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + span.q_row0 + row] =
-            live ? lse2 * kLn2 : -INFINITY;
-      }
-    }
-  }
+  float lse2[2];
+  store_o_lse<T, Ops>(p, span, b, h, row0, q4, o, row_max, row_sum, scale_log2, lse2);
 #endif  // SEER_WGMMA_DEVICE
 }
 

@@ -14,14 +14,14 @@ namespace seer::kernels::cuda {
 // major CTA order); 'H' (the default where V declines) picks B or S per pair of blocks by how
 // much the two lists overlap. Dense only: 'W' (the dense default) = the Hopper wgmma kernel
 // (flash_fwd_wgmma.cuh, 2 consumer warpgroups x 64 rows + a TMA producer, 128-key tiles; head
-// dim 128 on sm_90a, else B). Sparse only: 'V' = the Hopper wgmma sparse kernel
-// (flash_fwd_wgmma_sparse.cuh, one 64-row query block and its list per CTA of a consumer and a
-// TMA producer warpgroup, 64-key steps; head dim 128, block-64 / 128 lists on sm_90a, else H);
-// 'X' (the sparse default) = the same on 128-key steps over pairs of list entries
-// (flash_fwd_wgmma_sparse_pair.cuh; V's limits, else H). The environment variable SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare
-// them).
+// dim 128 on sm_90a, else B). Sparse only: 'X' (the sparse default) = the Hopper wgmma sparse
+// kernel (flash_fwd_wgmma_sparse_pair.cuh, one 64-row query block and its list per CTA of a
+// consumer and a TMA producer warpgroup, 128-key steps over pairs of list entries; head dim 128,
+// block-64 / 128 lists on sm_90a, else H). (Its 64-key-step predecessor V, rounds 4-5 of
+// bench/NOTES.md, was removed once X ran faster everywhere.) The environment variable
+// SEER_FLASH_VARIANT overrides the default (benchmarks and tests compare them).
 char flash_variant(char default_variant, bool needs_64_row_tiles);
-// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/V/W/X (H, S, V, X: sparse launcher
+// The letter of SEER_FLASH_VARIANT if it is one of A/B/C/H/S/W/X (H, S, X: sparse launcher
 // only; W: dense launcher only), else the default.
 char flash_variant_raw(char default_variant);
 
@@ -43,13 +43,8 @@ bool launch_attention_maxpool_wgmma(const AttnParams& p);
 bool attention_maxpool_wgmma_ready();
 // Block-sparse attention over the 64 x 64 tile lists of p.tile_counts / p.tile_indices.
 void launch_attention_sparse(const AttnParams& p);
-// Variant V of the sparse path; false (nothing launched) where it does not apply: head dim other
+// Variant X of the sparse path; false (nothing launched) where it does not apply: head dim other
 // than 128, an element mask (p.fine_mask), a device other than Hopper, no sm_90a code.
-bool launch_attention_sparse_wgmma(const AttnParams& p);
-// Whether variant V runs here for head dim 128 (tests check that they test it, not H).
-bool attention_sparse_wgmma_ready();
-// Variant X of the sparse path; false (nothing launched) where V would decline: head dim other
-// than 128, an element mask, a device other than Hopper, no sm_90a code.
 bool launch_attention_sparse_wgmma_pair(const AttnParams& p);
 // Whether variant X runs here for head dim 128 (tests check that they test it, not H).
 bool attention_sparse_wgmma_pair_ready();

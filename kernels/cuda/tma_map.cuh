@@ -1,4 +1,4 @@
-// Host side of the Hopper kernels (flash_fwd_wgmma.cu, flash_fwd_wgmma_sparse.cu): TMA tensor
+// Host side of the Hopper kernels (flash_fwd_wgmma.cu, flash_fwd_wgmma_sparse_pair.cu): TMA tensor
 // maps of q / k / v and the check that a kernel really carries sm_90a code on this device.
 #pragma once
 

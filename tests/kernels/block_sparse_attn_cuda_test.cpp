@@ -36,7 +36,7 @@ void check_sparse(const QKV& x, const at::Tensor& mask_cpu, int64_t block, doubl
 
 TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V", "X");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "X");
   const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   uint64_t seed = 1;
@@ -54,7 +54,7 @@ TEST_CASE("block_sparse_attention cuda matches the float64 reference", "[cuda][s
 
 TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V", "X");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "X");
   const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   for (const int64_t block : {16, 64}) {
@@ -74,7 +74,7 @@ TEST_CASE("block_sparse_attention cuda empty rows give zero and -inf", "[cuda][s
 
 TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V", "X");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "X");
   const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   for (const int64_t block : {32, 64, 128}) {
@@ -91,7 +91,7 @@ TEST_CASE("block_sparse_attention cuda with all blocks kept equals dense", "[cud
 
 TEST_CASE("block_sparse_attention cuda padded and varlen batches", "[cuda][sparse]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V", "X");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "X");
   const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
@@ -135,7 +135,7 @@ TEST_CASE("block_sparse_attention cuda pairs split between the 128- and 64-row k
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   // Half of the (head, pair) cells get identical lists for both query blocks (the 128-row
   // kernel takes them), the rest stay random (the 64-row kernel); odd block count, GQA 4.
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V", "X");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "X");
   const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   for (const double keep : {0.3, 0.8}) {
@@ -155,7 +155,7 @@ TEST_CASE("block_sparse_attention cuda long lists, diagonal-only rows and large 
   // Long lists of both parities (variant S gives the odd entries to a second warp pair and
   // merges the two halves), lists of one tile (that pair has none), and logits large enough
   // that the two halves' row maxima differ by a lot before the merge.
-  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "V", "X");
+  const std::string variant = GENERATE(as<std::string>{}, "H", "B", "A", "S", "X");
   const ScopedFlashVariant env(variant);
   INFO("variant " << variant);
   const QKV x = random_qkv(1, 1000, 1000, 8, 2, 128, at::kBFloat16, 4.0);

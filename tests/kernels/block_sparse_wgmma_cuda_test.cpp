@@ -1,9 +1,9 @@
-// GPU tests of the Hopper wgmma block-sparse kernels (SEER_FLASH_VARIANT=X, the sparse default
-// on Hopper, 128-key steps over pairs of list entries, kernels/cuda/flash_fwd_wgmma_sparse_pair.cuh;
-// V, 64-key steps, flash_fwd_wgmma_sparse.cuh) at head dim 128, the only one they take,
-// against the CPU float64 reference and the mma.sync variant H, with NaN-poisoned outputs: odd
-// lengths, odd query block counts, odd and even list lengths, GQA, batch > 1, chunked queries,
-// empty rows, all kept, padded batches with NaN padding, varlen.
+// GPU tests of the Hopper wgmma block-sparse kernel (SEER_FLASH_VARIANT=X, the sparse default on
+// Hopper, 128-key steps over pairs of list entries, kernels/cuda/flash_fwd_wgmma_sparse_pair.cuh)
+// at head dim 128, the only one it takes, against the CPU float64 reference and the mma.sync
+// variant H, with NaN-poisoned outputs: odd lengths, odd query block counts, odd and even list
+// lengths, GQA, batch > 1, chunked queries, empty rows, all kept, padded batches with NaN padding,
+// varlen.
 // c10's logging header defines a fatal CHECK(); included first, Catch's CHECK replaces it (else
 // ATen, included later, would silently turn every CHECK below into a c10 abort-on-failure).
 #include <c10/util/Logging.h>
@@ -28,19 +28,17 @@ using namespace seer::kernels::testing;
 
 namespace {
 
-// On a Hopper GPU the V and X kernels must really run (a build without sm_90a code would
-// silently test H instead).
+// On a Hopper GPU the X kernel must really run (a build without sm_90a code would silently test
+// H instead).
 void require_wgmma_on_hopper() {
 #if defined(SEER_WITH_CUDA)
-  if (at::cuda::getCurrentDeviceProperties()->major == 9) {
-    REQUIRE(seer::kernels::cuda::attention_sparse_wgmma_ready());
+  if (at::cuda::getCurrentDeviceProperties()->major == 9)
     REQUIRE(seer::kernels::cuda::attention_sparse_wgmma_pair_ready());
-  }
 #endif
 }
 
-// Variant `variant` (V or X) against the float64 reference and against H on the same lists.
-void check_v(const std::string& variant, const QKV& x, const at::Tensor& mask_cpu, int64_t block,
+// Variant `variant` (X) against the float64 reference and against H on the same lists.
+void check_wgmma(const std::string& variant, const QKV& x, const at::Tensor& mask_cpu, int64_t block,
              const AttnOptions& base = {}) {
   const int64_t sq = x.q.size(1), sk = x.k.size(1);
   AttnOptions opts = base;
@@ -68,11 +66,11 @@ void check_v(const std::string& variant, const QKV& x, const at::Tensor& mask_cp
 
 }  // namespace
 
-TEST_CASE("block_sparse_attention cuda variants V / X match the float64 reference and H",
+TEST_CASE("block_sparse_attention cuda variant X matches the float64 reference and H",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
+  const std::string variant = "X";
   struct Case {
     int64_t B, Sq, Sk, Hq, Hkv;
     double logit_scale;
@@ -91,27 +89,27 @@ TEST_CASE("block_sparse_attention cuda variants V / X match the float64 referenc
       const QKV x = random_qkv(c.B, c.Sq, c.Sk, c.Hq, c.Hkv, 128, dtype, c.logit_scale);
       for (const int64_t block : {64, 128}) {
         for (const double keep : {0.0, 0.3, 1.0})
-          check_v(variant, x, random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++), block);
+          check_wgmma(variant, x, random_block_mask(c.B, c.Hq, c.Sq, c.Sk, block, keep, seed++), block);
       }
     }
   }
 }
 
-TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
+TEST_CASE("block_sparse_attention cuda variant X empty rows and all kept",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
+  const std::string variant = "X";
   {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
     at::Tensor mask = random_block_mask(1, 4, 200, 200, 64, 0.5, 7);
     mask.select(1, 1).zero_();          // head 1: nothing kept at all
     mask.select(2, 1).fill_(false);     // query block 1 of every head empty
-    check_v(variant, x, mask, 64);
+    check_wgmma(variant, x, mask, 64);
     const BlockIndex idx = block_index_from_mask(mask.cuda(), 64, 200, 200);
     AttnOptions opts;
     opts.return_lse = true;
-    const ScopedFlashVariant env(variant);   // (check_v's scopes unset the variable on leaving)
+    const ScopedFlashVariant env(variant);   // (check_wgmma's scopes unset the variable on leaving)
     const AttnResult got = block_sparse_attention(x.q, x.k, x.v, idx, opts);
     CHECK(got.out.select(2, 1).abs().max().item<float>() == 0.f);
     CHECK(at::isinf(got.lse.select(1, 1)).all().item<bool>());
@@ -130,11 +128,11 @@ TEST_CASE("block_sparse_attention cuda variants V / X empty rows and all kept",
   }
 }
 
-TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches",
+TEST_CASE("block_sparse_attention cuda variant X padded and varlen batches",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
+  const std::string variant = "X";
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
@@ -142,7 +140,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
       const QKV x = random_qkv(3, 300, 300, 8, 2, 128, dtype);
       AttnOptions opts;
       opts.seq_lens = at::tensor(std::vector<int32_t>{300, 77, 5}, int_cpu).cuda();
-      check_v(variant, x, random_block_mask(3, 8, 300, 300, 64, 0.5, 31), 64, opts);
+      check_wgmma(variant, x, random_block_mask(3, 8, 300, 300, 64, 0.5, 31), 64, opts);
     }
     {  // padded, NaN in the padding rows of q, k and v: P = 0 there must not make NaN
       QKV x = random_qkv(2, 200, 200, 4, 1, 128, dtype);
@@ -192,7 +190,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X padded and varlen batches"
   }
 }
 
-TEST_CASE("block_sparse_attention cuda variants V / X lists of every length 1-12",
+TEST_CASE("block_sparse_attention cuda variant X lists of every length 1-12",
           "[cuda][sparse][wgmma]") {
   // X pairs a list's entries into 128-key steps and masks the repeated last entry of an odd list:
   // query block t of head h keeps the diagonal and the L - 1 blocks before it, L = 1 + (t + h +
@@ -201,7 +199,7 @@ TEST_CASE("block_sparse_attention cuda variants V / X lists of every length 1-12
   // tests of its variant Y, bench/NOTES.md round 5.)
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
   require_wgmma_on_hopper();
-  const std::string variant = GENERATE(as<std::string>{}, "V", "X");
+  const std::string variant = "X";
   INFO("variant " << variant);
   for (const int64_t S : {589, 832}) {
     const QKV x = random_qkv(2, S, S, 4, 2, 128, at::kBFloat16, 4.0);
@@ -213,6 +211,6 @@ TEST_CASE("block_sparse_attention cuda variants V / X lists of every length 1-12
           const int64_t len = 1 + (t + h + 5 * bi) % 12;
           for (int64_t j = std::max<int64_t>(0, t - len + 1); j <= t; ++j) mask[bi][h][t][j] = true;
         }
-    check_v(variant, x, mask, 64);
+    check_wgmma(variant, x, mask, 64);
   }
 }
