@@ -13,8 +13,9 @@ namespace seer::analysis {
 
 nlohmann::json run_info(const config::ConfigTree& config);
 
-// The source tree's commit (short hash, with "-dirty" when tracked files differ from it, as on
-// a copied working tree); "unknown" outside a git checkout or without git.
+// The source tree's commit: $SEER_GIT when set (for a copied tree whose .git is not its own),
+// else the short hash, with "-dirty" when tracked files differ from it; "unknown" outside a git
+// checkout or without git.
 std::string git_commit();
 
 // The command that made a run, from its folder runs/<experiment>/<name>/: "seer run <experiment>"

@@ -12,6 +12,8 @@
 #   scripts/gpu-run.sh bench "paper_prefill" "paper_kernels"
 #                                 # one call (carry .stage/sys): build, then experiments that need no
 #                                 #   model file (random-weight prefill timing, kernel benchmarks)
+# The device copy's .git is stale: prefix the call with SEER_GIT=<commit here> so results name the
+# source commit (else they say <old commit>-dirty).
 # Logs, results and figures go to $OUT (the device tool brings back at most 8 files: each
 # experiment's tables and results are packed into one tar per experiment).
 # What the machine lacks (seen 2026-11-26): PCRE2 and libpng development files, perhaps

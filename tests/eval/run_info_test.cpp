@@ -4,7 +4,10 @@
 #include "catch.h"
 
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <string>
 
 namespace fs = std::filesystem;
 
@@ -35,7 +38,22 @@ TEST_CASE("run_command without overrides is the bare experiment", "[eval]") {
   CHECK(seer::analysis::run_command(run) == "seer run bench_kernels");
 }
 
+// Sets (or, with nullptr, unsets) an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    value ? ::setenv(name, value, 1) : ::unsetenv(name);
+  }
+  ~ScopedEnv() { old_ ? ::setenv(name_, old_->c_str(), 1) : ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 TEST_CASE("git_commit names a commit or says unknown", "[eval]") {
+  const ScopedEnv no_override("SEER_GIT", nullptr);
   const std::string c = seer::analysis::git_commit();
   REQUIRE_FALSE(c.empty());
   if (c != "unknown") {
@@ -44,4 +62,9 @@ TEST_CASE("git_commit names a commit or says unknown", "[eval]") {
     CHECK(hash.find_first_not_of("0123456789abcdef") == std::string::npos);
     CHECK((c.size() == 12 || c.substr(12) == "-dirty"));
   }
+}
+
+TEST_CASE("git_commit takes SEER_GIT for a copied tree", "[eval]") {
+  const ScopedEnv named("SEER_GIT", "80add92");
+  CHECK(seer::analysis::git_commit() == "80add92");
 }
