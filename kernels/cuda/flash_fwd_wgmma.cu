@@ -23,17 +23,8 @@ bool wgmma_kernel_usable() {
 template <typename T, bool kMaxpool>
 bool launch_wgmma(const AttnParams& p) {
   if (!wgmma_kernel_usable<T, kMaxpool>()) return false;
-  const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                                             : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
-  CUtensorMap tm_q, tm_k, tm_v;
-  if (!make_tensor_map(&tm_q, p.q, dt, tb, p.q_rows, p.hq, p.q_batch_stride, p.q_row_stride,
-                       p.q_head_stride, WgShape::kBM) ||
-      !make_tensor_map(&tm_k, p.k, dt, tb, p.k_rows, p.hkv, p.k_batch_stride, p.k_row_stride,
-                       p.k_head_stride, WgShape::kBN) ||
-      !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
-                       p.v_head_stride, WgShape::kBN))
-    return false;
+  QkvTensorMaps tm;
+  if (!make_qkv_tensor_maps(p, WgShape::kBM, WgShape::kBN, &tm)) return false;
   auto* kernel = flash_fwd_wgmma_kernel<T, kMaxpool>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        WgShape::kSmemBytes));
@@ -42,7 +33,7 @@ bool launch_wgmma(const AttnParams& p) {
   if (n_qtiles > 65535) throw std::runtime_error("flash_fwd_wgmma: sequence too long for the grid");
   const dim3 grid(p.head_count, n_qtiles, p.batch);
   kernel<<<grid, WgShape::kThreads, WgShape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(
-      p, tm_q, tm_k, tm_v);
+      p, tm.q, tm.k, tm.v);
   SEER_CUDA_CHECK(cudaGetLastError());
   return true;
 }

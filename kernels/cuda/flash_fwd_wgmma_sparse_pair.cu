@@ -25,17 +25,8 @@ template <typename T, int KS, int VS>
 bool launch_pair(const AttnParams& p) {
   using Shape = WpShape<KS, VS>;
   if (!pair_kernel_usable<T, KS, VS>()) return false;
-  const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                                             : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
-  CUtensorMap tm_q, tm_k, tm_v;
-  if (!make_tensor_map(&tm_q, p.q, dt, tb, p.q_rows, p.hq, p.q_batch_stride, p.q_row_stride,
-                       p.q_head_stride, Shape::kBM) ||
-      !make_tensor_map(&tm_k, p.k, dt, tb, p.k_rows, p.hkv, p.k_batch_stride, p.k_row_stride,
-                       p.k_head_stride, Shape::kEntry) ||
-      !make_tensor_map(&tm_v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
-                       p.v_head_stride, Shape::kEntry))
-    return false;
+  QkvTensorMaps tm;
+  if (!make_qkv_tensor_maps(p, Shape::kBM, Shape::kEntry, &tm)) return false;
   auto* kernel = flash_fwd_wgmma_sparse_pair_kernel<T, KS, VS>;
   SEER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        Shape::kSmemBytes));
@@ -45,7 +36,7 @@ bool launch_pair(const AttnParams& p) {
     throw std::runtime_error("flash_fwd_wgmma_sparse_pair: too many query blocks x heads for the grid");
   const dim3 grid(static_cast<unsigned>(ctas), p.batch);
   kernel<<<grid, Shape::kThreads, Shape::kSmemBytes, static_cast<cudaStream_t>(p.stream)>>>(
-      p, tm_q, tm_k, tm_v);
+      p, tm.q, tm.k, tm.v);
   SEER_CUDA_CHECK(cudaGetLastError());
   return true;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/params.h"
 
 #include <cuda.h>           // CUtensorMap
 #include <cudaTypedefs.h>   // PFN_cuTensorMapEncodeTiled
@@ -63,6 +64,24 @@ inline bool make_tensor_map(CUtensorMap* map, const void* base, CUtensorMapDataT
   return encode(map, dtype, 4, const_cast<void*>(base), dims, strides, box, elem_strides,
                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// The three maps of one launch: q in boxes of q_box_rows rows, k and v of kv_box_rows (rows of a
+// varlen batch are one batch entry of p.q_rows / p.k_rows). False when the driver refuses any.
+struct QkvTensorMaps {
+  CUtensorMap q, k, v;
+};
+inline bool make_qkv_tensor_maps(const AttnParams& p, uint32_t q_box_rows, uint32_t kv_box_rows,
+                                 QkvTensorMaps* maps) {
+  const CUtensorMapDataType dt = p.dtype == AttnDtype::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                             : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const int64_t tb = p.cu_seqlens_q != nullptr ? 1 : p.batch;   // varlen: [1, total, H, D]
+  return make_tensor_map(&maps->q, p.q, dt, tb, p.q_rows, p.hq, p.q_batch_stride, p.q_row_stride,
+                         p.q_head_stride, q_box_rows) &&
+         make_tensor_map(&maps->k, p.k, dt, tb, p.k_rows, p.hkv, p.k_batch_stride, p.k_row_stride,
+                         p.k_head_stride, kv_box_rows) &&
+         make_tensor_map(&maps->v, p.v, dt, tb, p.k_rows, p.hkv, p.v_batch_stride, p.v_row_stride,
+                         p.v_head_stride, kv_box_rows);
 }
 
 }  // namespace seer::kernels::cuda
