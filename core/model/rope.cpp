@@ -95,12 +95,21 @@ std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& pos
                                                            at::ScalarType dtype) const {
   TORCH_CHECK(positions.dim() == 1, "rotary positions must be 1-D [S], got ", positions.sizes());
   RopeFrequencies f = base_;
+  bool grown = false;
   if (rope_.kind == RopeKind::kDynamic && positions.numel() > 0) {
     // transformers grows the NTK base when the forward reaches past max_position_embeddings.
     const int64_t seq_len = positions.max().item<int64_t>() + 1;
-    if (seq_len > max_positions_) f = rope_frequencies(rope_, d_, max_positions_, seq_len);
+    grown = seq_len > max_positions_;
+    if (grown) f = rope_frequencies(rope_, d_, max_positions_, seq_len);
   }
-  at::Tensor inv = f.inv_freq.to(positions.device());
+  at::Tensor inv;
+  if (grown) {
+    inv = f.inv_freq.to(positions.device());   // this call's own base
+  } else {
+    if (!inv_freq_on_device_.defined() || inv_freq_on_device_.device() != positions.device())
+      inv_freq_on_device_ = base_.inv_freq.to(positions.device());
+    inv = inv_freq_on_device_;
+  }
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv;  // [S, d/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1);                     // [S, d]
   at::Tensor cos = emb.cos() * f.attention_scaling;

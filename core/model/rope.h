@@ -40,6 +40,11 @@ class RotaryEmbedding {
   int64_t d_ = 0;
   int64_t max_positions_ = 0;
   RopeFrequencies base_;   // for non-dynamic kinds and dynamic within max_positions
+  // base_.inv_freq on the device of the last call's positions. A copy from pageable host memory
+  // makes libtorch wait for the whole stream, and cos_sin runs once per layer (and twice more in
+  // each layer's gate), so copying every call drained the GPU's queue several times a layer.
+  // Filled lazily by cos_sin (single-threaded use, like the model and the gates that own it).
+  mutable at::Tensor inv_freq_on_device_;
 };
 
 // x [B, S, H, D], cos/sin [S, d] in x's dtype: x[..., :d] * cos + rotate_half(x[..., :d]) * sin.
