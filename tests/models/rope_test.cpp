@@ -60,3 +60,28 @@ TEST_CASE("cos/sin equal a float64 evaluation of the frequencies", "[models][rop
     CHECK(at::allclose(f.inv_freq * 4.0, seer::core::rope_frequencies(plain, d, 1024).inv_freq));
   }
 }
+
+TEST_CASE("dynamic NTK: a grown base serves only its own call", "[models][rope]") {
+  // cos_sin keeps the base frequencies on the positions' device after the first call; a call that
+  // reaches past max_position_embeddings computes a grown base for itself and must not replace
+  // what later calls within range use.
+  RopeConfig rope;
+  rope.kind = RopeKind::kDynamic;
+  rope.theta = 10000.0;
+  rope.factor = 2.0;
+  const int64_t d = 16, max_pos = 64;
+  RotaryEmbedding emb(rope, d, max_pos);
+  const at::Tensor near = at::arange(0, 40, at::kLong);
+  const at::Tensor far = at::arange(0, 200, at::kLong);
+  const auto first = emb.cos_sin(near, at::kFloat);
+  const auto grown = emb.cos_sin(far, at::kFloat);
+  const auto again = emb.cos_sin(near, at::kFloat);
+  CHECK(at::equal(first.first, again.first));
+  CHECK(at::equal(first.second, again.second));
+  // The grown base rotates more slowly: position 39's angles differ from the base ones.
+  CHECK_FALSE(at::allclose(grown.first.narrow(0, 0, 40), first.first, 0, 1e-4));
+  const seer::core::RopeFrequencies base = seer::core::rope_frequencies(rope, d, max_pos);
+  at::Tensor ang = near.to(at::kDouble).unsqueeze(1) * base.inv_freq.to(at::kDouble).unsqueeze(0);
+  ang = at::cat({ang, ang}, 1);
+  CHECK(at::allclose(again.first.to(at::kDouble), ang.cos(), 0, 1e-5));
+}
