@@ -9,10 +9,6 @@
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
-#if defined(SEER_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#include "kernels/cuda/launch.h"
-#endif
 
 #include <cstdlib>
 #include <limits>
@@ -23,15 +19,6 @@ using namespace seer::kernels;
 using namespace seer::kernels::testing;
 
 namespace {
-
-// On a Hopper GPU the W kernel must really run (a build without sm_90a code would silently
-// test B instead).
-void require_wgmma_on_hopper() {
-#if defined(SEER_WITH_CUDA)
-  if (at::cuda::getCurrentDeviceProperties()->major == 9)
-    REQUIRE(seer::kernels::cuda::attention_dense_wgmma_ready());
-#endif
-}
 
 struct Case {
   int64_t B, Sq, Sk, Hq, Hkv, D;
@@ -67,7 +54,7 @@ void check_case(const Case& c, at::ScalarType dtype) {
 
 TEST_CASE("attention cuda variant W matches the float64 reference and B", "[cuda][attention][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kDense));
   const std::vector<Case> cases = {
       {1, 1, 1, 2, 2, 128, true, 1.0},         // single row
       {1, 37, 37, 4, 1, 128, true, 1.0},       // odd S < tile, GQA 4
@@ -88,7 +75,7 @@ TEST_CASE("attention cuda variant W matches the float64 reference and B", "[cuda
 
 TEST_CASE("attention cuda variant W matches SDPA", "[cuda][attention][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kDense));
   const ScopedFlashVariant w("W");
   for (const int64_t S : {64, 333, 1024, 2049}) {
     for (const int64_t Hkv : {1, 4, 8}) {
@@ -103,7 +90,7 @@ TEST_CASE("attention cuda variant W matches SDPA", "[cuda][attention][wgmma]") {
 
 TEST_CASE("attention cuda variant W padded and varlen batches", "[cuda][attention][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kDense));
   const ScopedFlashVariant w("W");
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {

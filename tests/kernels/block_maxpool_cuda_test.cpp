@@ -10,10 +10,6 @@
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
-#if defined(SEER_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#include "kernels/cuda/launch.h"
-#endif
 
 #include <cstdlib>
 #include <vector>
@@ -26,20 +22,11 @@ namespace {
 // The default variants: "" (W's maxpool mode where it applies) and "B".
 const char* const kVariants[] = {"", "B"};
 
-// On a Hopper GPU the maxpool mode of W must really run (a build without sm_90a code would
-// silently test B instead).
-void require_wgmma_on_hopper() {
-#if defined(SEER_WITH_CUDA)
-  if (at::cuda::getCurrentDeviceProperties()->major == 9)
-    REQUIRE(seer::kernels::cuda::attention_maxpool_wgmma_ready());
-#endif
-}
-
 }  // namespace
 
 TEST_CASE("attention_with_block_maxpool cuda matches the float64 reference", "[cuda][maxpool]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kMaxpool));
   struct Case { int64_t B, Sq, Sk, Hq, Hkv, D, block; double logit_scale; bool causal = true; };
   const std::vector<Case> cases = {
       {1, 37, 37, 4, 1, 64, 64, 1.0},       // S < block
@@ -84,7 +71,7 @@ TEST_CASE("attention_with_block_maxpool cuda matches the float64 reference", "[c
 
 TEST_CASE("attention_with_block_maxpool cuda padded batch", "[cuda][maxpool]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kMaxpool));
   // Second sequence: 70 (a partial second tile) and 50 (its second pool block past the end).
   for (const int32_t len1 : {70, 50}) {
     const QKV x = random_qkv(2, 190, 190, 4, 2, 128, at::kBFloat16);
@@ -105,7 +92,7 @@ TEST_CASE("attention_with_block_maxpool cuda padded batch", "[cuda][maxpool]") {
 
 TEST_CASE("attention_with_block_maxpool cuda varlen batch", "[cuda][maxpool]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kMaxpool));
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
   for (const int64_t block : {16, 64}) {
     // Three sequences: 50 rows, 129 rows, and a chunk of 64 queries over 128 keys.

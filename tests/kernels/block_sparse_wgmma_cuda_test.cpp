@@ -12,10 +12,6 @@
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
-#if defined(SEER_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#include "kernels/cuda/launch.h"
-#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -27,15 +23,6 @@ using namespace seer::kernels;
 using namespace seer::kernels::testing;
 
 namespace {
-
-// On a Hopper GPU the X kernel must really run (a build without sm_90a code would silently test
-// H instead).
-void require_wgmma_on_hopper() {
-#if defined(SEER_WITH_CUDA)
-  if (at::cuda::getCurrentDeviceProperties()->major == 9)
-    REQUIRE(seer::kernels::cuda::attention_sparse_wgmma_pair_ready());
-#endif
-}
 
 // Variant `variant` (X) against the float64 reference and against H on the same lists.
 void check_wgmma(const std::string& variant, const QKV& x, const at::Tensor& mask_cpu, int64_t block,
@@ -69,7 +56,7 @@ void check_wgmma(const std::string& variant, const QKV& x, const at::Tensor& mas
 TEST_CASE("block_sparse_attention cuda variant X matches the float64 reference and H",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kSparse));
   const std::string variant = "X";
   struct Case {
     int64_t B, Sq, Sk, Hq, Hkv;
@@ -98,7 +85,7 @@ TEST_CASE("block_sparse_attention cuda variant X matches the float64 reference a
 TEST_CASE("block_sparse_attention cuda variant X empty rows and all kept",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kSparse));
   const std::string variant = "X";
   {
     const QKV x = random_qkv(1, 200, 200, 4, 2, 128, at::kBFloat16);
@@ -131,7 +118,7 @@ TEST_CASE("block_sparse_attention cuda variant X empty rows and all kept",
 TEST_CASE("block_sparse_attention cuda variant X padded and varlen batches",
           "[cuda][sparse][wgmma]") {
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kSparse));
   const std::string variant = "X";
   INFO("variant " << variant);
   const auto int_cpu = at::TensorOptions().dtype(at::kInt);
@@ -198,7 +185,7 @@ TEST_CASE("block_sparse_attention cuda variant X lists of every length 1-12",
   // diagonal in either half of a step; S = 9 x 64 + 13 ends in a partial tile. (From helper y's
   // tests of its variant Y, bench/NOTES.md round 5.)
   if (!cuda_ready()) SEER_SKIP("no CUDA device");
-  require_wgmma_on_hopper();
+  REQUIRE(hopper_kernel_present(HopperKernel::kSparse));
   const std::string variant = "X";
   INFO("variant " << variant);
   for (const int64_t S : {589, 832}) {

@@ -4,6 +4,10 @@
 #include <fmt/format.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#if defined(SEER_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#include "kernels/cuda/launch.h"
+#endif
 
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +19,21 @@ bool cuda_ready() {
   if (!cuda_kernels_available()) return false;
   setenv("SEER_POISON_OUTPUTS", "1", 1);
   return true;
+}
+
+bool hopper_kernel_present(HopperKernel kernel) {
+#if defined(SEER_WITH_CUDA)
+  if (at::cuda::getCurrentDeviceProperties()->major != 9) return true;
+  switch (kernel) {
+    case HopperKernel::kDense: return cuda::attention_dense_wgmma_ready();
+    case HopperKernel::kMaxpool: return cuda::attention_maxpool_wgmma_ready();
+    case HopperKernel::kSparse: return cuda::attention_sparse_wgmma_pair_ready();
+  }
+  return false;
+#else
+  (void)kernel;
+  return true;
+#endif
 }
 
 QKV random_qkv(int64_t B, int64_t Sq, int64_t Sk, int64_t Hq, int64_t Hkv, int64_t D,

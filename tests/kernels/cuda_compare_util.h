@@ -27,6 +27,13 @@ struct ScopedFlashVariant {
 // output poisoning (SEER_POISON_OUTPUTS=1): every output starts as NaN.
 bool cuda_ready();
 
+// The Hopper (wgmma) kernels whose presence the GPU tests check.
+enum class HopperKernel { kDense, kMaxpool, kSparse };
+
+// False only on a Hopper GPU where `kernel` would not run (a build without sm_90a code, which
+// would silently test the portable fallback instead): tests REQUIRE it before comparing.
+bool hopper_kernel_present(HopperKernel kernel);
+
 struct QKV {
   at::Tensor q, k, v;   // CUDA, dtype as asked
 };
