@@ -213,20 +213,7 @@ __global__ void __launch_bounds__(WgShape::kThreads, 1)
     auto softmax = [&](int i, float (&alpha)[2]) -> bool {
       const int key0 = i * kBN;
       const bool need_mask = key0 + kBN > span.sk || (p.causal && key0 + kBN - 1 > wg_row0 + off);
-      if (need_mask) {
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int row = row0 + 8 * r;
-#pragma unroll
-          for (int j = 0; j < kBN / 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int col = key0 + j * 8 + 2 * q4 + e;
-              if (col >= span.sk || (p.causal && col > row + off)) s[4 * j + 2 * r + e] = -INFINITY;
-            }
-          }
-        }
-      }
+      if (need_mask) mask_keys<kBN, kBN>(s, 0, key0, row0, q4, span.sk, p.causal, off, false);
       bool rescale = false;
 #pragma unroll
       for (int r = 0; r < 2; ++r) {

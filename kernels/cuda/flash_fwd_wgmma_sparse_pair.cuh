@@ -240,21 +240,8 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
     for (int half = 0; half < 2; ++half) {
       const int key0 = (half == 0 ? kt_a : kt_b) * kEntry;
       const bool live = half == 0 || b_live;
-      if (!live || key0 + kEntry > span.sk || (p.causal && key0 + kEntry - 1 > m0 + off)) {
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int row = row0 + 8 * r;
-#pragma unroll
-          for (int j = 0; j < kEntry / 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int col = key0 + j * 8 + 2 * q4 + e;
-              if (!live || col >= span.sk || (p.causal && col > row + off))
-                s[4 * (8 * half + j) + 2 * r + e] = -INFINITY;
-            }
-          }
-        }
-      }
+      if (!live || key0 + kEntry > span.sk || (p.causal && key0 + kEntry - 1 > m0 + off))
+        mask_keys<kBN, kEntry>(s, 8 * half, key0, row0, q4, span.sk, p.causal, off, !live);
     }
     bool rescale = false;
 #pragma unroll

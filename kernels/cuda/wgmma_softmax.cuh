@@ -14,6 +14,26 @@
 
 namespace seer::kernels::cuda {
 
+// Sets to -inf this thread's entries of S in the kCols columns from column 8 j0, which hold keys
+// key0, key0 + 1, ...: the keys past the sequence (>= sk), with `causal` those after the row's
+// diagonal (> row + off, bottom-right aligned), and with `all` every one of them.
+template <int kTotalCols, int kCols>
+__device__ __forceinline__ void mask_keys(float (&s)[kTotalCols / 2], int j0, int key0, int row0,
+                                          int q4, int sk, bool causal, int off, bool all) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + 8 * r;
+#pragma unroll
+    for (int j = 0; j < kCols / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int col = key0 + j * 8 + 2 * q4 + e;
+        if (all || col >= sk || (causal && col > row + off)) s[4 * (j0 + j) + 2 * r + e] = -INFINITY;
+      }
+    }
+  }
+}
+
 // This thread's max of row r of S over kCols columns (before the quad reduction).
 template <int kCols>
 __device__ __forceinline__ float thread_row_max(const float (&s)[kCols / 2], int r) {
