@@ -66,6 +66,22 @@ __device__ __forceinline__ SeqSpan seq_span(const AttnParams& p, int b) {
   return s;
 }
 
+// The KV-head-major CTA order of the sparse kernels that run one query block of n_q per CTA
+// (grid.x per batch entry): all query blocks of the query heads that share one KV head, heaviest
+// causal blocks first, before the next KV head, so the CTAs resident at once read one KV head's
+// K / V from L2 even when their lists are unrelated. Heads of one KV head go together when this
+// launch holds whole groups of them. The query block and head of CTA `cta`:
+struct CtaBlock {
+  int qtile, h;
+};
+__device__ __forceinline__ CtaBlock kv_head_major_block(const AttnParams& p, int n_q, int cta) {
+  const int per_kv = p.hq / p.hkv;
+  const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
+  const int kv = cta / (n_q * group);
+  const int rem = cta - kv * n_q * group;
+  return {n_q - 1 - rem / group, p.head_begin + kv * group + rem % group};
+}
+
 template <typename T, int D, int kWarps, int kMT, FwdMode kMode>
 __global__ void __launch_bounds__(kWarps * 32, 1) flash_fwd_kernel(const AttnParams p) {
   using Shape = FwdShape<D, kWarps, kMT>;

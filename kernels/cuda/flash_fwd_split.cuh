@@ -74,14 +74,8 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_split_kernel(const AttnParam
   // are unrelated (at 128k one KV head is 64 MB of K/V, all eight 512 MB, the H100's L2 50 MB).
   // Measured against the other kernels' order (the heads of one query block side by side), H100:
   // -14% / -19% time at keep 0.5, 32k / 128k; -4% / -17% at keep 0.1 (bench/NOTES.md, round 3).
-  const int n_q = (p.sq + kBM - 1) / kBM;
-  const int per_kv = p.hq / p.hkv;
-  // Heads of one KV head go together when this launch holds whole groups of them.
-  const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
-  const int kv = blockIdx.x / (n_q * group);
-  const int rem = blockIdx.x - kv * n_q * group;
-  const int tile = n_q - 1 - rem / group;
-  const int h = p.head_begin + kv * group + rem % group;
+  const CtaBlock cta = kv_head_major_block(p, (p.sq + kBM - 1) / kBM, blockIdx.x);
+  const int tile = cta.qtile, h = cta.h;
   const int b = blockIdx.y;
   const SeqSpan span = seq_span(p, b);
   const int m0 = tile * kBM;

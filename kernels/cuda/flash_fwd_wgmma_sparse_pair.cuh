@@ -98,13 +98,9 @@ __global__ void __launch_bounds__(256, (WpShape<K_STAGES, V_STAGES>::kMinBlocks)
   const int warp = tid >> 5;
 
   // CTA order (grid.x per batch entry = grid.y): KV-head-major, heaviest causal blocks first.
-  const int n_q = (p.sq + Shape::kBM - 1) / Shape::kBM;
   const int per_kv = p.hq / p.hkv;
-  const int group = (p.head_count % per_kv == 0 && p.head_begin % per_kv == 0) ? per_kv : 1;
-  const int kv = blockIdx.x / (n_q * group);
-  const int rem = blockIdx.x - kv * n_q * group;
-  const int qtile = n_q - 1 - rem / group;
-  const int h = p.head_begin + kv * group + rem % group;
+  const CtaBlock cta = kv_head_major_block(p, (p.sq + Shape::kBM - 1) / Shape::kBM, blockIdx.x);
+  const int qtile = cta.qtile, h = cta.h;
   const int b = blockIdx.y;
   const SeqSpan span = seq_span(p, b);
   const int m0 = qtile * Shape::kBM;
