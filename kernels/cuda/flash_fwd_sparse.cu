@@ -1,11 +1,11 @@
 // Block-sparse attention launcher: flash_fwd_kernel in kSparse mode (tile lists only) or
-// kSparseFine (mask blocks of 16 / 32: tile lists plus the element mask). The tile lists are
-// built for 64-row query blocks. Variants: X (default) is the Hopper wgmma kernel on 128-key
-// steps over pairs of list entries (flash_fwd_wgmma_sparse_pair.cu; head dim 128, no element
-// mask, sm_90a; else H); S runs one 64-row CTA per block whose two warp pairs split the block's list (flash_fwd_split.cuh); B runs 128-row
-// CTAs over two blocks' merged lists; H (the default where X declines) sends each pair of blocks
-// to B or S by how much their lists overlap; A is the 64-row CTA of four 16-row warps (the
-// sparse default before round 3).
+// kSparseFine (mask blocks of 16 / 32: tile lists plus the element mask). The tile lists are built
+// for 64-row query blocks. Variants: X (default) is the Hopper wgmma kernel on 128-key steps over
+// pairs of list entries (flash_fwd_wgmma_sparse_pair.cu; head dim 128, no element mask, sm_90a;
+// else H); S runs one 64-row CTA per block whose two warp pairs split the block's list
+// (flash_fwd_split.cuh); B runs 128-row CTAs over two blocks' merged lists; H (the default where X
+// declines) sends each pair of blocks to B or S by how much their lists overlap; A is the 64-row
+// CTA of four 16-row warps (the sparse default before round 3).
 #include "kernels/cuda/flash_fwd_split.cuh"
 #include "kernels/cuda/launch_fwd.cuh"
 
