@@ -14,9 +14,14 @@ deb_unpack() {
            2>/dev/null | head -n1 || true)"
   if [[ -z "$deb" ]]; then
     # Running as root, apt's sandbox user cannot write here; -o keeps it from warning about that.
-    (cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "${name}=${version}" >/dev/null) \
+    # A machine whose package lists were never fetched knows no package: fetch them once, retry.
+    (cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "${name}=${version}" \
+       >/dev/null 2>&1) \
+      || { apt-get update -qq >/dev/null 2>&1 || true
+           (cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "${name}=${version}" \
+              >/dev/null); } \
       || { echo "deb_unpack: 'apt-get download ${name}=${version}' failed" \
-                "(needs Debian bookworm sources; run apt-get update?)" >&2; return 1; }
+                "(needs Debian bookworm sources)" >&2; return 1; }
     deb="$(ls "$cache/${name}_${version}_"*.deb | head -n1)"
   fi
   rm -rf "$cache/root"

@@ -38,14 +38,18 @@ write_readme() {
 Jane Austen's six completed novels, one plain-text UTF-8 file per book (the PG-19 layout: a
 directory of `.txt` books). Written by `scripts/fetch_books.sh`; do not edit, do not commit.
 
-| file | novel | first published |
-|---|---|---|
-| sense_and_sensibility.txt | Sense and Sensibility | 1811 |
-| pride_and_prejudice.txt | Pride and Prejudice | 1813 |
-| mansfield_park.txt | Mansfield Park | 1814 |
-| emma.txt | Emma | 1815 |
-| northanger_abbey.txt | Northanger Abbey | 1817 |
-| persuasion.txt | Persuasion | 1817 |
+| file | novel | first published | tokens |
+|---|---|---|---|
+| sense_and_sensibility.txt | Sense and Sensibility | 1811 | 167840 |
+| pride_and_prejudice.txt | Pride and Prejudice | 1813 | 167892 |
+| mansfield_park.txt | Mansfield Park | 1814 | 216549 |
+| emma.txt | Emma | 1815 | 221850 |
+| northanger_abbey.txt | Northanger Abbey | 1817 | 105509 |
+| persuasion.txt | Persuasion | 1817 | 115862 |
+
+Tokens: of the embedded model's tokenizer (SmolLM2), 995502 in all (`build/seer run corpus_stats`).
+configs/data/embedded_books.yaml holds Persuasion out for evaluation and Northanger Abbey for
+calibration; the other four go to training.
 
 Source: the Debian package `r-cran-janeaustenr` 1.0.0-1 (bookworm), i.e. the CRAN package
 janeaustenr by Julia Silge (https://github.com/juliasilge/janeaustenr), whose texts come from

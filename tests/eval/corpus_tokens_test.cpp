@@ -8,6 +8,7 @@
 
 #include "catch.h"
 #include "core/config/config_error.h"
+#include "core/io/gguf.h"
 #include "core/tokenizer/byte_level.h"
 #include "data/data_error.h"
 #include "eval_test_util.h"
@@ -336,4 +337,26 @@ TEST_CASE("data split config errors name the key", "[eval][splits]") {
     const auto tree = tree_of(fmt::format("{{eval: {{kind: text_dir, path: {}, include: [b.txt]}}}}", d));
     CHECK_THAT(error_of(tree, "eval"), Contains("data.eval") && Contains("'b.txt'"));
   }
+}
+
+TEST_CASE("a short read of a long book with the model's tokenizer is a prefix of the whole",
+          "[eval][splits]") {
+  // split_tokens tokenises only ~12 bytes per wanted token of a long document and drops the last
+  // token of that prefix (it may be half a word); what it returns must be exactly the start of the
+  // whole book's tokens, wherever the cut falls.
+  const fs::path model = fs::path(SEER_SOURCE_DIR) / "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  const fs::path book = fs::path(SEER_SOURCE_DIR) / "assets/books/persuasion.txt";
+  if (!fs::exists(model) || !fs::exists(book)) {
+    SEER_SKIP("needs assets/models and assets/books (scripts/setup.sh)");
+  }
+  static const tokenizer::BpeTokenizer bpe =
+      tokenizer::BpeTokenizer::from_gguf(io::GgufFile(model.string()));
+  const auto tree = tree_of(fmt::format("{{eval: {{kind: text_file, path: {}}}}}", book.string()));
+  static const std::vector<int64_t> whole = experiments::split_tokens(tree, "eval", bpe, 0);
+  REQUIRE(whole.size() > 100000);
+  CHECK(whole == bpe.encode(test::read_file(book), false));
+  const int64_t n = GENERATE(1, 2, 3, 17, 100, 1001, 4096, 8191, 32768);
+  CAPTURE(n);
+  const auto got = experiments::split_tokens(tree, "eval", bpe, n);
+  CHECK(got == slice(whole, 0, n));
 }
