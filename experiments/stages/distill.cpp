@@ -15,6 +15,7 @@
 #include "core/io/atomic_file.h"
 #include "core/model/model_spec.h"
 #include "data/capture_samples.h"
+#include "experiments/data_splits.h"
 #include "experiments/progress.h"
 #include "experiments/stages/gate_stages.h"
 
@@ -87,7 +88,8 @@ class DistillStage final : public Stage {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     core::parse_gate_config(config::ConfigReader(config, "gate"));
     core::parse_distill_train_config(config::ConfigReader(config, "train"));
-    parse_distill_stage_config(config::ConfigReader(config, "distill"));
+    if (parse_distill_stage_config(config::ConfigReader(config, "distill")).mode == "online")
+      validate_data_splits(config, "train");
   }
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));

@@ -1,7 +1,6 @@
 // Helpers shared by the capture and distill stages.
 #include "core/io/gguf.h"
 #include "core/model/model_config.h"
-#include "data/text_corpus.h"
 #include "experiments/corpus_tokens.h"
 #include "experiments/stages/gate_stages.h"
 
@@ -12,11 +11,8 @@ namespace seer::experiments {
 std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,
                                                      const core::ModelSpec& spec, int64_t length,
                                                      int64_t count) {
-  const auto corpus = data::parse_text_corpus(config::ConfigReader(config, "data"));
-  const auto docs = data::load_text_corpus(corpus);
   const auto tok = core::load_tokenizer(spec);
-  // The same token stream as the perplexity stages (eval_ppl, sweep) read.
-  const std::vector<int64_t> ids = corpus_tokens(docs, tok, length * count);
+  const std::vector<int64_t> ids = split_tokens(config, "train", tok, length * count);
   std::vector<std::vector<int64_t>> windows;
   for (int64_t w = 0; w < count && (w + 1) * length <= static_cast<int64_t>(ids.size()); ++w)
     windows.emplace_back(ids.begin() + w * length, ids.begin() + (w + 1) * length);

@@ -17,8 +17,8 @@ namespace seer::experiments {
 std::unique_ptr<Stage> make_capture_stage();
 std::unique_ptr<Stage> make_distill_stage();
 
-// Token windows for capture / online distillation: the corpus documents joined in order (eos
-// between them), cut into `count` windows of `length` tokens (fewer when the corpus runs out).
+// Token windows for capture / online distillation: the `train` split's stream (split_tokens),
+// cut into `count` windows of `length` tokens (fewer when the split runs out).
 std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,
                                                      const core::ModelSpec& spec, int64_t length,
                                                      int64_t count);
