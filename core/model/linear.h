@@ -1,8 +1,8 @@
 // The decoder's projections: exactly at::linear's result, with fewer dispatcher calls. For a
 // contiguous x [..., in] at::linear flattens x and runs one mm (addmm with a bias) through about
 // ten nested dispatcher calls (matmul's folding, reshapes, transposes); this makes that one call
-// on the 2-D view directly. A decoding step of a small model is bound by such per-call host time
-// (~190 calls per layer and step for SmolLM2-135M, a third of them inside at::linear).
+// on the 2-D view directly. A decoding step of a small model is bound by such per-call host time:
+// SmolLM2-135M's layers made ~193 dispatcher calls per step, ~172 with this (bench/decode_bench).
 #pragma once
 
 #include <ATen/core/Tensor.h>
