@@ -4,10 +4,12 @@
 #include "core/gate/gate_file.h"
 #include "core/io/atomic_file.h"
 #include "core/sparsity/sparsity_policy.h"
+#include "experiments/parallel_samples.h"
 
 #include <fmt/format.h>
 
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 namespace fs = std::filesystem;
@@ -30,6 +32,8 @@ EvalGridConfig parse_eval_grid(const config::ConfigReader& r, const config::Conf
   c.chunk_size = read_prefill_chunk(r, c.block_size, c.chunk_size);
   c.max_new_tokens = r.get<int64_t>("max_new_tokens", c.max_new_tokens);
   if (c.max_new_tokens < 0) r.fail("max_new_tokens", "expected >= 0 (0 = the benchmark's own)");
+  c.workers = r.get<int64_t>("workers", c.workers);
+  if (c.workers < 1 || c.workers > 256) r.fail("workers", "expected 1 .. 256 (samples evaluated side by side)");
   c.settings = expand_sweep_methods(r);
   for (const auto& s : c.settings) {
     const auto policy =
@@ -154,17 +158,68 @@ SampleLog::SampleLog(const fs::path& dir, const std::string& hash) : path_(dir /
   io::write_file_atomic(marker, nlohmann::json{{"hash", hash}}.dump() + "\n");
 }
 
-const nlohmann::json* SampleLog::find(const std::string& key) const {
+std::optional<nlohmann::json> SampleLog::find(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   const auto it = records_.find(key);
-  return it == records_.end() ? nullptr : &it->second;
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
 }
 
 void SampleLog::append(const nlohmann::json& record) {
+  const std::string key = record.at("key").get<std::string>();
+  const std::string line = record.dump() + "\n";
+  std::lock_guard<std::mutex> lock(mutex_);
   std::ofstream out(path_, std::ios::app | std::ios::binary);
-  out << record.dump() << "\n";
+  out << line;
   out.flush();
   if (!out) throw std::runtime_error(fmt::format("cannot append to {}", path_.string()));
-  records_[record.at("key").get<std::string>()] = record;
+  records_[key] = record;
+}
+
+void SampleLog::write_in_order(const std::vector<std::string>& keys) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string text;
+  std::set<std::string> written;
+  for (const auto& k : keys) {
+    const auto it = records_.find(k);
+    if (it == records_.end() || !written.insert(k).second) continue;
+    text += it->second.dump() + "\n";
+  }
+  for (const auto& [k, rec] : records_) {
+    if (!written.count(k)) text += rec.dump() + "\n";
+  }
+  io::write_file_atomic(path_, text);
+}
+
+std::vector<nlohmann::json> run_cell_samples(
+    SampleLog& log, const std::vector<std::string>& keys, int64_t workers, at::Device device,
+    const std::function<nlohmann::json(int64_t, size_t)>& make,
+    const std::function<void(size_t)>& on_done) {
+  std::vector<nlohmann::json> records(keys.size());
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (auto found = log.find(keys[i])) {
+      records[i] = std::move(*found);
+      on_done(i);
+    } else {
+      missing.push_back(i);
+    }
+  }
+  run_on_workers(
+      static_cast<int64_t>(missing.size()), workers, device,
+      [&](int64_t worker, int64_t j) {
+        const size_t i = missing[static_cast<size_t>(j)];
+        nlohmann::json rec = make(worker, i);
+        rec["key"] = keys[i];
+        records[i] = std::move(rec);
+      },
+      [&](int64_t j) {
+        const size_t i = missing[static_cast<size_t>(j)];
+        log.append(records[i]);
+        on_done(i);
+      });
+  log.write_in_order(keys);
+  return records;
 }
 
 }  // namespace seer::experiments

@@ -7,6 +7,7 @@
 //     block_size: 64              # for policies without gates; gates bring their own
 //     chunk_size: 0               # prefill chunk; 0 = the whole prompt in one forward
 //     max_new_tokens: 0           # cap on generated tokens; 0 = the benchmark's own
+//     workers: 1                  # samples decoded side by side (threads; CUDA: one stream each)
 //     methods:
 //       dense: {policy: dense}
 //       gate: {policy: threshold, tau: [0.002, 0.0005]}
@@ -25,7 +26,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +40,7 @@ struct EvalGridConfig {
   int64_t block_size = 64;
   int64_t chunk_size = 0;
   int64_t max_new_tokens = 0;
+  int64_t workers = 1;   // samples evaluated side by side (parallel_samples.h); results do not depend on it
   std::vector<SweepSetting> settings;
 };
 
@@ -80,18 +84,34 @@ nlohmann::json read_json_file(const std::filesystem::path& path);
 
 // cells/<id>/samples.jsonl, one record per sample, appended and flushed as each finishes, with the
 // cell's hash in cells/<id>/cell.json. Opening with another hash starts the cell over; a torn last
-// line (killed mid-write) is dropped. Records are keyed by their "key" field.
+// line (killed mid-write) is dropped. Records are keyed by their "key" field. Samples finish in
+// any order when several workers run; write_in_order() makes the finished file independent of
+// that. Every method may be called from several threads.
 class SampleLog {
  public:
   SampleLog(const std::filesystem::path& dir, const std::string& hash);
-  const nlohmann::json* find(const std::string& key) const;
+  std::optional<nlohmann::json> find(const std::string& key) const;
   void append(const nlohmann::json& record);   // record["key"] must be set
+  // Rewrites the file atomically: the records of `keys` in that order, then any others (samples
+  // of a larger num_samples run earlier, still valid) in key order.
+  void write_in_order(const std::vector<std::string>& keys);
   int64_t reused() const { return reused_; }
 
  private:
   std::filesystem::path path_;
+  mutable std::mutex mutex_;
   std::map<std::string, nlohmann::json> records_;
   int64_t reused_ = 0;
 };
+
+// The records of one cell in `keys` order. Keys found in `log` are reused; the others are made by
+// make(worker, i) for their index i in `keys` on grid.workers threads (run_on_workers: each
+// worker uses its own Decoder, e.g. models[worker]), stamped with their key, appended to `log`
+// as they finish, and on_done(i) is called after each (one at a time: progress). Once all are
+// done the log is rewritten in `keys` order, so the file does not depend on the worker count.
+std::vector<nlohmann::json> run_cell_samples(
+    SampleLog& log, const std::vector<std::string>& keys, int64_t workers, at::Device device,
+    const std::function<nlohmann::json(int64_t worker, size_t i)>& make,
+    const std::function<void(size_t i)>& on_done);
 
 }  // namespace seer::experiments

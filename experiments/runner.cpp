@@ -42,12 +42,25 @@ RunSection parse_run_section(const config::ConfigTree& tree) {
   return r;
 }
 
-std::string section_yaml(const config::ConfigTree& tree, const std::vector<std::string>& sections) {
+std::string section_yaml(const config::ConfigTree& tree, const std::vector<std::string>& sections,
+                         const std::vector<std::string>& unhashed) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   for (const auto& s : sections) {
-    const auto n = tree.at(s);
-    if (n.IsDefined()) out << YAML::Key << s << YAML::Value << n;
+    const YAML::Node n = tree.at(s);   // const: lookups never add keys to the tree
+    if (!n.IsDefined()) continue;
+    std::vector<std::string> drop;
+    for (const auto& key : unhashed) {
+      const std::string child = key.rfind(s + ".", 0) == 0 ? key.substr(s.size() + 1) : "";
+      if (!child.empty() && n.IsMap() && n[child]) drop.push_back(child);
+    }
+    if (drop.empty()) {
+      out << YAML::Key << s << YAML::Value << n;
+      continue;
+    }
+    YAML::Node copy = YAML::Clone(n);
+    for (const auto& child : drop) copy.remove(child);
+    out << YAML::Key << s << YAML::Value << copy;
   }
   out << YAML::EndMap;
   return out.c_str();
@@ -164,7 +177,7 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
     // The hash covers the sections the stage reads and the hash of the stage before it, so a
     // change upstream (a new capture) re-runs everything downstream (the gates trained on it).
     upstream_hash = stable_hash(upstream_hash + "\n" + e.stage + "\n" + e.id + "\n" +
-                                section_yaml(tree, stage->sections()));
+                                section_yaml(tree, stage->sections(), stage->unhashed_keys()));
     const std::string& hash = upstream_hash;
     const fs::path marker = stage_dir / ".done";
     const fs::path started = stage_dir / ".started";

@@ -38,6 +38,10 @@ class Stage {
   virtual std::string summary() const = 0;       // one line for `seer list` / --help
   // Config sections this stage reads (for `seer show` docs and validation before running).
   virtual std::vector<std::string> sections() const = 0;
+  // Keys of those sections ("section.key") that cannot change the outputs (e.g. how many threads
+  // share the work): left out of the stage's hash, so changing them resumes instead of
+  // starting over.
+  virtual std::vector<std::string> unhashed_keys() const { return {}; }
   // Parses every section it reads and throws ConfigError on a bad one, without running
   // anything heavy. The runner validates all stages before the first one runs.
   virtual void validate(const config::ConfigTree& config) const = 0;

@@ -3,6 +3,7 @@
 // ~1e-6 relative. Attention never loops here: kernels::attention or the hook does it.
 #include "core/model/decoder.h"
 
+#include "core/model/linear.h"
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
@@ -12,13 +13,10 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 namespace seer::core {
 namespace {
-
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
-}
 
 void check_shape(const at::Tensor& t, std::vector<int64_t> shape, const std::string& name) {
   if (!t.defined()) throw std::invalid_argument(fmt::format("decoder weight '{}' is missing", name));
@@ -92,14 +90,14 @@ at::Tensor Decoder::rms_norm(const at::Tensor& x, const at::Tensor& weight) cons
 }
 
 at::Tensor Decoder::attention_block(int64_t layer, const at::Tensor& x, KVCache& cache,
-                                    const at::Tensor& positions, int64_t q_offset) {
+                                    const at::Tensor& cos, const at::Tensor& sin,
+                                    int64_t q_offset) {
   const DecoderLayerWeights& w = weights_.layers[layer];
   const int64_t B = x.size(0), S = x.size(1), D = config_.head_dim;
   const int64_t Hq = config_.num_attention_heads, Hkv = config_.num_key_value_heads;
   at::Tensor q_pre = linear(x, w.q_proj, w.q_bias).view({B, S, Hq, D});    // [B, S, Hq, D]
   at::Tensor k_pre = linear(x, w.k_proj, w.k_bias).view({B, S, Hkv, D});   // [B, S, Hkv, D]
   at::Tensor v_new = linear(x, w.v_proj, w.v_bias).view({B, S, Hkv, D});
-  auto [cos, sin] = rotary_.cos_sin(positions, x.scalar_type());
   at::Tensor q = apply_rotary(q_pre, cos, sin);
   at::Tensor k_new = apply_rotary(k_pre, cos, sin);
   auto [k, v] = cache.append(layer, k_new, v_new);   // [B, L, Hkv, D]
@@ -137,7 +135,7 @@ at::Tensor Decoder::mlp_block(int64_t layer, const at::Tensor& x) const {
 
 at::Tensor Decoder::logits(const at::Tensor& hidden) const {
   const at::Tensor& head = config_.tie_word_embeddings ? weights_.embed_tokens : weights_.lm_head;
-  return at::linear(hidden, head).to(at::kFloat);
+  return linear(hidden, head, at::Tensor()).to(at::kFloat);
 }
 
 at::Tensor Decoder::forward(const at::Tensor& tokens, KVCache& cache, LogitsMode mode) {
@@ -146,17 +144,39 @@ at::Tensor Decoder::forward(const at::Tensor& tokens, KVCache& cache, LogitsMode
               " layers, the model ", config_.num_hidden_layers);
   const int64_t S = tokens.size(1);
   const int64_t offset = cache.length();
-  at::Tensor ids = tokens.to(device(), at::kLong);
-  if (ids.numel() > 0) {
-    const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  if (tokens.numel() > 0) {
+    // Checked where the ids are: host ids (every decoding step) cost no device round trip and
+    // no ops; device ids one read-back of both bounds.
+    int64_t lo = 0, hi = 0;
+    if (tokens.is_cpu()) {
+      const at::Tensor host = tokens.to(at::kLong).contiguous();
+      const int64_t* p = host.data_ptr<int64_t>();
+      lo = hi = p[0];
+      for (int64_t i = 1; i < host.numel(); ++i) {
+        lo = std::min(lo, p[i]);
+        hi = std::max(hi, p[i]);
+      }
+    } else {
+      const auto [mn, mx] = at::aminmax(tokens.to(at::kLong));
+      const at::Tensor both = at::stack({mn, mx}).cpu();
+      lo = both.data_ptr<int64_t>()[0];
+      hi = both.data_ptr<int64_t>()[1];
+    }
     TORCH_CHECK(lo >= 0 && hi < config_.vocab_size, "token ids must be in [0, ", config_.vocab_size,
                 "), got [", lo, ", ", hi, "]");
   }
+  at::Tensor ids = tokens.to(device(), at::kLong);
   at::Tensor positions = at::arange(offset, offset + S, ids.options());
+  // cos / sin depend on the positions and the dtype only: once per forward, not once per layer
+  // (a decoding step is launch-bound, and these are ~10 of the ~50 ops of a layer).
+  at::Tensor cos, sin;
   at::Tensor h = at::embedding(weights_.embed_tokens, ids);   // [B, S, hidden]
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const DecoderLayerWeights& w = weights_.layers[l];
-    h = h + attention_block(l, rms_norm(h, w.input_norm), cache, positions, offset);
+    const at::Tensor x = rms_norm(h, w.input_norm);
+    if (!cos.defined() || cos.scalar_type() != x.scalar_type())
+      std::tie(cos, sin) = rotary_.cos_sin(positions, x.scalar_type());
+    h = h + attention_block(l, x, cache, cos, sin, offset);
     h = h + mlp_block(l, rms_norm(h, w.post_attention_norm));
   }
   if (mode == LogitsMode::kNone) return at::Tensor();

@@ -36,7 +36,9 @@ class Decoder {
   // Converts all weights (dtype and/or device).
   void to(at::Device device, at::ScalarType dtype);
 
-  // Not owned; nullptr detaches. Called in every layer of every forward.
+  // Not owned; nullptr detaches. Called in every layer of every forward. The hook is why one
+  // Decoder serves one thread at a time: threads take copies, which share the weights (never
+  // written after loading) and the rotary tables (experiments/parallel_samples.h).
   void set_attention_hook(AttentionHook* hook) { hook_ = hook; }
   AttentionHook* attention_hook() const { return hook_; }
 
@@ -60,8 +62,9 @@ class Decoder {
 
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // cos / sin [S, rotary dim] of the chunk's positions, in x's dtype.
   at::Tensor attention_block(int64_t layer, const at::Tensor& x, KVCache& cache,
-                             const at::Tensor& positions, int64_t q_offset);
+                             const at::Tensor& cos, const at::Tensor& sin, int64_t q_offset);
   at::Tensor mlp_block(int64_t layer, const at::Tensor& x) const;
   void validate() const;
 

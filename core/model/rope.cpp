@@ -106,9 +106,11 @@ std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& pos
   if (grown) {
     inv = f.inv_freq.to(positions.device());   // this call's own base
   } else {
-    if (!inv_freq_on_device_.defined() || inv_freq_on_device_.device() != positions.device())
-      inv_freq_on_device_ = base_.inv_freq.to(positions.device());
-    inv = inv_freq_on_device_;
+    std::lock_guard<std::mutex> lock(on_device_->mutex);
+    at::Tensor& cached = on_device_->inv_freq;
+    if (!cached.defined() || cached.device() != positions.device())
+      cached = base_.inv_freq.to(positions.device());
+    inv = cached;
   }
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv;  // [S, d/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1);                     // [S, d]

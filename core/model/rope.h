@@ -9,6 +9,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 
 namespace seer::core {
 
@@ -41,10 +43,16 @@ class RotaryEmbedding {
   int64_t max_positions_ = 0;
   RopeFrequencies base_;   // for non-dynamic kinds and dynamic within max_positions
   // base_.inv_freq on the device of the last call's positions. A copy from pageable host memory
-  // makes libtorch wait for the whole stream, and cos_sin runs once per layer (and twice more in
-  // each layer's gate), so copying every call drained the GPU's queue several times a layer.
-  // Filled lazily by cos_sin (single-threaded use, like the model and the gates that own it).
-  mutable at::Tensor inv_freq_on_device_;
+  // makes libtorch wait for the whole stream, and cos_sin runs once per forward (and twice more
+  // in each layer's gate), so copying every call drained the GPU's queue several times a layer.
+  // Filled lazily by cos_sin under the mutex: copies of this object (one Decoder per worker
+  // thread) and the gates shared by those threads use it concurrently. The fill is a blocking
+  // copy, so the tensor is complete on the device before any stream can read it.
+  struct DeviceInvFreq {
+    std::mutex mutex;
+    at::Tensor inv_freq;
+  };
+  std::shared_ptr<DeviceInvFreq> on_device_ = std::make_shared<DeviceInvFreq>();
 };
 
 // x [B, S, H, D], cos/sin [S, d] in x's dtype: x[..., :d] * cos + rotate_half(x[..., :d]) * sin.

@@ -113,6 +113,7 @@ class EvalLongBenchStage final : public Stage {
   std::vector<std::string> sections() const override {
     return {"model", "longbench", "eval_longbench", "data", "gate", "train", "capture", "distill"};
   }
+  std::vector<std::string> unhashed_keys() const override { return {"eval_longbench.workers"}; }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_longbench_stage(config);
@@ -143,6 +144,8 @@ class EvalLongBenchStage final : public Stage {
       prepared.push_back(std::move(ps));
     }
     total *= static_cast<int64_t>(cfg.grid.settings.size());
+    // One Decoder per worker: the copies share the weights; each has its own hook pointer.
+    std::vector<core::Decoder> models(static_cast<size_t>(cfg.grid.workers), model);
 
     const std::string sample_base = sample_identity(ctx.config, cfg) + gates_identity(ctx, cfg.grid.gates);
     std::string dataset_list;
@@ -183,30 +186,45 @@ class EvalLongBenchStage final : public Stage {
         nlohmann::json per_dataset = nlohmann::json::object();
         int64_t kept = 0, causal = 0;
         double sum = 0;
+        // Every sample of the cell, dataset by dataset: one hand-out to the workers.
+        std::vector<std::pair<size_t, size_t>> items;   // (dataset, sample)
+        std::vector<std::string> keys;
         for (size_t di = 0; di < tasks.size(); ++di) {
+          for (size_t i = 0; i < prepared[di].size(); ++i) {
+            items.emplace_back(di, i);
+            keys.push_back(fmt::format("{}/{}", tasks[di].dataset, i));
+          }
+        }
+        std::vector<std::unique_ptr<core::SparsityPolicy>> policies;
+        for (const auto& [di, i] : items) {
+          policies.push_back(sample_policy(tree, *base_policy, block, cfg, prepared[di][i]));
+        }
+        const auto records = run_cell_samples(
+            log, keys, cfg.grid.workers, model.device(),
+            [&](int64_t worker, size_t k) {
+              const auto [di, i] = items[k];
+              const core::SparsityPolicy& policy = policies[k] ? *policies[k] : *base_policy;
+              nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy,
+                                              gates ? &*gates : nullptr, block, cfg, tasks[di],
+                                              prepared[di][i]);
+              rec["index"] = static_cast<int64_t>(i);
+              rec["method"] = setting.label;
+              return rec;
+            },
+            [&](size_t k) {
+              progress.update(++done, fmt::format("{} {}", setting.label, tasks[items[k].first].dataset));
+            });
+        for (size_t di = 0, k = 0; di < tasks.size(); ++di) {
           const auto& task = tasks[di];
           std::vector<double> scores;
           std::vector<int64_t> lengths;
           int64_t d_kept = 0, d_causal = 0;
-          for (size_t i = 0; i < prepared[di].size(); ++i) {
-            const auto& ps = prepared[di][i];
-            const std::string key = fmt::format("{}/{}", task.dataset, i);
-            nlohmann::json rec;
-            if (const auto* found = log.find(key)) {
-              rec = *found;
-            } else {
-              rec = run_sample(model, bpe, tree, *base_policy, gates ? &*gates : nullptr, block,
-                               cfg, task, ps);
-              rec["key"] = key;
-              rec["index"] = static_cast<int64_t>(i);
-              rec["method"] = setting.label;
-              log.append(rec);
-            }
+          for (size_t i = 0; i < prepared[di].size(); ++i, ++k) {
+            const auto& rec = records[k];
             scores.push_back(rec["score"].get<double>());
-            lengths.push_back(ps.sample.length);
+            lengths.push_back(prepared[di][i].sample.length);
             d_kept += rec["kept_blocks"].get<int64_t>();
             d_causal += rec["causal_blocks"].get<int64_t>();
-            progress.update(++done, fmt::format("{} {}", setting.label, task.dataset));
           }
           nlohmann::json d;
           d["score"] = data::longbench_dataset_score(scores);
@@ -305,25 +323,35 @@ class EvalLongBenchStage final : public Stage {
     return ps;
   }
 
-  static nlohmann::json run_sample(core::Decoder& model, const tokenizer::BpeTokenizer& bpe,
-                                   const config::ConfigTree& tree,
-                                   const core::SparsityPolicy& base_policy,
-                                   const core::GateSet* gates, int64_t block,
-                                   const LongBenchStageConfig& cfg, const data::LongBenchTask& task,
-                                   const PreparedSample& ps) {
+  // The setting's policy with the question rows dense (null: the base policy already is), made
+  // on the calling thread: the config tree is not read from the workers.
+  static std::unique_ptr<core::SparsityPolicy> sample_policy(const config::ConfigTree& tree,
+                                                             const core::SparsityPolicy& base_policy,
+                                                             int64_t block,
+                                                             const LongBenchStageConfig& cfg,
+                                                             const PreparedSample& ps) {
+    const int64_t dense_rows = sample_dense_rows(base_policy, block, cfg, ps);
+    if (dense_rows == base_policy.options().dense_last_rows) return nullptr;
+    config::ConfigTree t = tree.clone();
+    t.root()["sparsity"]["dense_last_rows"] = dense_rows;
+    return core::parse_sparsity_policy(config::ConfigReader(t, "sparsity"));
+  }
+
+  static int64_t sample_dense_rows(const core::SparsityPolicy& base_policy, int64_t block,
+                                   const LongBenchStageConfig& cfg, const PreparedSample& ps) {
     const int64_t S = static_cast<int64_t>(ps.prompt.size());
     const int64_t nb = (S + block - 1) / block;
     // Query-block rows holding any token at or after context_end.
     const int64_t tail_rows = cfg.dense_question ? nb - ps.context_end / block : 0;
-    const int64_t dense_rows = std::max(base_policy.options().dense_last_rows, tail_rows);
-    std::unique_ptr<core::SparsityPolicy> own;
-    const core::SparsityPolicy* policy = &base_policy;
-    if (dense_rows != base_policy.options().dense_last_rows) {
-      config::ConfigTree t = tree.clone();
-      t.root()["sparsity"]["dense_last_rows"] = dense_rows;
-      own = core::parse_sparsity_policy(config::ConfigReader(t, "sparsity"));
-      policy = own.get();
-    }
+    return std::max(base_policy.options().dense_last_rows, tail_rows);
+  }
+
+  static nlohmann::json run_sample(core::Decoder& model, const tokenizer::BpeTokenizer& bpe,
+                                   const core::SparsityPolicy& policy, const core::GateSet* gates,
+                                   int64_t block, const LongBenchStageConfig& cfg,
+                                   const data::LongBenchTask& task, const PreparedSample& ps) {
+    const int64_t S = static_cast<int64_t>(ps.prompt.size());
+    const int64_t dense_rows = policy.options().dense_last_rows;
     SparseGenerateOptions opts;
     opts.max_new_tokens = cfg.grid.max_new_tokens > 0 ? std::min(cfg.grid.max_new_tokens, task.max_gen)
                                                       : task.max_gen;
@@ -336,7 +364,7 @@ class EvalLongBenchStage final : public Stage {
       const auto nl = bpe.encode("\n", false);
       if (!nl.empty()) opts.stop_ids.push_back(nl.back());
     }
-    const auto gen = generate_sparse_prefill(model, ps.prompt, *policy, gates, block, opts);
+    const auto gen = generate_sparse_prefill(model, ps.prompt, policy, gates, block, opts);
     const std::string prediction = bpe.decode(gen.tokens, true);
     const double score = data::longbench_sample_score(task.dataset, prediction, ps.sample.answers,
                                                       ps.sample.all_classes);

@@ -3,13 +3,18 @@
 // is prefilled under the setting's policy (sparse prefill), then decoded densely and greedily for
 // the task's tokens_to_generate, and scored with RULER's metric. Per cell (setting x length) under
 // cells/<id>/: samples.jsonl (one record per sample, appended as it finishes, so a killed run
-// continues where it stopped), summary.csv (RULER's layout), config.yaml and result.json. For the
-// stage: table.md / table.csv (methods x lengths, task average with the measured sparsity),
-// tasks.md / tasks.csv (methods x tasks per length), inputs/<length>/<task>.jsonl (the prompts)
-// and results.json (every cell, the resolved config, versions, git commit).
+// continues where it stopped; rewritten in task and sample order once the cell is done),
+// summary.csv (RULER's layout), config.yaml and result.json (with every sample's score). Samples
+// run on eval_ruler.workers threads side by side (experiments/parallel_samples.h); the records do
+// not depend on how many. For the stage, with percentile bootstrap intervals over the samples of
+// each task (analysis/score_intervals.h, eval_ruler.bootstrap): table.md / table.csv (methods x
+// lengths: task average [95% CI] (sparsity), and the average over the tasks where dense scores
+// above zero), tasks.md / tasks.csv (methods x tasks per length), vs_dense.md (each method minus
+// dense, paired intervals), inputs/<length>/<task>.jsonl (the prompts) and results.json (every
+// cell and interval, the resolved config, versions, git commit).
 //   seer run paper_ruler_smoke
 //   seer run paper_ruler ruler.essay_path=/data/PaulGrahamEssays.json ruler.lengths=[4096]
-#include "analysis/results_table.h"
+#include "analysis/score_intervals.h"
 #include "analysis/run_info.h"
 #include "core/config/config_reader.h"
 #include "core/io/atomic_file.h"
@@ -28,8 +33,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 namespace fs = std::filesystem;
@@ -37,16 +44,50 @@ namespace fs = std::filesystem;
 namespace seer::experiments {
 namespace {
 
+// Bumped when result.json gains what the stage's tables read, so older cells are re-aggregated
+// from their samples.jsonl (no sample runs again).
+constexpr int kResultFormat = 2;
+
 struct RulerStageConfig {
   data::RulerSpec spec;
   EvalGridConfig grid;
+  analysis::BootstrapOptions bootstrap;
+  std::string reference;   // the method the differences and the "above zero" tasks refer to
 };
+
+//   bootstrap: {resamples: 2000, seed: 0, level: 0.95, reference: dense}
+analysis::BootstrapOptions parse_bootstrap(const config::ConfigReader& r, std::string* reference) {
+  analysis::BootstrapOptions o;
+  o.resamples = r.get<int64_t>("resamples", o.resamples);
+  if (o.resamples < 100 || o.resamples > 1000000) r.fail("resamples", "expected 100 .. 1000000");
+  const int64_t seed = r.get<int64_t>("seed", 0);
+  if (seed < 0) r.fail("seed", "expected >= 0");
+  o.seed = static_cast<uint64_t>(seed);
+  o.level = r.get<double>("level", o.level);
+  if (!(o.level >= 0.5 && o.level < 1.0)) r.fail("level", "expected in [0.5, 1) (0.95 = 95%)");
+  *reference = r.get<std::string>("reference", "dense");
+  r.finish();
+  return o;
+}
 
 RulerStageConfig parse_ruler_stage(const config::ConfigTree& tree) {
   RulerStageConfig c;
   c.spec = data::parse_ruler_spec(config::ConfigReader(tree, "ruler"));
   config::ConfigReader r(tree, "eval_ruler");
   c.grid = parse_eval_grid(r, tree);
+  c.reference = "dense";
+  if (r.has("bootstrap")) {
+    const config::ConfigReader b = r.child("bootstrap");
+    c.bootstrap = parse_bootstrap(b, &c.reference);
+    // The default may be absent (a grid without dense prints no differences); a name given
+    // explicitly must be one of the grid's rows.
+    const bool named = std::any_of(c.grid.settings.begin(), c.grid.settings.end(),
+                                   [&](const SweepSetting& s) { return s.label == c.reference; });
+    if (b.has("reference") && !named) {
+      b.fail("reference", fmt::format("'{}' is not a method of eval_ruler.methods (a row label, "
+                                      "e.g. dense)", c.reference));
+    }
+  }
   r.finish();
   const auto model = core::parse_model_spec(config::ConfigReader(tree, "model"));
   for (const int64_t length : c.spec.lengths) {
@@ -93,6 +134,8 @@ class EvalRulerStage final : public Stage {
   std::vector<std::string> sections() const override {
     return {"model", "ruler", "eval_ruler", "data", "gate", "train", "capture", "distill"};
   }
+  // The records do not depend on the worker count (tests/eval/eval_stages_test.cpp checks it).
+  std::vector<std::string> unhashed_keys() const override { return {"eval_ruler.workers"}; }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_ruler_stage(config);
@@ -160,17 +203,13 @@ class EvalRulerStage final : public Stage {
     };
 
     const std::string sample_base = sample_identity(ctx.config) + gates_identity(ctx, cfg.grid.gates);
-    analysis::ResultsTable table;
-    table.title = fmt::format("RULER average over {} tasks ({}), measured prefill sparsity in "
-                              "brackets", runnable.size(), spec.name);
-    table.score_name = "score";
-    table.score_digits = 2;
-    analysis::ResultsTable task_table;
-    task_table.title = fmt::format("RULER per task ({}), measured prefill sparsity in brackets",
-                                   spec.name);
-    task_table.score_name = "score";
-    task_table.score_digits = 2;
+    std::string task_list;
+    for (const auto& t : runnable) task_list += t + ",";
+    // One Decoder per worker: the copies share the weights; each has its own hook pointer.
+    std::vector<core::Decoder> models(static_cast<size_t>(cfg.grid.workers), model);
+    if (cfg.grid.workers > 1) ctx.log.info("eval_ruler: {} workers", cfg.grid.workers);
 
+    std::vector<analysis::ScoredCell> scored;
     nlohmann::json cells = nlohmann::json::array();
     const int64_t total = static_cast<int64_t>(cfg.grid.settings.size() * cfg.spec.lengths.size() *
                                                runnable.size()) * cfg.spec.num_samples;
@@ -187,10 +226,8 @@ class EvalRulerStage final : public Stage {
         const std::string sample_hash = stable_hash(fmt::format(
             "{}|{}|{}|{}|{}|{}", sample_base, sparsity_yaml.c_str(), length, block,
             cfg.grid.chunk_size, cfg.grid.max_new_tokens));
-        std::string task_list;
-        for (const auto& t : runnable) task_list += t + ",";
-        const std::string hash =
-            stable_hash(fmt::format("{}|{}|{}", sample_hash, task_list, cfg.spec.num_samples));
+        const std::string hash = stable_hash(fmt::format("{}|{}|{}|{}", sample_hash, task_list,
+                                                         cfg.spec.num_samples, kResultFormat));
 
         nlohmann::json result;
         if (fs::exists(dir / "result.json") && read_json_file(dir / "result.json").value("hash", "") == hash) {
@@ -199,85 +236,30 @@ class EvalRulerStage final : public Stage {
           progress.update(done, setting.label);
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
-          const auto t0 = std::chrono::steady_clock::now();
-          SampleLog log(dir, sample_hash);
-          if (log.reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log.reused());
-          std::vector<data::RulerTaskScore> scores;
-          int64_t kept = 0, causal = 0;
-          nlohmann::json per_task = nlohmann::json::object();
-          for (const auto& task : runnable) {
-            const auto& samples = samples_of(length, task);
-            if (samples.empty()) {
-              done += cfg.spec.num_samples;
-              continue;
-            }
-            std::vector<std::string> preds;
-            std::vector<std::vector<std::string>> refs;
-            int64_t task_kept = 0, task_causal = 0;
-            for (const auto& s : samples) {
-              const std::string key = fmt::format("{}/{}", task, s.index);
-              nlohmann::json rec;
-              if (const auto* found = log.find(key)) {
-                rec = *found;
-              } else {
-                rec = run_sample(model, bpe, *policy, gates ? &*gates : nullptr, block, cfg.grid, s);
-                rec["key"] = key;
-                rec["method"] = setting.label;
-                log.append(rec);
-              }
-              preds.push_back(rec["prediction"].get<std::string>());
-              refs.push_back(s.outputs);
-              task_kept += rec["kept_blocks"].get<int64_t>();
-              task_causal += rec["causal_blocks"].get<int64_t>();
-              progress.update(++done, fmt::format("{} len {} {}", setting.label, length, task));
-            }
-            scores.push_back(data::score_ruler_task(task, s_metric(samples), preds, refs));
-            kept += task_kept;
-            causal += task_causal;
-            per_task[task] = {{"score", scores.back().score},
-                              {"nulls", scores.back().nulls},
-                              {"total", scores.back().total},
-                              {"sparsity", task_causal > 0 ? 1.0 - double(task_kept) / task_causal : 0.0}};
-          }
-          double avg = 0;
-          for (const auto& s : scores) avg += s.score;
-          data::write_ruler_summary(dir / "summary.csv", scores);
+          result = run_cell(ctx, cfg, models, bpe, *policy, gates ? &*gates : nullptr, block,
+                            setting, length, runnable, samples_of, dir, sample_hash, progress, done);
           result.update(setting_json(setting, policy->name(), block));
-          result["length"] = length;
-          result["num_samples"] = cfg.spec.num_samples;
-          result["tasks"] = per_task;
-          result["average"] = scores.empty() ? nlohmann::json(nullptr)
-                                             : nlohmann::json(avg / static_cast<double>(scores.size()));
-          result["kept_blocks"] = kept;
-          result["causal_blocks"] = causal;
-          result["sparsity"] = causal > 0 ? 1.0 - double(kept) / causal : 0.0;
-          result["seconds"] =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           result["hash"] = hash;
           io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
           io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
         }
-        auto& cell = table.at(setting.label, std::to_string(length));
-        if (result["average"].is_number()) cell.score = result["average"].get<double>();
-        cell.sparsity = result["sparsity"].get<double>();
-        for (const auto& task : runnable) {   // config order (JSON objects sort their keys)
-          if (!result["tasks"].contains(task)) continue;
-          const auto& t = result["tasks"][task];
-          auto& tc = task_table.at(fmt::format("{} @{}", setting.label, length), task);
-          tc.score = t["score"].get<double>();
-          tc.sparsity = t["sparsity"].get<double>();
-        }
+        scored.push_back(scored_cell(result, setting.label, length, runnable));
         ctx.log.info("  {:<32} len {:>6}: average {:>6}  sparsity {:5.1f}%", setting.label, length,
-                     cell.score ? fmt::format("{:.2f}", *cell.score) : "-", 100.0 * *cell.sparsity);
+                     result["average"].is_number() ? fmt::format("{:.2f}", result["average"].get<double>())
+                                                   : std::string("-"),
+                     100.0 * result["sparsity"].get<double>());
         cells.push_back(result);
       }
     }
     progress.finish();
-    const std::string md = table.to_markdown();
-    io::write_file_atomic(ctx.stage_dir / "table.md", md);
-    io::write_file_atomic(ctx.stage_dir / "table.csv", table.to_csv());
-    io::write_file_atomic(ctx.stage_dir / "tasks.md", task_table.to_markdown());
-    io::write_file_atomic(ctx.stage_dir / "tasks.csv", task_table.to_csv());
+    const auto report = analysis::interval_report(
+        scored, cfg.reference, fmt::format("RULER ({}, {} tasks)", spec.name, runnable.size()),
+        "length", cfg.bootstrap);
+    io::write_file_atomic(ctx.stage_dir / "table.md", report.table_md);
+    io::write_file_atomic(ctx.stage_dir / "table.csv", report.table_csv);
+    io::write_file_atomic(ctx.stage_dir / "tasks.md", report.tasks_md);
+    io::write_file_atomic(ctx.stage_dir / "tasks.csv", report.tasks_csv);
+    io::write_file_atomic(ctx.stage_dir / "vs_dense.md", report.vs_reference_md);
     // RULER's own summary.csv per length, one folder per method (the layout RULER's users read).
     for (const auto& c : cells) {
       std::vector<data::RulerTaskScore> scores;
@@ -298,15 +280,118 @@ class EvalRulerStage final : public Stage {
     out["tasks"] = runnable;
     out["skipped_tasks"] = skipped;
     out["cells"] = cells;
+    out["intervals"] = report.json;
     io::write_file_atomic(ctx.stage_dir / "results.json", out.dump(2) + "\n");
-    ctx.log.info("\n{}\n{}", md, task_table.to_markdown());
+    ctx.log.info("\n{}\n{}\n{}", report.table_md, report.vs_reference_md, report.tasks_md);
   }
 
  private:
-  static std::string s_metric(const std::vector<data::RulerSample>& samples) {
-    return samples.empty() ? "string_match_all" : samples.front().metric;
+  using SamplesOf = std::function<const std::vector<data::RulerSample>&(int64_t, const std::string&)>;
+
+  // Runs (or resumes) one cell: every task's samples on the workers, then RULER's scores per task.
+  static nlohmann::json run_cell(StageContext& ctx, const RulerStageConfig& cfg,
+                                 std::vector<core::Decoder>& models,
+                                 const tokenizer::BpeTokenizer& bpe,
+                                 const core::SparsityPolicy& policy, const core::GateSet* gates,
+                                 int64_t block, const SweepSetting& setting, int64_t length,
+                                 const std::vector<std::string>& runnable,
+                                 const SamplesOf& samples_of, const fs::path& dir,
+                                 const std::string& sample_hash, Progress& progress,
+                                 int64_t& done) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string id = dir.filename().string();
+    SampleLog log(dir, sample_hash);
+    if (log.reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log.reused());
+    // Every sample of the cell in task (config) and sample order: one hand-out to the workers, so
+    // a task with few samples does not leave them idle.
+    std::vector<const data::RulerSample*> items;
+    std::vector<std::string> keys;
+    for (const auto& task : runnable) {
+      const auto& samples = samples_of(length, task);
+      if (samples.empty()) done += cfg.spec.num_samples;
+      for (const auto& s : samples) {
+        items.push_back(&s);
+        keys.push_back(fmt::format("{}/{}", task, s.index));
+      }
+    }
+    const auto records = run_cell_samples(
+        log, keys, cfg.grid.workers, models.front().device(),
+        [&](int64_t worker, size_t i) {
+          nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy, gates,
+                                          block, cfg.grid, *items[i]);
+          rec["method"] = setting.label;
+          return rec;
+        },
+        [&](size_t i) {
+          progress.update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
+        });
+
+    nlohmann::json per_task = nlohmann::json::object();
+    nlohmann::json sample_scores = nlohmann::json::object();
+    std::vector<data::RulerTaskScore> scores;
+    int64_t kept = 0, causal = 0;
+    for (const auto& task : runnable) {
+      std::vector<std::string> preds;
+      std::vector<std::vector<std::string>> refs;
+      std::vector<double> task_scores;
+      std::string metric = "string_match_all";
+      int64_t task_kept = 0, task_causal = 0;
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (items[i]->task != task) continue;
+        const auto& rec = records[i];
+        preds.push_back(rec["prediction"].get<std::string>());
+        refs.push_back(items[i]->outputs);
+        task_scores.push_back(rec["score"].get<double>());
+        metric = items[i]->metric;
+        task_kept += rec["kept_blocks"].get<int64_t>();
+        task_causal += rec["causal_blocks"].get<int64_t>();
+      }
+      if (preds.empty()) continue;   // skipped at this length
+      scores.push_back(data::score_ruler_task(task, metric, preds, refs));
+      kept += task_kept;
+      causal += task_causal;
+      per_task[task] = {{"score", scores.back().score},
+                        {"nulls", scores.back().nulls},
+                        {"total", scores.back().total},
+                        {"sparsity", task_causal > 0 ? 1.0 - double(task_kept) / task_causal : 0.0}};
+      sample_scores[task] = task_scores;
+    }
+    double avg = 0;
+    for (const auto& s : scores) avg += s.score;
+    data::write_ruler_summary(dir / "summary.csv", scores);
+    nlohmann::json result;
+    result["length"] = length;
+    result["num_samples"] = cfg.spec.num_samples;
+    result["tasks"] = per_task;
+    result["sample_scores"] = sample_scores;   // per task, in sample order, 0..1 as RULER scores a sample
+    result["average"] = scores.empty() ? nlohmann::json(nullptr)
+                                       : nlohmann::json(avg / static_cast<double>(scores.size()));
+    result["kept_blocks"] = kept;
+    result["causal_blocks"] = causal;
+    result["sparsity"] = causal > 0 ? 1.0 - double(kept) / causal : 0.0;
+    result["workers"] = cfg.grid.workers;
+    result["seconds"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return result;
   }
 
+  // A cell's per-sample scores on the table's scale (RULER's 0..100), tasks in config order.
+  static analysis::ScoredCell scored_cell(const nlohmann::json& result, const std::string& label,
+                                          int64_t length, const std::vector<std::string>& runnable) {
+    analysis::ScoredCell c;
+    c.method = label;
+    c.column = std::to_string(length);
+    c.sparsity = result["sparsity"].get<double>();
+    for (const auto& task : runnable) {
+      if (!result["tasks"].contains(task)) continue;
+      c.tasks.push_back(task);
+      std::vector<double> v;
+      for (const auto& x : result["sample_scores"][task]) v.push_back(100.0 * x.get<double>());
+      c.scores.push_back(std::move(v));
+      c.task_sparsity.push_back(result["tasks"][task]["sparsity"].get<double>());
+    }
+    return c;
+  }
   static nlohmann::json run_sample(core::Decoder& model, const tokenizer::BpeTokenizer& bpe,
                                    const core::SparsityPolicy& policy, const core::GateSet* gates,
                                    int64_t block, const EvalGridConfig& grid,

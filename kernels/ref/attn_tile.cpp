@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <atomic>
@@ -52,7 +53,11 @@ void run_tasks(int64_t n, const std::function<void(int64_t)>& fn) {
   // run single-threaded, so the workers do not oversubscribe the cores.
   const int64_t workers = std::min<int64_t>(at::get_num_threads(), n);
   std::atomic<int64_t> next{0};
+  // OpenMP threads do not inherit the caller's thread-local modes: a caller in inference mode
+  // hands over inference tensors, which only inference mode may write into.
+  const bool inference = c10::InferenceMode::is_enabled();
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
+    const c10::InferenceMode inference_mode(inference);
     const c10::AutoGradMode no_grad(false);   // the reference is never differentiated
     for (int64_t i = next++; i < n; i = next++) fn(i);
   });

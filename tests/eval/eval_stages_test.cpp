@@ -64,9 +64,9 @@ TEST_CASE("SampleLog keeps whole records, drops a torn line, restarts on a new h
   {
     experiments::SampleLog log(dir, "h1");
     CHECK(log.reused() == 2);
-    REQUIRE(log.find("a/1") != nullptr);
+    REQUIRE(log.find("a/1").has_value());
     CHECK((*log.find("a/1"))["score"].get<double>() == 0.5);
-    CHECK(log.find("a/2") == nullptr);
+    CHECK(!log.find("a/2").has_value());
     log.append({{"key", "a/2"}, {"score", 0.0}});
   }
   CHECK(read_jsonl(dir / "samples.jsonl").size() == 3);
@@ -264,4 +264,68 @@ TEST_CASE("eval_longbench keeps the question rows dense and scores like eval.py"
   }
   // 128 tokens = 2 blocks, both holding the question: nothing left to skip.
   CHECK(read_json(stage / "cells" / "streaming_win128" / "result.json")["sparsity"].get<double>() == 0.0);
+}
+
+TEST_CASE("eval_ruler writes the same records with 1 and 3 workers; the worker count is not in the hash",
+          "[eval][workers]") {
+  if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
+  const auto dir = fresh_dir("eval_ruler_workers");
+  auto overrides = [&](const std::string& name, int workers) {
+    return std::vector<std::string>{
+        "++run.dir=" + dir.string(), "++run.name=" + name,
+        "ruler.tasks=[niah_single_1, niah_multikey_2]", "ruler.lengths=[256]", "ruler.num_samples=2",
+        "eval_ruler.max_new_tokens=6", "~eval_ruler.methods.streaming",
+        fmt::format("++eval_ruler.workers={}", workers)};
+  };
+  const auto one = experiments::run_experiment(
+      test::compose_experiment("paper_ruler_smoke", overrides("w", 1)), "paper_ruler_smoke");
+  const auto three = experiments::run_experiment(
+      test::compose_experiment("paper_ruler_smoke", overrides("w3", 3)), "paper_ruler_smoke");
+  // Timing is the only thing allowed to differ.
+  auto untimed = [](std::vector<nlohmann::json> records) {
+    for (auto& r : records) {
+      r.erase("seconds");
+      r.erase("prefill_seconds");
+    }
+    return records;
+  };
+  for (const char* cell : {"dense_len256", "oracle_len256"}) {
+    CAPTURE(cell);
+    const auto a = untimed(read_jsonl(one.run_dir / "eval_ruler" / "cells" / cell / "samples.jsonl"));
+    const auto b = untimed(read_jsonl(three.run_dir / "eval_ruler" / "cells" / cell / "samples.jsonl"));
+    REQUIRE(a.size() == 4);
+    CHECK(a == b);
+    CHECK(a[0]["key"] == "niah_single_1/0");
+    CHECK(a[3]["key"] == "niah_multikey_2/1");
+    CHECK(read_json(three.run_dir / "eval_ruler" / "cells" / cell / "result.json")["workers"] == 3);
+  }
+  for (const char* f : {"table.md", "tasks.md", "vs_dense.md", "table.csv", "tasks.csv"}) {
+    CAPTURE(f);
+    CHECK(test::read_file(one.run_dir / "eval_ruler" / f) == test::read_file(three.run_dir / "eval_ruler" / f));
+  }
+  const auto all = read_json(three.run_dir / "eval_ruler" / "results.json");
+  CHECK(all["intervals"]["cells"].size() == 2);
+  CHECK(all["intervals"]["bootstrap"]["resamples"] == 2000);
+  CHECK_THAT(test::read_file(three.run_dir / "eval_ruler" / "table.md"), Contains("95% bootstrap intervals"));
+  // Another worker count on the finished run: the stage is complete, nothing runs again.
+  experiments::run_experiment(test::compose_experiment("paper_ruler_smoke", overrides("w3", 2)),
+                              "paper_ruler_smoke");
+  CHECK_THAT(test::read_file(three.run_dir / "log.txt"), Contains("eval_ruler: complete, skipped"));
+}
+
+TEST_CASE("eval_ruler bootstrap and workers keys are checked", "[eval][workers]") {
+  const std::vector<std::string> base = {"++run.dir=" + (fs::path(SEER_TEST_TMP) / "cfg").string()};
+  auto with = [&](std::string o) { auto v = base; v.push_back(std::move(o)); return v; };
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.workers=0")),
+             Contains("eval_ruler.workers"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.bootstrap.resamples=10")),
+             Contains("eval_ruler.bootstrap.resamples"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.bootstrap.level=1.5")),
+             Contains("eval_ruler.bootstrap.level"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.bootstrap.bogus=1")),
+             Contains("eval_ruler.bootstrap.bogus"));
+  CHECK_THAT(validate_error("paper_ruler_smoke", with("++eval_ruler.bootstrap.reference=gates")),
+             Contains("eval_ruler.bootstrap.reference"));
+  CHECK_THAT(validate_error("paper_longbench_smoke", with("++eval_longbench.workers=-2")),
+             Contains("eval_longbench.workers"));
 }

@@ -6,6 +6,8 @@
 
 #include "core/io/safetensors.h"
 #include "core/model/model_loader.h"
+#include "core/model/linear.h"
+#include "core/model/random_decoder.h"
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
@@ -163,4 +165,53 @@ TEST_CASE("attention hook sees pre-RoPE Q/K per layer and can replace attention"
   CHECK(hook.calls[2].q_offset == 10);
   CHECK(hook.calls[5].sk == 24);
   CHECK(seer::test::max_rel_error(last, ref.logits.select(1, ref.ids.size(1) - 1)) < kTol);
+}
+
+TEST_CASE("decoder checks token ids on the host: range, dtype, layout", "[models][decoder]") {
+  seer::core::ModelConfig shape;
+  shape.vocab_size = 97;
+  shape.hidden_size = 32;
+  shape.intermediate_size = 48;
+  shape.num_hidden_layers = 2;
+  shape.num_attention_heads = 4;
+  shape.num_key_value_heads = 2;
+  shape.head_dim = 8;
+  shape.rope.theta = 10000.0;
+  Decoder model = seer::core::random_decoder(shape, at::kFloat, at::kCPU, 1);
+  auto run = [&](const at::Tensor& ids) {
+    KVCache cache = model.new_cache();
+    return model.forward(ids, cache, LogitsMode::kAll);
+  };
+  CHECK_THROWS_WITH(run(at::tensor({3, 97}, at::kLong).view({1, 2})),
+                    seer::test::Contains("token ids must be in [0, 97), got [3, 97]"));
+  CHECK_THROWS_WITH(run(at::tensor({5, -1, 2}, at::kLong).view({1, 3})),
+                    seer::test::Contains("got [-1, 5]"));
+  // int32 ids and a non-contiguous view give the logits of the same ids as int64.
+  const at::Tensor ids = at::tensor({4, 9, 96, 0, 17, 3}, at::kLong).view({2, 3});
+  const at::Tensor ref = run(ids);
+  CHECK(run(ids.to(at::kInt)).equal(ref));
+  CHECK(run(ids.t().contiguous().t()).equal(ref));
+}
+
+TEST_CASE("core::linear equals at::linear bit for bit", "[models][decoder]") {
+  const auto dtype = GENERATE(at::kFloat, at::kDouble, at::kBFloat16);
+  const std::vector<int64_t> lead = GENERATE(std::vector<int64_t>{1, 1}, std::vector<int64_t>{2, 7},
+                                             std::vector<int64_t>{5}, std::vector<int64_t>{3, 1, 4});
+  const int64_t in = GENERATE(5, 64);
+  const int64_t out = GENERATE(3, 96);
+  const bool bias = GENERATE(false, true);
+  CAPTURE(c10::toString(dtype), lead, in, out, bias);
+  at::manual_seed(static_cast<uint64_t>(in * 131 + out + lead.size()));
+  std::vector<int64_t> shape = lead;
+  shape.push_back(in);
+  const at::Tensor x = at::randn(shape).to(dtype);
+  const at::Tensor w = at::randn({out, in}).to(dtype);
+  const at::Tensor b = bias ? at::randn({out}).to(dtype) : at::Tensor();
+  const at::Tensor ref = bias ? at::linear(x, w, b) : at::linear(x, w);
+  const at::Tensor got = seer::core::linear(x, w, b);
+  CHECK(got.sizes() == ref.sizes());
+  CHECK(got.equal(ref));
+  // A non-contiguous input takes at::linear's own path.
+  const at::Tensor xt = x.transpose(0, x.dim() - 2);
+  CHECK(seer::core::linear(xt, w, b).equal(bias ? at::linear(xt, w, b) : at::linear(xt, w)));
 }
