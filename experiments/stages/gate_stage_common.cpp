@@ -9,14 +9,19 @@
 
 namespace seer::experiments {
 
-std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,
-                                                     const core::ModelSpec& spec, int64_t length,
-                                                     int64_t count) {
+std::vector<int64_t> gate_training_tokens(const config::ConfigTree& config,
+                                          const core::ModelSpec& spec, int64_t max_tokens) {
   const auto corpus = data::parse_text_corpus(config::ConfigReader(config, "data"));
   const auto docs = data::load_text_corpus(corpus);
   const auto tok = core::load_tokenizer(spec);
   // The same token stream as the perplexity stages (eval_ppl, sweep) read.
-  const std::vector<int64_t> ids = corpus_tokens(docs, tok, length * count);
+  return corpus_tokens(docs, tok, max_tokens);
+}
+
+std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,
+                                                     const core::ModelSpec& spec, int64_t length,
+                                                     int64_t count) {
+  const std::vector<int64_t> ids = gate_training_tokens(config, spec, length * count);
   std::vector<std::vector<int64_t>> windows;
   for (int64_t w = 0; w < count && (w + 1) * length <= static_cast<int64_t>(ids.size()); ++w)
     windows.emplace_back(ids.begin() + w * length, ids.begin() + (w + 1) * length);
