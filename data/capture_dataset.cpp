@@ -88,8 +88,12 @@ core::DistillBatch CaptureDataset::read_batch(const std::vector<int64_t>& indice
   const int64_t Hq = info_.num_q_heads, Hkv = info_.num_kv_heads;
   const int64_t Hg = info_.heads.empty() ? Hq : static_cast<int64_t>(info_.heads.size());
   const auto g_dtype = capture_dtype(info_.g_dtype), qk_dtype = capture_dtype(info_.qk_dtype);
-  const int64_t nq = static_cast<int64_t>(layout.q_kinds.size());
-  const int64_t nk = static_cast<int64_t>(layout.k_kinds.size());
+  // The gate's poolings in stored order: adjacent ones come in one read, and the trainer puts
+  // them in the gate's order on the device.
+  const auto q_kinds = capture_read_kinds(layout.q_kinds);
+  const auto k_kinds = capture_read_kinds(layout.k_kinds);
+  const int64_t nq = static_cast<int64_t>(q_kinds.size());
+  const int64_t nk = static_cast<int64_t>(k_kinds.size());
   core::DistillBatch batch;
   for (const auto& m : members) {
     const Entry& first = entries_[static_cast<size_t>(m.front())];
@@ -98,8 +102,8 @@ core::DistillBatch CaptureDataset::read_batch(const std::vector<int64_t>& indice
     g.tokens = first.length;
     g.layers = first.layers;
     g.heads = info_.heads;
-    g.q_kinds = layout.q_kinds;
-    g.k_kinds = layout.k_kinds;
+    g.q_kinds = q_kinds;
+    g.k_kinds = k_kinds;
     auto alloc = [&](std::vector<int64_t> sizes, at::ScalarType dtype) {
       return at::empty(sizes, at::TensorOptions().dtype(dtype).pinned_memory(layout.pin));
     };
@@ -112,13 +116,9 @@ core::DistillBatch CaptureDataset::read_batch(const std::vector<int64_t>& indice
       const Entry& e = entries_[static_cast<size_t>(m[static_cast<size_t>(s)])];
       const CaptureReader& r = *readers_[static_cast<size_t>(e.file)];
       g.ids.push_back(e.id);
-      for (size_t l = 0; l < e.layers.size(); ++l) {
-        at::Tensor q = g.q_pooled[l].select(0, s), k = g.k_pooled[l].select(0, s);
-        at::Tensor gt = g.g[l].select(0, s);
-        r.read_pooled(e.id, e.layers[l], false, layout.q_kinds, q);
-        r.read_pooled(e.id, e.layers[l], true, layout.k_kinds, k);
-        r.read_g(e.id, e.layers[l], gt);
-      }
+      for (size_t l = 0; l < e.layers.size(); ++l)
+        r.read_training_layer(e.id, e.layers[l], q_kinds, k_kinds, g.q_pooled[l].select(0, s),
+                              g.k_pooled[l].select(0, s), g.g[l].select(0, s));
     }
     batch.groups.push_back(std::move(g));
   }

@@ -2,7 +2,7 @@
 // for offline distillation at any capture size: the index holds names and lengths only, and a
 // step's samples are read on demand straight into stacked (optionally pinned) batch tensors, with
 // only the pooling channels the gates read and in the stored dtype (float16 stays float16 until
-// the device casts it).
+// the device casts it and puts the poolings in the gate's order).
 //
 //   auto files = capture_files("runs/paper_ppl/default/capture");   // folder, file or glob
 //   CaptureDataset data(files, /*max_sequences=*/0);
@@ -29,8 +29,9 @@ namespace seer::data {
 // (`runs/x/capture/capture_000*.h5`). DataError when nothing matches.
 std::vector<std::filesystem::path> capture_files(const std::string& location);
 
-// What a training read loads: the pooling kinds per side (a gate's q_pools / k_pools) and whether
-// the stacked tensors go to pinned host memory (GPU training).
+// What a training read loads: the pooling kinds per side a gate reads (its q_pools / k_pools; the
+// batch holds them in stored order, DistillGroup::q_kinds / k_kinds say which) and whether the
+// stacked tensors go to pinned host memory (GPU training).
 struct CaptureReadLayout {
   std::vector<kernels::PoolKind> q_kinds = core::capture_pool_kinds();
   std::vector<kernels::PoolKind> k_kinds = core::capture_pool_kinds();

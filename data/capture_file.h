@@ -12,7 +12,7 @@
 //       P        [H_sel, nb, nb]   optional gate scores (float32)
 //       mask     [H_sel, nb, nb]   optional block masks (uint8)
 //
-// Datasets are chunked: G one chunk per head, pooled Q/K one chunk per pooling kind ([nb, H, D]),
+// Datasets are chunked: G in one chunk, pooled Q/K one chunk per pooling kind ([nb, H, D]),
 // so a reader that needs some poolings reads only their chunks. Compression is `none` or
 // `deflate` (with shuffle); h5py reads both. A sequence counts only once its `complete` attribute
 // exists; opening for append removes incomplete groups, so an interrupted capture resumes by
@@ -54,6 +54,10 @@ void check_same_capture(const CaptureFileInfo& have, const CaptureFileInfo& want
 
 // The tensor dtype of a g_dtype / qk_dtype name.
 at::ScalarType capture_dtype(const std::string& name);
+
+// The stored pooling kinds a reader needs for a gate that reads `wanted`: those kinds, in stored
+// order (avg, max, min), so they can be read without reordering (the gate selects on the device).
+std::vector<kernels::PoolKind> capture_read_kinds(const std::vector<kernels::PoolKind>& wanted);
 
 struct CaptureLayerData {
   int64_t layer = 0;
@@ -103,13 +107,16 @@ class CaptureReader {
   // Tensors come back as float32 (mask as bool); optional datasets undefined when absent.
   CaptureLayerData read_layer(const std::string& id, int64_t layer) const;
 
-  // Training reads, straight into the caller's buffer (contiguous CPU float16 or float32, e.g. a
-  // slice of a pinned batch tensor; HDF5 converts when the stored type differs). G whole:
-  // dst [H_sel, nb, nb]. Pooled Q (`k_side` false) or K: only the channels of `kinds`, in that
-  // order: dst [nb, H, D * |kinds|].
-  void read_g(const std::string& id, int64_t layer, const at::Tensor& dst) const;
-  void read_pooled(const std::string& id, int64_t layer, bool k_side,
-                   const std::vector<kernels::PoolKind>& kinds, const at::Tensor& dst) const;
+  // A training read of one layer, straight into the caller's buffers (contiguous CPU float16 or
+  // float32, e.g. slices of pinned batch tensors; HDF5 converts when the stored type differs):
+  // G whole into g_dst [H_sel, nb, nb]; of pooled Q and K only the channels of `q_kinds` /
+  // `k_kinds`, which must be in stored order (avg, max, min; capture_read_kinds()), into
+  // q_dst [nb, Hq, D * |q_kinds|] / k_dst [nb, Hkv, D * |k_kinds|]. Stored pooling kinds next to
+  // each other come in one read.
+  void read_training_layer(const std::string& id, int64_t layer,
+                           const std::vector<kernels::PoolKind>& q_kinds,
+                           const std::vector<kernels::PoolKind>& k_kinds, const at::Tensor& q_dst,
+                           const at::Tensor& k_dst, const at::Tensor& g_dst) const;
 
  private:
   std::filesystem::path path_;

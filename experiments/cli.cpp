@@ -148,6 +148,7 @@ void diff_leaves(const YAML::Node& run, const YAML::Node& stage, const std::stri
     }
     return;
   }
+  if (!run.IsDefined() && !stage.IsDefined()) return;
   const std::string before = run.IsDefined() ? flow_yaml(run) : "(absent)";
   const std::string after = stage.IsDefined() ? flow_yaml(stage) : "(removed)";
   if (before != after) out.push_back(fmt::format("{}: {} (run: {})", path, after, before));

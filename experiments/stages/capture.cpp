@@ -9,10 +9,12 @@
 // the window's tensors at its end (the hook keeps them on the device, cast to float16 there, so a
 // prefill never waits on a copy), and the HDF5 write, which runs on a background thread while the
 // next window is prefilled. capture.json records the three.
-//   Writing one 8k window of SmolLM2 (30 layers, G [9, 128, 128] + pooled Q/K, float16) on this
-//   2-core CPU: deflate 0.95 s, none 0.05 s; reading it back: deflate 0.17 s, none 0.03 s
-//   (tests/gates/capture_io_bench_test.cpp). Deflate saves ~25% of the bytes of float16 data
-//   and costs a window's prefill time on a GPU: the default is none.
+//   One 8k window of SmolLM2 (30 layers, G [9, 128, 128] and pooled Q/K [128, 9 | 3, 192], all
+//   float16) on a shared 2-core CPU (median of 5, tests/gates/capture_io_bench_test.cpp):
+//   compression none writes it in 0.04-0.05 s (26.9 MB) and the trainer reads it back in
+//   0.02 s; deflate writes in 1.2-1.7 s (19.8 MB) and reads in 0.18-0.20 s; float32 Q/K with
+//   deflate write in 2.0-2.3 s (21.5 MB). Deflate saves a quarter of the bytes for 30x the write
+//   time (longer than a GPU's prefill of the window) and 9x the read time, so the default is none.
 #include "analysis/run_info.h"
 #include "core/config/config_error.h"
 #include "core/config/config_reader.h"

@@ -114,7 +114,8 @@ TEST_CASE("capture folder: files of N sequences, resume, both compressions", "[g
     CHECK(all.entry(i).layers == std::vector<int64_t>{0, 2});
   }
   CHECK(all.tokens() == 4 * 64 + 40);
-  // The written values come back (float16 rounding), the asked poolings in the asked order.
+  // The written values come back (float16 rounding): the poolings the gate reads, in stored
+  // order (avg, max, min), adjacent kinds in one read, others in several.
   data::CaptureReadLayout layout;
   layout.q_kinds = {K::kAvg};
   layout.k_kinds = {K::kMax, K::kMin, K::kAvg};
@@ -123,21 +124,34 @@ TEST_CASE("capture folder: files of N sequences, resume, both compressions", "[g
   const auto& g64 = batch.groups[0];
   CHECK(g64.ids == std::vector<std::string>{"seq_00004", "seq_00000", "seq_00004"});
   CHECK(batch.groups[1].ids == std::vector<std::string>{"seq_00003"});
+  CHECK((g64.q_kinds == std::vector<K>{K::kAvg}));
+  CHECK((g64.k_kinds == core::capture_pool_kinds()));
   CHECK(g64.q_pooled[0].scalar_type() == at::kHalf);
   CHECK(g64.g[1].scalar_type() == at::kHalf);
   CHECK(g64.q_pooled[1].sizes() == at::IntArrayRef({3, 4, kHq, kD}));
   CHECK(g64.k_pooled[0].sizes() == at::IntArrayRef({3, 4, kHkv, 3 * kD}));
+  layout.q_kinds = {K::kMin, K::kAvg};   // two kinds apart: two reads
+  layout.k_kinds = {K::kMin, K::kMax};   // adjacent: one read
+  auto subset = all.read_batch({4, 0}, layout);
+  REQUIRE(subset.groups.size() == 1);
+  CHECK((subset.groups[0].q_kinds == std::vector<K>{K::kAvg, K::kMin}));
+  CHECK((subset.groups[0].k_kinds == std::vector<K>{K::kMax, K::kMin}));
   const std::vector<int64_t> order = {4, 0, 4};
   for (size_t b = 0; b < order.size(); ++b)
     for (size_t l = 0; l < 2; ++l) {
       CAPTURE(b, l);
       const auto want = sequence(order[b], 64).layers[l];
-      const auto& k = want.k_pooled;
-      auto k_want = at::cat({k.narrow(-1, kD, kD), k.narrow(-1, 2 * kD, kD), k.narrow(-1, 0, kD)}, -1);
       const int64_t bi = static_cast<int64_t>(b);
       CHECK(at::equal(g64.q_pooled[l][bi], want.q_pooled.narrow(-1, 0, kD).to(at::kHalf)));
-      CHECK(at::equal(g64.k_pooled[l][bi], k_want.to(at::kHalf)));
+      CHECK(at::equal(g64.k_pooled[l][bi], want.k_pooled.to(at::kHalf)));
       CHECK(at::equal(g64.g[l][bi], want.g.to(at::kHalf)));
+      if (b < 2) {
+        const auto& q = want.q_pooled;
+        CHECK(at::equal(subset.groups[0].q_pooled[l][bi],
+                        at::cat({q.narrow(-1, 0, kD), q.narrow(-1, 2 * kD, kD)}, -1).to(at::kHalf)));
+        CHECK(at::equal(subset.groups[0].k_pooled[l][bi],
+                        want.k_pooled.narrow(-1, kD, 2 * kD).to(at::kHalf)));
+      }
     }
 
   // A cap keeps the first sequences in capture order; a glob and a single file work too.
