@@ -128,32 +128,6 @@ config::ComposedConfig compose_from(const fs::path& dir, const std::vector<std::
   return config::compose(req);
 }
 
-std::string flow_yaml(const YAML::Node& n) {
-  YAML::Emitter out;
-  out << YAML::Flow << n;
-  return out.c_str();
-}
-
-// Leaves of `stage` (under `path`) that differ from `run`, as "path: value (run: value)".
-void diff_leaves(const YAML::Node& run, const YAML::Node& stage, const std::string& path,
-                 std::vector<std::string>& out) {
-  if (run.IsDefined() && run.IsMap() && stage.IsDefined() && stage.IsMap()) {
-    for (const auto& kv : stage) {
-      const auto key = kv.first.as<std::string>();
-      diff_leaves(run[key], kv.second, path + "." + key, out);
-    }
-    for (const auto& kv : run) {
-      const auto key = kv.first.as<std::string>();
-      if (!stage[key].IsDefined()) out.push_back(fmt::format("{}: (removed)", path + "." + key));
-    }
-    return;
-  }
-  if (!run.IsDefined() && !stage.IsDefined()) return;
-  const std::string before = run.IsDefined() ? flow_yaml(run) : "(absent)";
-  const std::string after = stage.IsDefined() ? flow_yaml(stage) : "(removed)";
-  if (before != after) out.push_back(fmt::format("{}: {} (run: {})", path, after, before));
-}
-
 int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
   const auto composed = compose_from(dir, rest);
   fmt::print("# experiment: {}\n", composed.experiment_file.string());
@@ -161,18 +135,7 @@ int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
   fmt::print("{}", composed.tree.to_yaml());
   validate_experiment(composed);
   // Stages with overrides of their own: what they see differently from the config above.
-  for (const auto& e : parse_stage_list(composed.tree)) {
-    if (e.overrides.empty()) continue;
-    const auto own = stage_config(composed, e);
-    fmt::print("# stage {} ({}) overrides: {}\n", e.id, e.stage, fmt::join(e.overrides, " "));
-    std::vector<std::string> lines;
-    for (const auto& section : make_stage(e.stage)->sections()) {
-      const YAML::Node& run_root = composed.tree.root();
-      const YAML::Node& stage_root = own.root();
-      diff_leaves(run_root[section], stage_root[section], section, lines);
-    }
-    for (const auto& l : lines) fmt::print("#   {}\n", l);
-  }
+  for (const auto& line : stage_override_lines(composed)) fmt::print("# {}\n", line);
   return 0;
 }
 

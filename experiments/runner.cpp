@@ -14,9 +14,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <algorithm>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -143,6 +143,51 @@ config::ConfigTree stage_config(const config::ComposedConfig& composed, const St
   req.stage_overrides = entry.overrides;
   req.stage_origin = origin;
   return config::compose(req).tree;
+}
+
+namespace {
+
+std::string flow_yaml(const YAML::Node& n) {
+  YAML::Emitter out;
+  out << YAML::Flow << n;
+  return out.c_str();
+}
+
+// Leaves of `stage` (under `path`) that differ from `run`, as "path: value (run: value)".
+void diff_leaves(const YAML::Node& run, const YAML::Node& stage, const std::string& path,
+                 std::vector<std::string>& out) {
+  if (run.IsDefined() && run.IsMap() && stage.IsDefined() && stage.IsMap()) {
+    for (const auto& kv : stage) {
+      const auto key = kv.first.as<std::string>();
+      diff_leaves(run[key], kv.second, path + "." + key, out);
+    }
+    for (const auto& kv : run) {
+      const auto key = kv.first.as<std::string>();
+      if (!stage[key].IsDefined()) out.push_back(fmt::format("  {}: (removed)", path + "." + key));
+    }
+    return;
+  }
+  if (!run.IsDefined() && !stage.IsDefined()) return;
+  const std::string before = run.IsDefined() ? flow_yaml(run) : "(absent)";
+  const std::string after = stage.IsDefined() ? flow_yaml(stage) : "(removed)";
+  if (before != after) out.push_back(fmt::format("  {}: {} (run: {})", path, after, before));
+}
+
+}  // namespace
+
+std::vector<std::string> stage_override_lines(const config::ComposedConfig& composed) {
+  std::vector<std::string> lines;
+  for (const auto& e : parse_stage_list(composed.tree)) {
+    if (e.overrides.empty()) continue;
+    const auto own = stage_config(composed, e);
+    lines.push_back(fmt::format("stage {} ({}) overrides: {}", e.id, e.stage,
+                                fmt::join(e.overrides, " ")));
+    const YAML::Node& run_root = composed.tree.root();
+    const YAML::Node& stage_root = own.root();
+    for (const auto& section : make_stage(e.stage)->sections())
+      diff_leaves(run_root[section], stage_root[section], section, lines);
+  }
+  return lines;
 }
 
 namespace {

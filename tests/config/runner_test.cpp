@@ -167,6 +167,12 @@ TEST_CASE("a stage entry's overrides reach its config, validation and hash only"
   CHECK(experiments::stage_config(composed, entries[1]).at("counter.value").as<int>() == 7);
   CHECK(experiments::stage_config(composed, entries[2]).at("counter.value").as<int>() == 10);
   CHECK(composed.tree.at("counter.value").as<int>() == 1);
+  // What `seer show` prints about them (${...} in an override resolves against the run's config).
+  CHECK(experiments::stage_override_lines(composed) ==
+        std::vector<std::string>{"stage count_seven (count) overrides: counter=seven",
+                                 "  counter.value: 7 (run: 1)",
+                                 "stage count_ref (count) overrides: counter.value=10",
+                                 "  counter.value: 10 (run: 1)"});
   auto result = experiments::run_experiment(composed, "pipeline_overrides");
   CHECK(g_runs == 4);
   CHECK(io::read_file(result.run_dir / "count" / "value.txt") == "1");
