@@ -1,31 +1,93 @@
+// Reads a split's token stream (see corpus_tokens.h).
 #include "experiments/corpus_tokens.h"
 
-namespace seer::experiments {
+#include "data/data_error.h"
+#include "experiments/data_splits.h"
 
-std::vector<int64_t> corpus_tokens(const std::vector<data::TextDoc>& docs,
-                                   const tokenizer::BpeTokenizer& tok, int64_t max_tokens) {
-  std::vector<int64_t> out;
-  for (const auto& d : docs) {
-    if (max_tokens > 0 && static_cast<int64_t>(out.size()) >= max_tokens) break;
-    if (!out.empty() && tok.eos_id()) out.push_back(*tok.eos_id());
-    std::string text = d.text;
-    bool cut = false;
-    if (max_tokens > 0) {
-      // A long book is tokenised only as far as needed: a prefix of ~12 bytes per missing token,
-      // cut at a UTF-8 boundary; the token at the cut may be partial, so it is dropped.
-      size_t limit = static_cast<size_t>(max_tokens - static_cast<int64_t>(out.size())) * 12 + 64;
-      if (limit < text.size()) {
-        while (limit > 0 && (static_cast<unsigned char>(text[limit]) & 0xC0) == 0x80) --limit;
-        text.resize(limit);
-        cut = true;
-      }
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+namespace seer::experiments {
+namespace {
+
+constexpr int64_t kToEnd = std::numeric_limits<int64_t>::max();
+
+// The first `n` tokens of `text` without tokenising all of it: a prefix of ~12 bytes per token
+// (English prose averages ~4.3 bytes per SmolLM2 token), cut at a UTF-8 boundary, whose last
+// token may be a fragment of a word cut in two, so it is dropped. Falls back to the whole text
+// when the prefix gives fewer than `n` tokens. `complete` says whether the result is the whole
+// text's tokens.
+std::vector<int64_t> leading_tokens(const tokenizer::BpeTokenizer& tok, const std::string& text,
+                                    int64_t n, bool* complete) {
+  size_t limit = static_cast<size_t>(n) * 12 + 64;
+  if (limit < text.size()) {
+    while (limit > 0 && (static_cast<unsigned char>(text[limit]) & 0xC0) == 0x80) --limit;
+    std::vector<int64_t> ids = tok.encode(text.substr(0, limit), false);
+    if (!ids.empty()) ids.pop_back();
+    if (static_cast<int64_t>(ids.size()) >= n) {
+      ids.resize(n);
+      *complete = false;
+      return ids;
     }
-    std::vector<int64_t> ids = tok.encode(text, false);
-    if (cut && !ids.empty()) ids.pop_back();
-    out.insert(out.end(), ids.begin(), ids.end());
   }
-  if (max_tokens > 0 && static_cast<int64_t>(out.size()) > max_tokens) out.resize(max_tokens);
+  *complete = true;
+  return tok.encode(text, false);
+}
+
+// Tokens [begin, end) of the stream of `docs` (eos between documents).
+std::vector<int64_t> stream_window(const std::vector<data::TextDoc>& docs, DocTokenCache& cache,
+                                   int64_t begin, int64_t end) {
+  const auto eos = cache.tokenizer().eos_id();
+  std::vector<int64_t> out;
+  int64_t pos = 0;
+  for (size_t k = 0; k < docs.size() && pos < end; ++k) {
+    if (k > 0 && eos) {
+      if (pos >= begin) out.push_back(*eos);
+      if (++pos >= end) break;
+    }
+    bool complete = true;
+    std::vector<int64_t> partial;
+    const std::vector<int64_t>* ids = nullptr;
+    if (cache.has(docs[k]) || end == kToEnd) {
+      ids = &cache.tokens(docs[k]);
+    } else {
+      partial = leading_tokens(cache.tokenizer(), docs[k].text, end - pos, &complete);
+      ids = &partial;
+    }
+    const int64_t n = static_cast<int64_t>(ids->size());
+    const int64_t lo = std::max<int64_t>(0, begin - pos);
+    const int64_t hi = end == kToEnd ? n : std::min<int64_t>(n, end - pos);
+    if (lo < hi) out.insert(out.end(), ids->begin() + lo, ids->begin() + hi);
+    if (!complete) break;   // the read ends inside this document
+    pos += n;
+  }
   return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> split_tokens(const config::ConfigTree& config, const std::string& split,
+                                  const tokenizer::BpeTokenizer& tok, int64_t max_tokens) {
+  if (max_tokens < 0) {
+    throw std::invalid_argument(fmt::format("split_tokens: max_tokens = {} < 0", max_tokens));
+  }
+  const data::TextCorpusSpec spec = parse_data_split(config, split);
+  DocTokenCache cache(tok);
+  check_data_splits_disjoint(config, cache);
+  std::vector<data::TextDoc> docs;
+  try {
+    docs = data::load_text_corpus(spec);
+  } catch (const data::DataError& e) {
+    throw data::DataError(fmt::format("data.{}: {}", split, e.what()));
+  }
+  int64_t length = spec.max_tokens > 0 ? spec.max_tokens : kToEnd;
+  if (max_tokens > 0) length = std::min(length, max_tokens);
+  const int64_t begin = spec.skip_tokens;
+  const int64_t end = length == kToEnd ? kToEnd : begin + length;
+  return stream_window(docs, cache, begin, end);
 }
 
 }  // namespace seer::experiments

@@ -38,20 +38,24 @@ write_readme() {
 Jane Austen's six completed novels, one plain-text UTF-8 file per book (the PG-19 layout: a
 directory of `.txt` books). Written by `scripts/fetch_books.sh`; do not edit, do not commit.
 
-| file | novel | first published |
-|---|---|---|
-| sense_and_sensibility.txt | Sense and Sensibility | 1811 |
-| pride_and_prejudice.txt | Pride and Prejudice | 1813 |
-| mansfield_park.txt | Mansfield Park | 1814 |
-| emma.txt | Emma | 1815 |
-| northanger_abbey.txt | Northanger Abbey | 1817 |
-| persuasion.txt | Persuasion | 1817 |
+| file | novel | first published | tokens |
+|---|---|---|---|
+| sense_and_sensibility.txt | Sense and Sensibility | 1811 | 167840 |
+| pride_and_prejudice.txt | Pride and Prejudice | 1813 | 167892 |
+| mansfield_park.txt | Mansfield Park | 1814 | 216549 |
+| emma.txt | Emma | 1815 | 221850 |
+| northanger_abbey.txt | Northanger Abbey | 1817 | 105509 |
+| persuasion.txt | Persuasion | 1817 | 115862 |
+
+Tokens: of the embedded model's tokenizer (SmolLM2), 995502 in all (`build/seer run corpus_stats`).
+configs/data/embedded_books.yaml holds Persuasion out for evaluation and Northanger Abbey for
+calibration; the other four go to training.
 
 Source: the Debian package `r-cran-janeaustenr` 1.0.0-1 (bookworm), i.e. the CRAN package
 janeaustenr by Julia Silge (https://github.com/juliasilge/janeaustenr), whose texts come from
 Project Gutenberg. The novels themselves are in the public domain. The R package is MIT-licensed
 (Copyright 2016-2017 Julia Silge; Debian packaging 2021 Andreas Tille); we use only the texts,
-decoded from its lazy-load database (data/Rdata.rdb) by `scripts/extract_janeaustenr.py`.
+decoded from its lazy-load database (data/Rdata.rdb) by `scripts/extract_rdata.py`.
 Each book is the package's character vector of lines joined with newlines.
 README
   mv "$tmp" "$OUT/README.md"
@@ -64,21 +68,8 @@ fi
 # The package directory: installed system-wide, or unpacked from the .deb into the cache.
 PKG_DIR=/usr/lib/R/site-library/janeaustenr
 if [[ ! -f "$PKG_DIR/data/Rdata.rdb" ]]; then
-  PKG_DIR="$CACHE/root/usr/lib/R/site-library/janeaustenr"
-  if [[ ! -f "$PKG_DIR/data/Rdata.rdb" ]]; then
-    mkdir -p "$CACHE"
-    DEB="$(ls "$CACHE"/${PKG_NAME}_*.deb /var/cache/apt/archives/${PKG_NAME}_*.deb 2>/dev/null | head -n1 || true)"
-    if [[ -z "$DEB" ]]; then
-      # Running as root, apt's sandbox user cannot write here; -o keeps it from warning about that.
-      (cd "$CACHE" && apt-get download -qq -o APT::Sandbox::User=root \
-         "${PKG_NAME}=${PKG_VERSION}" >/dev/null) \
-        || { echo "fetch_books: 'apt-get download ${PKG_NAME}=${PKG_VERSION}' failed" \
-                  "(needs Debian bookworm sources; run apt-get update?)" >&2; exit 1; }
-      DEB="$(ls "$CACHE"/${PKG_NAME}_*.deb | head -n1)"
-    fi
-    rm -rf "$CACHE/root"
-    dpkg -x "$DEB" "$CACHE/root"
-  fi
+  source "$ROOT/scripts/deb_unpack.sh"
+  PKG_DIR="$(deb_unpack "$PKG_NAME" "$PKG_VERSION" "$CACHE")/usr/lib/R/site-library/janeaustenr"
 fi
 
 if [[ ! -x "$PY" ]]; then
@@ -86,7 +77,9 @@ if [[ ! -x "$PY" ]]; then
   exit 1
 fi
 mkdir -p "$OUT"
-"$PY" "$ROOT/scripts/extract_janeaustenr.py" "$PKG_DIR" "$OUT"
+"$PY" "$ROOT/scripts/extract_rdata.py" "$PKG_DIR" "$OUT" \
+  sensesensibility=sense_and_sensibility prideprejudice=pride_and_prejudice \
+  mansfieldpark=mansfield_park emma=emma northangerabbey=northanger_abbey persuasion=persuasion
 if ! (cd "$OUT" && sha256sum --check --quiet <<<"$EXPECTED"); then
   echo "fetch_books: books in $OUT do not match the expected sha256 (package version changed?)" >&2
   exit 1

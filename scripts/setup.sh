@@ -2,7 +2,8 @@
 # Installs everything Seer needs, idempotently, and says nothing when all is already there:
 #   1. Debian -dev packages (compilers, yaml-cpp, fmt, HDF5, Catch2, PCRE2, libpng, JSON, ccache)
 #   2. the Python venv .venv with scripts/requirements.txt (torch==2.11.0 is our libtorch)
-#   3. the embedded model (scripts/fetch_model.sh) and books (scripts/fetch_books.sh)
+#   3. the embedded model (scripts/fetch_model.sh), books (scripts/fetch_books.sh) and the rest of
+#      the training corpus (scripts/fetch_corpus.sh: King James Bible, Moby Dick, Shakespeare)
 # Usage: scripts/setup.sh        (run as root, or with sudo available)
 set -euo pipefail
 
@@ -18,6 +19,10 @@ APT_PACKAGES=(
   libpcre2-dev           # tokenizer pre-split regexes (Unicode properties)
   libpng-dev             # PNG output
   nlohmann-json3-dev     # JSON (configs of checkpoints, results)
+  bible-kjv              # training text: its `bible` program prints the King James Bible
+                         # (fetch_corpus.sh). r-cran-janeaustenr and r-cran-tokenizers (books,
+                         # Moby Dick) are downloaded and unpacked by the fetch scripts, not
+                         # installed: installing them would pull in all of R
   python3 python3-venv python3-pip
 )
 
@@ -62,3 +67,4 @@ fi
 
 "$ROOT/scripts/fetch_model.sh"
 "$ROOT/scripts/fetch_books.sh"
+"$ROOT/scripts/fetch_corpus.sh"

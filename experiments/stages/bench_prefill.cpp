@@ -4,7 +4,7 @@
 // around a device synchronisation, median of `reps` after `warmup` runs. Speed-up = the dense
 // median / the setting's median at the same length; the measured sparsity sits beside it.
 //
-// Weights are either the `model` checkpoint (prompts are the corpus of `data`, so gate thresholds
+// Weights are either the `model` checkpoint (prompts are the `data.eval` split, so gate thresholds
 // see real text) or random weights of `bench_prefill.shape` (e.g. Llama-3.1-8B, which cannot be
 // downloaded here; time does not depend on weight values; prompts are random token ids). Gates are
 // a trained gates folder / stage id, or `random` (freshly initialised from `gate`, timing only:
@@ -24,9 +24,9 @@
 #include "core/model/model_spec.h"
 #include "core/model/random_decoder.h"
 #include "core/sparsity/sparsity_policy.h"
-#include "data/text_corpus.h"
 #include "experiments/bench_kernels_lib.h"
 #include "experiments/corpus_tokens.h"
+#include "experiments/data_splits.h"
 #include "experiments/device_clock.h"
 #include "experiments/eval_grid.h"
 #include "experiments/progress.h"
@@ -186,7 +186,7 @@ class BenchPrefillStage final : public Stage {
   void validate(const config::ConfigTree& config) const override {
     const auto cfg = parse_bench_prefill(config);
     core::parse_model_spec(config::ConfigReader(config, "model"));
-    if (cfg.weights == "model") data::parse_text_corpus(config::ConfigReader(config, "data"));
+    if (cfg.weights == "model") validate_data_splits(config, "eval");
     if (cfg.gates == "random") core::parse_gate_config(config::ConfigReader(config, "gate"));
   }
 
@@ -294,7 +294,7 @@ class BenchPrefillStage final : public Stage {
     return core::random_decoder(cfg.shape, core::model_dtype(spec), core::model_device(spec), cfg.seed);
   }
 
-  // The first `n` tokens of the corpus for a real model; seeded random ids for random weights.
+  // The first `n` tokens of data.eval for a real model; seeded random ids for random weights.
   static std::vector<int64_t> prompt_tokens(StageContext& ctx, const PrefillBenchConfig& cfg,
                                             const core::ModelSpec& spec, const core::Decoder& model,
                                             int64_t n) {
@@ -313,11 +313,10 @@ class BenchPrefillStage final : public Stage {
       const at::Tensor ids = at::randint(model.config().vocab_size, {n}, gen, at::kLong);
       return std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n);
     }
-    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
-    auto tokens = corpus_tokens(data::load_text_corpus(corpus), core::load_tokenizer(spec), n);
+    auto tokens = split_tokens(ctx.config, "eval", core::load_tokenizer(spec), n);
     if (static_cast<int64_t>(tokens.size()) < n) {
-      throw std::runtime_error(fmt::format("bench_prefill: the corpus has {} tokens, fewer than the "
-                                           "longest length {}", tokens.size(), n));
+      throw std::runtime_error(fmt::format("bench_prefill: the data.eval split has {} tokens, fewer "
+                                           "than the longest length {}", tokens.size(), n));
     }
     return tokens;
   }

@@ -1,4 +1,4 @@
-// Stage capture: runs the frozen `model` over windows of the `data` corpus with the CaptureHook
+// Stage capture: runs the frozen `model` over windows of the `data.train` split (CaptureHook)
 // and writes, per sequence and selected layer, the ground-truth block map G and the block-pooled
 // pre-RoPE Q/K to <stage>/capture/capture_NNNNN.h5, a new file every `sequences_per_file`
 // sequences (data/capture_folder.h, data/capture_file.h). Resumable: complete sequences are
@@ -23,6 +23,7 @@
 #include "core/model/model_spec.h"
 #include "core/sparsity/block_mask.h"
 #include "data/capture_folder.h"
+#include "experiments/data_splits.h"
 #include "experiments/progress.h"
 #include "experiments/stages/gate_stages.h"
 
@@ -82,6 +83,7 @@ class CaptureStage final : public Stage {
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_capture_config(config::ConfigReader(config, "capture"));
+    validate_data_splits(config, "train");
   }
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));

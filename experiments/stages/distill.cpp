@@ -23,6 +23,7 @@
 #include "data/capture_dataset.h"
 #include "data/distill_prefetcher.h"
 #include "data/token_windows.h"
+#include "experiments/data_splits.h"
 #include "experiments/progress.h"
 #include "experiments/stages/gate_stages.h"
 
@@ -152,7 +153,8 @@ class DistillStage final : public Stage {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     core::parse_gate_config(config::ConfigReader(config, "gate"));
     core::parse_distill_train_config(config::ConfigReader(config, "train"));
-    parse_distill_stage_config(config::ConfigReader(config, "distill"));
+    if (parse_distill_stage_config(config::ConfigReader(config, "distill")).mode == "online")
+      validate_data_splits(config, "train");
   }
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));

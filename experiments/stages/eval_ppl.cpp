@@ -1,14 +1,16 @@
-// Stage eval_ppl: perplexity of the `model` over the `data` corpus at `eval.context` tokens per
-// window (non-overlapping, or sliding with `eval.stride`), on the first `eval.max_tokens` tokens
-// of the documents joined in order (eos between documents). Writes ppl.json and tokens.json:
+// Stage eval_ppl: perplexity of the `model` over a split of `data` (`eval.split`, default the
+// held-out `eval`) at `eval.context` tokens per window (non-overlapping, or sliding with
+// `eval.stride`), on the first `eval.max_tokens` tokens of the split's stream (documents joined in
+// order, eos between them). Writes ppl.json and tokens.json:
 //   seer run eval_ppl model=smollm2 data=embedded_books eval.context=1024 eval.max_tokens=8192
+//   seer run eval_ppl eval.split=train     # the same on the distillation text
 #include "analysis/run_info.h"
 #include "core/config/config_reader.h"
 #include "core/io/atomic_file.h"
 #include "core/model/model_spec.h"
 #include "core/model/perplexity.h"
-#include "data/text_corpus.h"
 #include "experiments/corpus_tokens.h"
+#include "experiments/data_splits.h"
 #include "experiments/stage.h"
 #include "experiments/stages/stages.h"
 
@@ -23,8 +25,9 @@ namespace {
 struct PplConfig {
   int64_t context = 1024;
   int64_t stride = 0;        // 0 = context (non-overlapping windows)
-  int64_t max_tokens = 0;    // 0 = the whole corpus
+  int64_t max_tokens = 0;    // 0 = the whole split
   int64_t chunk_size = 512;  // tokens per forward inside a window ([chunk, V] logits)
+  std::string split = "eval";   // the split of `data` to score
 };
 
 PplConfig parse_ppl_config(const config::ConfigReader& r) {
@@ -33,6 +36,7 @@ PplConfig parse_ppl_config(const config::ConfigReader& r) {
   c.stride = r.get<int64_t>("stride", 0);
   c.max_tokens = r.get<int64_t>("max_tokens", 0);
   c.chunk_size = r.get<int64_t>("chunk_size", 512);
+  c.split = r.get<std::string>("split", c.split);
   if (c.context < 2) r.fail("context", "must be >= 2");
   if (c.stride < 0 || c.stride > c.context) r.fail("stride", "must be in [0, context] (0 = context)");
   if (c.max_tokens < 0) r.fail("max_tokens", "must be >= 0 (0 = all)");
@@ -45,24 +49,22 @@ class EvalPplStage final : public Stage {
  public:
   std::string name() const override { return "eval_ppl"; }
   std::string summary() const override {
-    return "perplexity of the model over the data corpus at a context length (ppl.json)";
+    return "perplexity of the model over the data.eval split at a context length (ppl.json)";
   }
   std::vector<std::string> sections() const override { return {"model", "data", "eval"}; }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
-    data::parse_text_corpus(config::ConfigReader(config, "data"));
-    parse_ppl_config(config::ConfigReader(config, "eval"));
+    validate_data_splits(config, parse_ppl_config(config::ConfigReader(config, "eval")).split);
   }
   void run(StageContext& ctx) override {
     const core::ModelSpec spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
     const PplConfig cfg = parse_ppl_config(config::ConfigReader(ctx.config, "eval"));
     const auto t0 = std::chrono::steady_clock::now();
     ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
     core::Decoder model = core::load_decoder(spec);
     const tokenizer::BpeTokenizer tok = core::load_tokenizer(spec);
-    const std::vector<int64_t> tokens = corpus_tokens(data::load_text_corpus(corpus), tok, cfg.max_tokens);
-    ctx.log.info("{} tokens, context {}, stride {}", tokens.size(), cfg.context,
+    const std::vector<int64_t> tokens = split_tokens(ctx.config, cfg.split, tok, cfg.max_tokens);
+    ctx.log.info("{} tokens of data.{}, context {}, stride {}", tokens.size(), cfg.split, cfg.context,
                  cfg.stride > 0 ? cfg.stride : cfg.context);
     core::PerplexityOptions opts;
     opts.context = cfg.context;
@@ -75,6 +77,7 @@ class EvalPplStage final : public Stage {
 
     nlohmann::json out = analysis::run_info(ctx.config);
     out["model"] = spec.name;
+    out["split"] = cfg.split;
     out["context"] = cfg.context;
     out["stride"] = cfg.stride > 0 ? cfg.stride : cfg.context;
     out["tokens_in"] = tokens.size();

@@ -1,6 +1,7 @@
 // Stage export_heatmaps: for chosen layers and query heads, the ground truth G, the gate scores P
-// and the final block mask of one held-out sequence, side by side as PNG (colour bar, labels) plus
-// the matrices as JSON. A live run: the model runs once with a CaptureHook that records all three.
+// and the final block mask of one held-out sequence (the start of the data.eval split), side by
+// side as PNG (colour bar, labels) plus the matrices as JSON. A live run: the model runs once with
+// a CaptureHook that records all three.
 //   seer run quickstart heatmaps.layers=[0,15,29] heatmaps.heads=[0,4]
 #include "analysis/python_plot.h"
 #include "analysis/run_info.h"
@@ -12,6 +13,7 @@
 #include "core/model/model_spec.h"
 #include "core/sparsity/sparsity_policy.h"
 #include "experiments/corpus_tokens.h"
+#include "experiments/data_splits.h"
 #include "experiments/stage.h"
 #include "experiments/stages/stages.h"
 
@@ -29,7 +31,6 @@ struct HeatmapConfig {
   std::vector<int64_t> layers;
   std::vector<int64_t> heads;
   int64_t seq_len = 2048;
-  int64_t skip_tokens = 0;
 };
 
 HeatmapConfig parse_heatmaps(const config::ConfigReader& r) {
@@ -38,11 +39,9 @@ HeatmapConfig parse_heatmaps(const config::ConfigReader& r) {
   c.layers = r.get<std::vector<int64_t>>("layers");
   c.heads = r.get<std::vector<int64_t>>("heads", {0});
   c.seq_len = r.get<int64_t>("seq_len", c.seq_len);
-  c.skip_tokens = r.get<int64_t>("skip_tokens", c.skip_tokens);
   if (c.layers.empty()) r.fail("layers", "expected at least one layer");
   if (c.heads.empty()) r.fail("heads", "expected at least one head");
   if (c.seq_len < 2) r.fail("seq_len", "expected >= 2");
-  if (c.skip_tokens < 0) r.fail("skip_tokens", "expected >= 0");
   r.finish();
   return c;
 }
@@ -70,14 +69,13 @@ class ExportHeatmapsStage final : public Stage {
   }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
-    data::parse_text_corpus(config::ConfigReader(config, "data"));
+    validate_data_splits(config, "eval");
     core::parse_sparsity_policy(config::ConfigReader(config, "sparsity"));
     parse_heatmaps(config::ConfigReader(config, "heatmaps"));
   }
 
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
     const auto policy = core::parse_sparsity_policy(config::ConfigReader(ctx.config, "sparsity"));
     const auto cfg = parse_heatmaps(config::ConfigReader(ctx.config, "heatmaps"));
 
@@ -100,12 +98,11 @@ class ExportHeatmapsStage final : public Stage {
     gates.to(core::model_device(spec), at::kFloat);
 
     const auto tok = core::load_tokenizer(spec);
-    auto tokens = corpus_tokens(data::load_text_corpus(corpus), tok, cfg.skip_tokens + cfg.seq_len);
-    if (static_cast<int64_t>(tokens.size()) < cfg.skip_tokens + 2) {
-      throw std::runtime_error(fmt::format("export_heatmaps: the corpus has only {} tokens",
+    const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.seq_len);
+    if (tokens.size() < 2) {
+      throw std::runtime_error(fmt::format("export_heatmaps: the data.eval split has only {} tokens",
                                            tokens.size()));
     }
-    tokens.erase(tokens.begin(), tokens.begin() + cfg.skip_tokens);
 
     core::CaptureOptions opts;
     opts.block = gates.config.block_size;

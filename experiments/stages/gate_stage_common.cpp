@@ -1,7 +1,6 @@
 // Helpers shared by the capture and distill stages.
 #include "core/io/gguf.h"
 #include "core/model/model_config.h"
-#include "data/text_corpus.h"
 #include "experiments/corpus_tokens.h"
 #include "experiments/stages/gate_stages.h"
 
@@ -11,11 +10,8 @@ namespace seer::experiments {
 
 std::vector<int64_t> gate_training_tokens(const config::ConfigTree& config,
                                           const core::ModelSpec& spec, int64_t max_tokens) {
-  const auto corpus = data::parse_text_corpus(config::ConfigReader(config, "data"));
-  const auto docs = data::load_text_corpus(corpus);
   const auto tok = core::load_tokenizer(spec);
-  // The same token stream as the perplexity stages (eval_ppl, sweep) read.
-  return corpus_tokens(docs, tok, max_tokens);
+  return split_tokens(config, "train", tok, max_tokens);
 }
 
 std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,

@@ -18,7 +18,7 @@ std::unique_ptr<Stage> make_capture_stage();
 std::unique_ptr<Stage> make_distill_stage();
 
 // The token stream gates train on (capture and online distillation read nothing else): the
-// corpus documents joined in order (eos between them), cut at `max_tokens` (0 = all).
+// `train` split of `data` (split_tokens), its first `max_tokens` tokens (0 = all).
 std::vector<int64_t> gate_training_tokens(const config::ConfigTree& config,
                                           const core::ModelSpec& spec, int64_t max_tokens);
 

@@ -17,6 +17,7 @@
 #include "core/model/perplexity.h"
 #include "core/sparsity/sparsity_policy.h"
 #include "experiments/corpus_tokens.h"
+#include "experiments/data_splits.h"
 #include "experiments/eval_grid.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
@@ -41,7 +42,6 @@ namespace {
 struct SweepConfig {
   std::vector<int64_t> contexts;
   int64_t max_tokens = 8192;
-  int64_t skip_tokens = 0;     // held-out text: skip what capture/distill trained on
   int64_t chunk_size = 512;
   int64_t block_size = 64;     // for policies without gates; gates bring their own
   std::string gates;           // stage id of this run (its gates/), a path, or "" (no gates)
@@ -57,9 +57,7 @@ SweepConfig parse_sweep(const config::ConfigTree& tree) {
     if (ctx < 2) r.fail("contexts", "every context must be >= 2");
   }
   c.max_tokens = r.get<int64_t>("max_tokens", c.max_tokens);
-  if (c.max_tokens < 0) r.fail("max_tokens", "expected >= 0 (0 = the whole corpus)");
-  c.skip_tokens = r.get<int64_t>("skip_tokens", c.skip_tokens);
-  if (c.skip_tokens < 0) r.fail("skip_tokens", "expected >= 0");
+  if (c.max_tokens < 0) r.fail("max_tokens", "expected >= 0 (0 = the whole eval split)");
   c.chunk_size = r.get<int64_t>("chunk_size", c.chunk_size);
   c.block_size = core::read_block_size(r, "block_size", c.block_size);
   if (c.chunk_size <= 0 || c.chunk_size % c.block_size != 0) {
@@ -90,26 +88,20 @@ class SweepStage final : public Stage {
   }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
-    data::parse_text_corpus(config::ConfigReader(config, "data"));
+    validate_data_splits(config, "eval");
     parse_sweep(config);
   }
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_sweep(ctx.config);
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    const auto corpus = data::parse_text_corpus(config::ConfigReader(ctx.config, "data"));
     core::Decoder model = core::load_decoder(spec);
     const auto tok = core::load_tokenizer(spec);
-    auto tokens = corpus_tokens(data::load_text_corpus(corpus), tok,
-                                cfg.max_tokens > 0 ? cfg.skip_tokens + cfg.max_tokens : 0);
-    if (static_cast<int64_t>(tokens.size()) <= cfg.skip_tokens) {
-      throw std::runtime_error(fmt::format("sweep: the corpus has {} tokens, fewer than "
-                                           "sweep.skip_tokens = {}", tokens.size(), cfg.skip_tokens));
-    }
-    tokens.erase(tokens.begin(), tokens.begin() + cfg.skip_tokens);
-    ctx.log.info("sweep: {} settings x {} contexts over {} tokens of {} (after skipping {})",
-                 cfg.settings.size(), cfg.contexts.size(), tokens.size(), spec.name,
-                 cfg.skip_tokens);
+    // Held-out text: the eval split, which shares no token with the train split (split_tokens).
+    const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.max_tokens);
+    if (tokens.size() < 2) throw std::runtime_error("sweep: the data.eval split has < 2 tokens");
+    ctx.log.info("sweep: {} settings x {} contexts over {} tokens of data.eval, {}",
+                 cfg.settings.size(), cfg.contexts.size(), tokens.size(), spec.name);
 
     // The sweep's grid seen as an eval grid, so gates load (and are checked) the same way.
     EvalGridConfig grid;
