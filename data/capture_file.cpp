@@ -1,5 +1,7 @@
 #include "data/capture_file.h"
 
+#include "core/gate/distill_batch.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -109,17 +111,12 @@ std::string group_name(const std::string& id) {
   return s;
 }
 
-// Chunked, shuffled, deflated dataset from a CPU tensor; the chunk covers up to 64 of the first
-// axis's rows of the last two axes (one block row stripe of G, or 64 blocks of pooled Q/K).
+// A chunked dataset from a CPU tensor, `chunk` giving the chunk's extent per axis; deflate adds
+// the shuffle filter before zlib level 4.
 void write_dataset(hid_t group, const char* name, const at::Tensor& t, hid_t file_type,
-                   hid_t mem_type) {
+                   hid_t mem_type, std::vector<hsize_t> chunk, bool deflate) {
   auto c = t.contiguous();
   std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
-  std::vector<hsize_t> chunk = dims;
-  if (dims.size() == 3 && dims[0] > 0 && dims[1] > 0) {
-    chunk[0] = dims[0] > 1 && dims[1] == dims[2] ? 1 : std::min<hsize_t>(dims[0], 64);
-    if (dims[1] == dims[2]) chunk[1] = std::min<hsize_t>(dims[1], 64);
-  }
   for (auto& x : chunk) x = std::max<hsize_t>(x, 1);
   H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,
                  "H5Screate_simple");
@@ -127,8 +124,10 @@ void write_dataset(hid_t group, const char* name, const at::Tensor& t, hid_t fil
   const bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
   if (!empty) {
     H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
-    H5Pset_shuffle(plist.get());
-    H5Pset_deflate(plist.get(), 4);
+    if (deflate) {
+      H5Pset_shuffle(plist.get());
+      H5Pset_deflate(plist.get(), 4);
+    }
   }
   H5Handle ds(H5Dcreate2(group, name, file_type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
               H5Dclose, fmt::format("create dataset '{}'", name));
@@ -136,6 +135,24 @@ void write_dataset(hid_t group, const char* name, const at::Tensor& t, hid_t fil
     throw DataError(fmt::format("HDF5: write dataset '{}' failed", name));
 }
 
+// Chunk of a [H, nb, nb] map: all of it (always read whole; one chunk reads ~15% faster than one
+// per head). Of pooled [nb, H, P * D]: one pooling kind, so a reader can take only the kinds it needs.
+std::vector<hsize_t> map_chunk(const at::Tensor& t) {
+  return std::vector<hsize_t>(t.sizes().begin(), t.sizes().end());
+}
+std::vector<hsize_t> pooled_chunk(const at::Tensor& t, int64_t head_dim) {
+  std::vector<hsize_t> c(t.sizes().begin(), t.sizes().end());
+  if (c.size() == 3 && head_dim > 0 && t.size(2) % head_dim == 0) c[2] = head_dim;
+  return c;
+}
+
+bool stored_as_half(hid_t ds) {
+  H5Handle type(H5Dget_type(ds), H5Tclose, "H5Dget_type");
+  return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2;
+}
+
+// The whole dataset as a tensor of its stored float type (float16 or float32; uint8 when as_bool,
+// converted to bool), so float16 never goes through HDF5's slow soft conversion.
 at::Tensor read_dataset(hid_t group, const char* name, bool as_bool, const std::string& where) {
   H5Handle ds(H5Dopen2(group, name, H5P_DEFAULT), H5Dclose,
               fmt::format("{}: open dataset '{}'", where, name));
@@ -144,10 +161,11 @@ at::Tensor read_dataset(hid_t group, const char* name, bool as_bool, const std::
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   std::vector<int64_t> sizes(dims.begin(), dims.end());
-  auto t = at::empty(sizes, as_bool ? at::kByte : at::kFloat);
-  if (t.numel() > 0 &&
-      H5Dread(ds.get(), as_bool ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
-              H5P_DEFAULT, t.data_ptr()) < 0)
+  const bool half = !as_bool && stored_as_half(ds.get());
+  H5Handle half_mem = half_type();
+  auto t = at::empty(sizes, as_bool ? at::kByte : half ? at::kHalf : at::kFloat);
+  const hid_t mem = as_bool ? H5T_NATIVE_UINT8 : half ? half_mem.get() : H5T_NATIVE_FLOAT;
+  if (t.numel() > 0 && H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0)
     throw DataError(fmt::format("{}: reading dataset '{}' failed", where, name));
   return as_bool ? t.to(at::kBool) : t;
 }
@@ -163,6 +181,7 @@ void write_info(hid_t root, const CaptureFileInfo& info) {
   write_attr_i64(root, "head_dim", info.head_dim);
   write_attr_str(root, "pool_kinds", "avg,max,min");
   write_attr_str(root, "g_dtype", info.g_dtype);
+  write_attr_str(root, "qk_dtype", info.qk_dtype);
   write_attr_i64s(root, "layers", info.layers);
   write_attr_i64s(root, "heads", info.heads);
 }
@@ -181,12 +200,16 @@ CaptureFileInfo read_info(hid_t root, const std::string& where) {
   info.num_kv_heads = read_attr_i64(root, "num_kv_heads", where);
   info.head_dim = read_attr_i64(root, "head_dim", where);
   info.g_dtype = read_attr_str(root, "g_dtype", where);
+  info.qk_dtype = has_attr(root, "qk_dtype") ? read_attr_str(root, "qk_dtype", where) : "float32";
   info.layers = read_attr_i64s(root, "layers", where);
   info.heads = read_attr_i64s(root, "heads", where);
   return info;
 }
 
-void check_same(const CaptureFileInfo& have, const CaptureFileInfo& want, const std::string& where) {
+}  // namespace
+
+void check_same_capture(const CaptureFileInfo& have, const CaptureFileInfo& want,
+                        const std::string& where) {
   auto mismatch = [&](const char* key, const std::string& a, const std::string& b) {
     if (a != b)
       throw DataError(fmt::format("{}: attribute '{}' = {} but this capture has {}; use a new file",
@@ -203,7 +226,16 @@ void check_same(const CaptureFileInfo& have, const CaptureFileInfo& want, const 
   mismatch("heads", fmt::format("{}", fmt::join(have.heads, ",")),
            fmt::format("{}", fmt::join(want.heads, ",")));
   mismatch("g_dtype", have.g_dtype, want.g_dtype);
+  mismatch("qk_dtype", have.qk_dtype, want.qk_dtype);
 }
+
+at::ScalarType capture_dtype(const std::string& name) {
+  if (name == "float16") return at::kHalf;
+  if (name == "float32") return at::kFloat;
+  throw DataError(fmt::format("capture dtype '{}': expected float16 | float32", name));
+}
+
+namespace {
 
 std::vector<std::string> complete_sequences(hid_t sequences) {
   std::vector<std::string> out;
@@ -216,15 +248,22 @@ std::vector<std::string> complete_sequences(hid_t sequences) {
 
 }  // namespace
 
-CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info)
+CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info,
+                             const std::string& compression)
     : path_(path), info_(info) {
-  if (info.g_dtype != "float16" && info.g_dtype != "float32")
-    throw DataError(fmt::format("{}: g_dtype '{}': expected float16 | float32", path.string(),
-                                info.g_dtype));
+  using Named = std::pair<const char*, std::string>;
+  for (const auto& [key, value] : {Named{"g_dtype", info.g_dtype}, Named{"qk_dtype", info.qk_dtype}})
+    if (value != "float16" && value != "float32")
+      throw DataError(fmt::format("{}: {} '{}': expected float16 | float32", path.string(), key,
+                                  value));
+  if (compression != "none" && compression != "deflate")
+    throw DataError(fmt::format("{}: compression '{}': expected none | deflate", path.string(),
+                                compression));
+  deflate_ = compression == "deflate";
   if (fs::exists(path)) {
     file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
                      fmt::format("open {} for appending", path.string()));
-    check_same(read_info(file_.get(), path.string()), info, path.string());
+    check_same_capture(read_info(file_.get(), path.string()), info, path.string());
     sequences_ = H5Handle(H5Gopen2(file_.get(), "sequences", H5P_DEFAULT), H5Gclose,
                           fmt::format("{}: open /sequences", path.string()));
     for (const auto& name : child_names(sequences_.get())) {
@@ -233,7 +272,8 @@ CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info)
         H5Handle g(H5Gopen2(sequences_.get(), name.c_str(), H5P_DEFAULT), H5Gclose, "open group");
         complete = has_attr(g.get(), "complete");
       }
-      if (!complete) H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
+      if (complete) complete_.push_back(name);
+      else H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
     }
   } else {
     if (path.has_parent_path()) fs::create_directories(path.parent_path());
@@ -243,31 +283,29 @@ CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info)
     sequences_ = H5Handle(H5Gcreate2(file_.get(), "sequences", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                           H5Gclose, "create /sequences");
   }
+  std::sort(complete_.begin(), complete_.end());
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
 }
 
 bool CaptureWriter::has_sequence(const std::string& id) const {
-  const auto names = complete_sequences(sequences_.get());
-  return std::find(names.begin(), names.end(), group_name(id)) != names.end();
+  return std::binary_search(complete_.begin(), complete_.end(), group_name(id));
 }
 
-std::vector<std::string> CaptureWriter::sequences() const {
-  return complete_sequences(sequences_.get());
-}
+std::vector<std::string> CaptureWriter::sequences() const { return complete_; }
 
 void CaptureWriter::write(const CaptureSequence& seq) {
   const std::string name = group_name(seq.id);
   const std::string where = fmt::format("{}: sequence '{}'", path_.string(), seq.id);
-  if (H5Lexists(sequences_.get(), name.c_str(), H5P_DEFAULT) > 0) {
-    if (has_sequence(seq.id)) throw DataError(where + " is already complete");
+  if (has_sequence(seq.id)) throw DataError(where + " is already complete");
+  if (H5Lexists(sequences_.get(), name.c_str(), H5P_DEFAULT) > 0)
     H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
-  }
   H5Handle g(H5Gcreate2(sequences_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              H5Gclose, where + ": create group");
   write_attr_str(g.get(), "sequence_id", seq.id);
   write_attr_i64(g.get(), "length", seq.length);
   write_attr_i64(g.get(), "num_blocks", (seq.length + info_.block_size - 1) / info_.block_size);
   H5Handle half = half_type();
+  const bool g_half = info_.g_dtype == "float16", qk_half = info_.qk_dtype == "float16";
   for (const auto& l : seq.layers) {
     const std::string lname = fmt::format("layer_{:03d}", l.layer);
     H5Handle lg(H5Gcreate2(g.get(), lname.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
@@ -277,26 +315,49 @@ void CaptureWriter::write(const CaptureSequence& seq) {
     write_attr_i64(lg.get(), "layer", l.layer);
     write_attr_i64(lg.get(), "block_size", info_.block_size);
     write_attr_i64(lg.get(), "num_heads", l.g.size(0));
-    if (info_.g_dtype == "float16")
-      write_dataset(lg.get(), "G", l.g.detach().to(at::kCPU, at::kHalf), half.get(), half.get());
-    else
-      write_dataset(lg.get(), "G", l.g.detach().to(at::kCPU, at::kFloat), H5T_IEEE_F32LE,
-                    H5T_NATIVE_FLOAT);
-    auto f32 = [](const at::Tensor& t) { return t.detach().to(at::kCPU, at::kFloat); };
-    if (l.q_pooled.defined())
-      write_dataset(lg.get(), "q_pooled", f32(l.q_pooled), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
-    if (l.k_pooled.defined())
-      write_dataset(lg.get(), "k_pooled", f32(l.k_pooled), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
-    if (l.p.defined()) write_dataset(lg.get(), "P", f32(l.p), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
-    if (l.mask.defined())
-      write_dataset(lg.get(), "mask", l.mask.detach().to(at::kCPU, at::kByte), H5T_STD_U8LE,
-                    H5T_NATIVE_UINT8);
+    auto stored = [&](const at::Tensor& t, bool half_out, const char* what) {
+      auto host = t.detach().to(at::kCPU);
+      if (!half_out) return host.to(at::kFloat);
+      if (host.scalar_type() != at::kHalf) {
+        // float16 holds |x| <= 65504; larger values would become inf without a word.
+        const double peak = host.abs().max().item<double>();
+        if (!(peak <= 65504.0))
+          throw DataError(fmt::format("{} layer {}: {} reaches |x| = {:g}, beyond float16; "
+                                      "capture with float32", where, l.layer, what, peak));
+      }
+      return host.to(at::kHalf);
+    };
+    const hid_t g_type = g_half ? half.get() : H5T_IEEE_F32LE;
+    const hid_t g_mem = g_half ? half.get() : H5T_NATIVE_FLOAT;
+    const auto gt = stored(l.g, g_half, "G");
+    write_dataset(lg.get(), "G", gt, g_type, g_mem, map_chunk(gt), deflate_);
+    const hid_t qk_type = qk_half ? half.get() : H5T_IEEE_F32LE;
+    const hid_t qk_mem = qk_half ? half.get() : H5T_NATIVE_FLOAT;
+    if (l.q_pooled.defined()) {
+      const auto q = stored(l.q_pooled, qk_half, "q_pooled");
+      write_dataset(lg.get(), "q_pooled", q, qk_type, qk_mem, pooled_chunk(q, info_.head_dim),
+                    deflate_);
+    }
+    if (l.k_pooled.defined()) {
+      const auto k = stored(l.k_pooled, qk_half, "k_pooled");
+      write_dataset(lg.get(), "k_pooled", k, qk_type, qk_mem, pooled_chunk(k, info_.head_dim),
+                    deflate_);
+    }
+    if (l.p.defined()) {
+      const auto p = l.p.detach().to(at::kCPU, at::kFloat);
+      write_dataset(lg.get(), "P", p, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, map_chunk(p), deflate_);
+    }
+    if (l.mask.defined()) {
+      const auto m = l.mask.detach().to(at::kCPU, at::kByte);
+      write_dataset(lg.get(), "mask", m, H5T_STD_U8LE, H5T_NATIVE_UINT8, map_chunk(m), deflate_);
+    }
   }
   // Data reaches the file before the marker does, so a crash never leaves a "complete" sequence
   // with missing data.
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   write_attr_i64(g.get(), "complete", 1);
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  complete_.insert(std::upper_bound(complete_.begin(), complete_.end(), name), name);
 }
 
 CaptureReader::CaptureReader(const fs::path& path) : path_(path) {
@@ -328,25 +389,136 @@ std::vector<int64_t> CaptureReader::layers(const std::string& id) const {
   return out;
 }
 
-CaptureLayerData CaptureReader::read_layer(const std::string& id, int64_t layer) const {
+namespace {
+
+// The group of one layer of one sequence; DataError naming it when absent.
+H5Handle open_layer(hid_t file, const fs::path& path, const std::string& id, int64_t layer,
+                    std::string* where) {
   const std::string gpath = fmt::format("sequences/{}/layer_{:03d}", group_name(id), layer);
-  const std::string where = fmt::format("{}: /{}", path_.string(), gpath);
-  if (H5Lexists(file_.get(), ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT) <= 0 ||
-      H5Lexists(file_.get(), gpath.c_str(), H5P_DEFAULT) <= 0)
-    throw DataError(where + ": not in the file");
-  H5Handle g(H5Gopen2(file_.get(), gpath.c_str(), H5P_DEFAULT), H5Gclose, where);
+  *where = fmt::format("{}: /{}", path.string(), gpath);
+  if (H5Lexists(file, ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT) <= 0 ||
+      H5Lexists(file, gpath.c_str(), H5P_DEFAULT) <= 0)
+    throw DataError(*where + ": not in the file");
+  return H5Handle(H5Gopen2(file, gpath.c_str(), H5P_DEFAULT), H5Gclose, *where);
+}
+
+std::vector<int64_t> dataset_dims(hid_t ds) {
+  H5Handle space(H5Dget_space(ds), H5Sclose, "H5Dget_space");
+  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(space.get())));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return {dims.begin(), dims.end()};
+}
+
+}  // namespace
+
+CaptureLayerData CaptureReader::read_layer(const std::string& id, int64_t layer) const {
+  std::string where;
+  H5Handle g = open_layer(file_.get(), path_, id, layer, &where);
   CaptureLayerData d;
   d.layer = layer;
-  d.g = read_dataset(g.get(), "G", false, where);
+  auto f32 = [](at::Tensor t) { return t.defined() ? t.to(at::kFloat) : t; };
+  d.g = f32(read_dataset(g.get(), "G", false, where));
   auto optional = [&](const char* name, bool as_bool) {
     return H5Lexists(g.get(), name, H5P_DEFAULT) > 0 ? read_dataset(g.get(), name, as_bool, where)
                                                      : at::Tensor();
   };
-  d.q_pooled = optional("q_pooled", false);
-  d.k_pooled = optional("k_pooled", false);
-  d.p = optional("P", false);
+  d.q_pooled = f32(optional("q_pooled", false));
+  d.k_pooled = f32(optional("k_pooled", false));
+  d.p = f32(optional("P", false));
   d.mask = optional("mask", true);
   return d;
+}
+
+namespace {
+
+// Reads the channels of `slots` (ascending stored pooling slots, D channels each, of a dataset
+// [nb, H, 3D]) into dst [nb, H, D * |slots|]: one H5Dread per run of adjacent slots.
+void read_slots(hid_t ds, const std::vector<int64_t>& slots, int64_t D, const at::Tensor& dst,
+                hid_t mem, const std::string& where) {
+  const auto dims = dataset_dims(ds);
+  if (dims.size() != 3 || dims[2] != 3 * D)
+    throw DataError(fmt::format("{}: stored as [{}], expected [nb, H, 3 * {}]", where,
+                                fmt::join(dims, ", "), D));
+  const int64_t n = static_cast<int64_t>(slots.size());
+  if (dst.sizes() != at::IntArrayRef({dims[0], dims[1], D * n}))
+    throw DataError(fmt::format("{}: {} pooling kinds of [{}] do not fit a destination of [{}]",
+                                where, n, fmt::join(dims, ", "), fmt::join(dst.sizes(), ", ")));
+  if (dst.numel() == 0) return;
+  const hsize_t file_dims[3] = {static_cast<hsize_t>(dims[0]), static_cast<hsize_t>(dims[1]),
+                                static_cast<hsize_t>(3 * D)};
+  const hsize_t mem_dims[3] = {file_dims[0], file_dims[1], static_cast<hsize_t>(D * n)};
+  for (int64_t j = 0; j < n;) {
+    int64_t run = 1;
+    while (j + run < n && slots[j + run] == slots[j] + run) ++run;
+    const hsize_t count[3] = {file_dims[0], file_dims[1], static_cast<hsize_t>(run * D)};
+    const hsize_t fstart[3] = {0, 0, static_cast<hsize_t>(slots[j] * D)};
+    const hsize_t mstart[3] = {0, 0, static_cast<hsize_t>(j * D)};
+    H5Handle fspace(H5Screate_simple(3, file_dims, nullptr), H5Sclose, "H5Screate_simple");
+    H5Handle mspace(H5Screate_simple(3, mem_dims, nullptr), H5Sclose, "H5Screate_simple");
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, fstart, nullptr, count, nullptr);
+    H5Sselect_hyperslab(mspace.get(), H5S_SELECT_SET, mstart, nullptr, count, nullptr);
+    if (H5Dread(ds, mem, mspace.get(), fspace.get(), H5P_DEFAULT, dst.data_ptr()) < 0)
+      throw DataError(where + ": read failed");
+    j += run;
+  }
+}
+
+std::vector<int64_t> stored_slots(const std::vector<kernels::PoolKind>& kinds,
+                                  const std::string& where) {
+  const auto& order = core::capture_pool_kinds();
+  std::vector<int64_t> slots;
+  for (auto k : kinds) slots.push_back(std::find(order.begin(), order.end(), k) - order.begin());
+  if (!std::is_sorted(slots.begin(), slots.end()) ||
+      std::adjacent_find(slots.begin(), slots.end()) != slots.end())
+    throw DataError(where + ": pooling kinds must be distinct and in stored order (avg, max, min)");
+  return slots;
+}
+
+}  // namespace
+
+std::vector<kernels::PoolKind> capture_read_kinds(const std::vector<kernels::PoolKind>& wanted) {
+  std::vector<kernels::PoolKind> out;
+  for (auto k : core::capture_pool_kinds())
+    if (std::find(wanted.begin(), wanted.end(), k) != wanted.end()) out.push_back(k);
+  return out;
+}
+
+void CaptureReader::read_training_layer(const std::string& id, int64_t layer,
+                                        const std::vector<kernels::PoolKind>& q_kinds,
+                                        const std::vector<kernels::PoolKind>& k_kinds,
+                                        const at::Tensor& q_dst, const at::Tensor& k_dst,
+                                        const at::Tensor& g_dst) const {
+  const std::string gpath = fmt::format("sequences/{}/layer_{:03d}", group_name(id), layer);
+  const std::string where = fmt::format("{}: /{}", path_.string(), gpath);
+  H5Handle g(H5Gopen2(file_.get(), gpath.c_str(), H5P_DEFAULT), H5Gclose, where + ": open");
+  H5Handle half = half_type();
+  for (const at::Tensor* t : {&q_dst, &k_dst, &g_dst})
+    TORCH_CHECK(t->device().is_cpu() && t->is_contiguous() &&
+                    (t->scalar_type() == at::kHalf || t->scalar_type() == at::kFloat),
+                where, ": destinations must be contiguous CPU float16 or float32 tensors");
+  auto mem = [&](const at::Tensor& t) {
+    return t.scalar_type() == at::kHalf ? half.get() : H5T_NATIVE_FLOAT;
+  };
+  {
+    H5Handle ds(H5Dopen2(g.get(), "G", H5P_DEFAULT), H5Dclose, where + "/G");
+    const auto dims = dataset_dims(ds.get());
+    if (g_dst.sizes() != at::IntArrayRef(dims))
+      throw DataError(fmt::format("{}/G: stored as [{}], the destination is [{}]", where,
+                                  fmt::join(dims, ", "), fmt::join(g_dst.sizes(), ", ")));
+    if (g_dst.numel() > 0 &&
+        H5Dread(ds.get(), mem(g_dst), H5S_ALL, H5S_ALL, H5P_DEFAULT, g_dst.data_ptr()) < 0)
+      throw DataError(where + "/G: read failed");
+  }
+  const std::pair<const char*, std::pair<const std::vector<kernels::PoolKind>*, const at::Tensor*>>
+      sides[2] = {{"q_pooled", {&q_kinds, &q_dst}}, {"k_pooled", {&k_kinds, &k_dst}}};
+  for (const auto& [name, side] : sides) {
+    const std::string dwhere = where + "/" + name;
+    if (H5Lexists(g.get(), name, H5P_DEFAULT) <= 0)
+      throw DataError(dwhere + ": not in the file (captured with pooled: false?)");
+    H5Handle ds(H5Dopen2(g.get(), name, H5P_DEFAULT), H5Dclose, dwhere);
+    read_slots(ds.get(), stored_slots(*side.first, dwhere), info_.head_dim, *side.second,
+               mem(*side.second), dwhere);
+  }
 }
 
 }  // namespace seer::data

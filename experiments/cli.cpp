@@ -133,7 +133,9 @@ int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
   fmt::print("# experiment: {}\n", composed.experiment_file.string());
   for (const auto& [group, option] : composed.choices) fmt::print("# {}={}\n", group, option);
   fmt::print("{}", composed.tree.to_yaml());
-  validate_experiment(composed.tree);
+  validate_experiment(composed);
+  // Stages with overrides of their own: what they see differently from the config above.
+  for (const auto& line : stage_override_lines(composed)) fmt::print("# {}\n", line);
   return 0;
 }
 

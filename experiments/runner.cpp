@@ -4,6 +4,7 @@
 
 #include "core/config/config_error.h"
 #include "core/config/config_reader.h"
+#include "core/config/override.h"
 #include "core/config/paths.h"
 #include "core/io/atomic_file.h"
 #include "experiments/progress.h"
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <set>
@@ -96,12 +98,30 @@ std::vector<StageEntry> parse_stage_list(const config::ConfigTree& tree) {
     StageEntry e;
     if (item.IsScalar()) {
       e.stage = e.id = item.Scalar();
-    } else if (item.IsMap() && item["stage"]) {
-      e.stage = item["stage"].as<std::string>();
-      e.id = item["id"] ? item["id"].as<std::string>() : e.stage;
+    } else if (item.IsMap() && item["stage"] && item["stage"].IsScalar()) {
+      e.stage = item["stage"].Scalar();
+      e.id = item["id"] && item["id"].IsScalar() ? item["id"].Scalar() : e.stage;
+      for (const auto& kv : item) {
+        const auto key = kv.first.as<std::string>();
+        if (key != "stage" && key != "id" && key != "overrides")
+          throw config::ConfigError(source, "stages." + e.id + "." + key, "...",
+                                    "unknown key of a stage entry (expected stage, id, overrides)");
+      }
+      if (const auto ov = item["overrides"]) {
+        if (!ov.IsSequence())
+          throw config::ConfigError(source, "stages." + e.id + ".overrides", "...",
+                                    "expected a list of overrides, e.g. [train.steps=200]");
+        for (const auto& o : ov) {
+          if (!o.IsScalar())
+            throw config::ConfigError(source, "stages." + e.id + ".overrides", "...",
+                                      "each override is one string, e.g. train.steps=200");
+          e.overrides.push_back(o.Scalar());
+        }
+      }
     } else {
       throw config::ConfigError(source, "stages", "",
-                                "each entry is a stage name or {stage: NAME, id: ID}");
+                                "each entry is a stage name or {stage: NAME, id: ID, overrides: "
+                                "[...]}");
     }
     if (!ids.insert(e.id).second) {
       throw config::ConfigError(source, "stages", e.id,
@@ -112,7 +132,82 @@ std::vector<StageEntry> parse_stage_list(const config::ConfigTree& tree) {
   return out;
 }
 
-void validate_experiment(const config::ConfigTree& tree) {
+std::string stage_override_origin(const config::ConfigTree& tree, const StageEntry& entry) {
+  return fmt::format("{}: stages.{}.overrides", tree.source_of("stages"), entry.id);
+}
+
+config::ConfigTree stage_config(const config::ComposedConfig& composed, const StageEntry& entry) {
+  if (entry.overrides.empty()) return composed.tree.clone();
+  const std::string origin = stage_override_origin(composed.tree, entry);
+  const auto stage = make_stage(entry.stage);
+  const auto sections = stage->sections();
+  for (const auto& o : config::parse_overrides(entry.overrides, origin)) {
+    const std::string section = config::split_key_path(o.key).front();
+    if (std::find(sections.begin(), sections.end(), section) == sections.end())
+      throw config::ConfigError(origin, o.text, "",
+                                fmt::format("stage {} reads only {}; an override of '{}' would "
+                                            "change nothing it does", entry.stage,
+                                            fmt::join(sections, ", "), section));
+  }
+  config::ComposeRequest req;
+  req.config_dir = composed.config_dir;
+  req.experiment = composed.experiment_file.string();
+  req.overrides = composed.overrides;
+  req.stage_overrides = entry.overrides;
+  req.stage_origin = origin;
+  return config::compose(req).tree;
+}
+
+namespace {
+
+std::string flow_yaml(const YAML::Node& n) {
+  YAML::Emitter out;
+  out << YAML::Flow << n;
+  return out.c_str();
+}
+
+// Leaves of `stage` (under `path`) that differ from `run`, as "path: value (run: value)".
+void diff_leaves(const YAML::Node& run, const YAML::Node& stage, const std::string& path,
+                 std::vector<std::string>& out) {
+  if (run.IsDefined() && run.IsMap() && stage.IsDefined() && stage.IsMap()) {
+    for (const auto& kv : stage) {
+      const auto key = kv.first.as<std::string>();
+      diff_leaves(run[key], kv.second, path + "." + key, out);
+    }
+    for (const auto& kv : run) {
+      const auto key = kv.first.as<std::string>();
+      if (!stage[key].IsDefined()) out.push_back(fmt::format("  {}: (removed)", path + "." + key));
+    }
+    return;
+  }
+  if (!run.IsDefined() && !stage.IsDefined()) return;
+  const std::string before = run.IsDefined() ? flow_yaml(run) : "(absent)";
+  const std::string after = stage.IsDefined() ? flow_yaml(stage) : "(removed)";
+  if (before != after) out.push_back(fmt::format("  {}: {} (run: {})", path, after, before));
+}
+
+}  // namespace
+
+std::vector<std::string> stage_override_lines(const config::ComposedConfig& composed) {
+  std::vector<std::string> lines;
+  for (const auto& e : parse_stage_list(composed.tree)) {
+    if (e.overrides.empty()) continue;
+    const auto own = stage_config(composed, e);
+    lines.push_back(fmt::format("stage {} ({}) overrides: {}", e.id, e.stage,
+                                fmt::join(e.overrides, " ")));
+    const YAML::Node& run_root = composed.tree.root();
+    const YAML::Node& stage_root = own.root();
+    for (const auto& section : make_stage(e.stage)->sections())
+      diff_leaves(run_root[section], stage_root[section], section, lines);
+  }
+  return lines;
+}
+
+namespace {
+
+// Unknown top-level sections, the run and paths sections, then each stage on `config_of` its entry.
+template <typename ConfigOf>
+void validate_entries(const config::ConfigTree& tree, ConfigOf&& config_of) {
   const auto entries = parse_stage_list(tree);
   std::set<std::string> allowed = kGlobalKeys;
   for (const auto& e : entries) {
@@ -130,7 +225,24 @@ void validate_experiment(const config::ConfigTree& tree) {
   }
   parse_run_section(tree);
   if (tree.has("paths")) config::ConfigReader(tree, "paths");
-  for (const auto& e : entries) make_stage(e.stage)->validate(tree);
+  for (const auto& e : entries) {
+    if (e.overrides.empty()) {
+      make_stage(e.stage)->validate(tree);
+    } else {
+      const config::ConfigTree own = config_of(e);
+      make_stage(e.stage)->validate(own);
+    }
+  }
+}
+
+}  // namespace
+
+void validate_experiment(const config::ComposedConfig& composed) {
+  validate_entries(composed.tree, [&](const StageEntry& e) { return stage_config(composed, e); });
+}
+
+void validate_experiment(const config::ConfigTree& tree) {
+  validate_entries(tree, [&](const StageEntry&) { return tree.clone(); });
 }
 
 std::string run_name_for(const config::ComposedConfig& composed) {
@@ -151,7 +263,7 @@ std::string run_name_for(const config::ComposedConfig& composed) {
 
 RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment) {
   const auto& tree = composed.tree;
-  validate_experiment(tree);
+  validate_experiment(composed);
   const auto run = parse_run_section(tree);
   const auto exp_name = fs::path(experiment).stem().string();
   RunResult result;
@@ -174,10 +286,12 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
     const auto& e = entries[i];
     auto stage = make_stage(e.stage);
     const fs::path stage_dir = result.run_dir / e.id;
-    // The hash covers the sections the stage reads and the hash of the stage before it, so a
-    // change upstream (a new capture) re-runs everything downstream (the gates trained on it).
+    const config::ConfigTree stage_tree = stage_config(composed, e);
+    // The hash covers the sections the stage reads (with its own overrides applied) and the hash
+    // of the stage before it, so a change upstream (a new capture) re-runs everything downstream
+    // (the gates trained on it).
     upstream_hash = stable_hash(upstream_hash + "\n" + e.stage + "\n" + e.id + "\n" +
-                                section_yaml(tree, stage->sections(), stage->unhashed_keys()));
+                                section_yaml(stage_tree, stage->sections(), stage->unhashed_keys()));
     const std::string& hash = upstream_hash;
     const fs::path marker = stage_dir / ".done";
     const fs::path started = stage_dir / ".started";
@@ -203,8 +317,17 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
     fs::create_directories(stage_dir);
     io::write_file_atomic(started, hash + "\n");
     log.info("[{}/{}] {}: {}", i + 1, entries.size(), e.id, stage->summary());
+    if (!e.overrides.empty()) {
+      log.info("[{}/{}] {}: with overrides {}", i + 1, entries.size(), e.id,
+               fmt::join(e.overrides, " "));
+      io::write_file_atomic(stage_dir / "config.yaml",
+                            fmt::format("# stage {} ({}) of seer run {} {}\n# overrides: {}\n{}",
+                                        e.id, e.stage, experiment,
+                                        fmt::join(composed.overrides, " "),
+                                        fmt::join(e.overrides, " "), stage_tree.to_yaml()));
+    }
     at::manual_seed(static_cast<uint64_t>(run.seed));
-    StageContext ctx{tree, result.run_dir, stage_dir, e.id, log};
+    StageContext ctx{stage_tree, result.run_dir, stage_dir, e.id, log};
     const auto t0 = std::chrono::steady_clock::now();
     stage->run(ctx);
     const double secs =

@@ -12,15 +12,38 @@
 
 namespace seer::experiments {
 
-// One entry of an experiment's `stages:` list: `- capture` or `- {stage: eval_ppl, id: ppl}`.
+// One entry of an experiment's `stages:` list: `- capture`, `- {stage: eval_ppl, id: ppl}`, or
+// with overrides of its own, in the command line's grammar (core/config/override.h):
+//   - {stage: distill, id: distill_baseline, overrides: [train.steps=200, gate=small]}
 struct StageEntry {
   std::string stage;
   std::string id;
+  std::vector<std::string> overrides;
 };
 
 std::vector<StageEntry> parse_stage_list(const config::ConfigTree& tree);
 
-// Checks top-level keys (known sections only) and runs each stage's validate().
+// Where an entry's overrides were written, as errors and key sources name it:
+// "<experiment file>: stages.<id>.overrides".
+std::string stage_override_origin(const config::ConfigTree& tree, const StageEntry& entry);
+
+// The config the stage of `entry` sees: the run's config, or for an entry with overrides the
+// experiment composed again with the command line's overrides and then the entry's (so `gate=small`
+// picks another group file and the config's `${...}` resolve against the overridden values; a
+// `${...}` written in an override itself resolves against the run's config). The stage's
+// validation and its resume hash use this config. ConfigError naming the stage id and the override
+// when an override is malformed, fails, or touches a section the stage does not read.
+config::ConfigTree stage_config(const config::ComposedConfig& composed, const StageEntry& entry);
+
+// For `seer show`: per entry with overrides a line "stage <id> (<stage>) overrides: ...", then one
+// line per key of the sections it reads that its config has differently from the run's
+// ("  train.steps: 200 (run: 500)").
+std::vector<std::string> stage_override_lines(const config::ComposedConfig& composed);
+
+// Checks top-level keys (known sections only) and runs each stage's validate() on its own config.
+void validate_experiment(const config::ComposedConfig& composed);
+// The same on a bare tree: entries with overrides are validated without them (their overrides
+// need the compose request; run_experiment and `seer show` check them through the overload above).
 void validate_experiment(const config::ConfigTree& tree);
 
 struct RunResult {

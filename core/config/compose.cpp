@@ -147,12 +147,20 @@ class Composer {
 
   void apply_group_overrides(std::vector<DefaultsEntry>& entries, const std::string& shown) {
     for (const auto& o : group_overrides_) {
+      if (o.kind != Override::Kind::kDelete && !fs::exists(dir_ / o.key / (o.value + ".yaml"))) {
+        const auto options = list_group_options(dir_, o.key);
+        throw ConfigError(o.origin, o.key, o.value,
+                          fmt::format("no file {}; available: {}",
+                                      display_path(dir_, dir_ / o.key / (o.value + ".yaml")),
+                                      options.empty() ? std::string("(none)")
+                                                      : fmt::format("{}", fmt::join(options, ", "))));
+      }
       auto it = std::find_if(entries.begin(), entries.end(),
                              [&](const DefaultsEntry& e) { return e.group == o.key; });
       switch (o.kind) {
         case Override::Kind::kSet:
           if (it == entries.end()) {
-            throw ConfigError("command line", o.key, o.value,
+            throw ConfigError(o.origin, o.key, o.value,
                               fmt::format("group '{}' is not in the defaults list of {}; add it "
                                           "with +{}={}", o.key, shown, o.key, o.value));
           }
@@ -162,7 +170,7 @@ class Composer {
         case Override::Kind::kForceAdd:
           if (it != entries.end()) {
             if (o.kind == Override::Kind::kAdd) {
-              throw ConfigError("command line", o.key, o.value,
+              throw ConfigError(o.origin, o.key, o.value,
                                 fmt::format("group '{}' is already in the defaults; use {}={}",
                                             o.key, o.key, o.value));
             }
@@ -175,7 +183,7 @@ class Composer {
           break;
         case Override::Kind::kDelete:
           if (it == entries.end()) {
-            throw ConfigError("command line", "~" + o.key, "",
+            throw ConfigError(o.origin, "~" + o.key, "",
                               fmt::format("group '{}' is not in the defaults list", o.key));
           }
           entries.erase(it);
@@ -227,7 +235,7 @@ YAML::Node parse_value(const Override& o) {
     YAML::Node n = YAML::Load(o.value);
     return n.IsDefined() ? n : YAML::Node(YAML::NodeType::Null);
   } catch (const YAML::Exception& e) {
-    throw ConfigError("command line", o.key, o.value, "value is not valid YAML: " + e.msg);
+    throw ConfigError(o.origin, o.key, o.value, "value is not valid YAML: " + e.msg);
   }
 }
 
@@ -237,14 +245,14 @@ void apply_value_override(ConfigTree& tree, const Override& o) {
   switch (o.kind) {
     case Override::Kind::kSet:
       if (!exists) {
-        throw ConfigError("command line", o.key, o.value,
+        throw ConfigError(o.origin, o.key, o.value,
                           fmt::format("no such key in the config; to add one use +{}={}", o.key,
                                       o.value));
       }
       break;
     case Override::Kind::kAdd:
       if (exists) {
-        throw ConfigError("command line", o.key, o.value,
+        throw ConfigError(o.origin, o.key, o.value,
                           fmt::format("key exists already; to change it use {}={}", o.key,
                                       o.value));
       }
@@ -252,12 +260,12 @@ void apply_value_override(ConfigTree& tree, const Override& o) {
     case Override::Kind::kForceAdd:
       break;
     case Override::Kind::kDelete: {
-      if (!exists) throw ConfigError("command line", "~" + o.key, "", "no such key to delete");
+      if (!exists) throw ConfigError(o.origin, "~" + o.key, "", "no such key to delete");
       auto parent = parent_of(tree, parts, false);
       if (o.has_value) {
         const auto cur = tree.at(o.key);
         if (!cur.IsScalar() || cur.Scalar() != o.value) {
-          throw ConfigError("command line", "~" + o.key, o.value,
+          throw ConfigError(o.origin, "~" + o.key, o.value,
                             "value does not match the current value");
         }
       }
@@ -268,13 +276,13 @@ void apply_value_override(ConfigTree& tree, const Override& o) {
   }
   auto parent = parent_of(tree, parts, true);
   if (!parent) {
-    throw ConfigError("command line", o.key, o.value,
+    throw ConfigError(o.origin, o.key, o.value,
                       "a parent of this key is not a mapping, so it can't hold a sub-key");
   }
   const YAML::Node value = parse_value(o);
   (*parent)[parts.back()] = value;
   tree.drop_sources_below(o.key);
-  tree.set_sources_recursive(o.key, value, "command line");
+  tree.set_sources_recursive(o.key, value, o.origin);
 }
 
 fs::path find_experiment(const fs::path& dir, const std::string& experiment) {
@@ -310,7 +318,9 @@ std::vector<std::string> list_groups(const fs::path& config_dir) {
 }
 
 ComposedConfig compose(const ComposeRequest& request) {
-  const auto overrides = parse_overrides(request.overrides);
+  auto overrides = parse_overrides(request.overrides);
+  for (auto& o : parse_overrides(request.stage_overrides, request.stage_origin))
+    overrides.push_back(std::move(o));
   const auto groups = list_groups(request.config_dir);
   std::vector<Override> group_overrides, value_overrides;
   for (const auto& o : overrides) {
@@ -328,6 +338,7 @@ ComposedConfig compose(const ComposeRequest& request) {
   for (const auto& o : value_overrides) apply_value_override(out.tree, o);
   resolve_interpolations(out.tree);
   out.experiment_file = file;
+  out.config_dir = request.config_dir;
   out.choices = composer.choices();
   out.overrides = request.overrides;
   return out;

@@ -22,13 +22,18 @@ struct ComposeRequest {
   std::filesystem::path config_dir;        // folder holding experiment/, model/, ...
   std::string experiment;                  // name under experiment/, or a path to a .yaml file
   std::vector<std::string> overrides;      // as typed on the command line
+  // One stage's own overrides (an experiment's `stages:` entry), applied after the command line's;
+  // errors and key sources name `stage_origin`.
+  std::vector<std::string> stage_overrides;
+  std::string stage_origin;
 };
 
 struct ComposedConfig {
   ConfigTree tree;
   std::filesystem::path experiment_file;
+  std::filesystem::path config_dir;
   std::map<std::string, std::string> choices;   // group -> chosen option
-  std::vector<std::string> overrides;
+  std::vector<std::string> overrides;       // the command line's
 };
 
 ComposedConfig compose(const ComposeRequest& request);

@@ -21,9 +21,10 @@ bool valid_key_path(const std::string& key) {
 
 }  // namespace
 
-Override parse_override(const std::string& text) {
+Override parse_override(const std::string& text, const std::string& origin) {
   Override o;
   o.text = text;
+  o.origin = origin;
   std::string rest = text;
   if (rest.rfind("++", 0) == 0) {
     o.kind = Override::Kind::kForceAdd;
@@ -38,7 +39,7 @@ Override parse_override(const std::string& text) {
   const auto eq = rest.find('=');
   if (eq == std::string::npos) {
     if (o.kind != Override::Kind::kDelete) {
-      throw ConfigError("command line", text, "",
+      throw ConfigError(origin, text, "",
                         "expected key=value, +key=value, ++key=value, ~key or group=option");
     }
     o.key = rest;
@@ -48,16 +49,17 @@ Override parse_override(const std::string& text) {
     o.has_value = true;
   }
   if (!valid_key_path(o.key)) {
-    throw ConfigError("command line", text, o.key,
+    throw ConfigError(origin, text, o.key,
                       "not a valid key path (letters, digits, '_', '-' separated by '.')");
   }
   return o;
 }
 
-std::vector<Override> parse_overrides(const std::vector<std::string>& texts) {
+std::vector<Override> parse_overrides(const std::vector<std::string>& texts,
+                                      const std::string& origin) {
   std::vector<Override> out;
   out.reserve(texts.size());
-  for (const auto& t : texts) out.push_back(parse_override(t));
+  for (const auto& t : texts) out.push_back(parse_override(t, origin));
   return out;
 }
 

@@ -19,10 +19,12 @@ struct Override {
   std::string value;    // raw text after '=' (empty for delete)
   bool has_value = false;
   std::string text;     // the override as typed, for messages
+  std::string origin = "command line";   // where it was written, for messages and key sources
 };
 
-// Throws ConfigError ("command line: <text>: ...") for malformed overrides.
-Override parse_override(const std::string& text);
-std::vector<Override> parse_overrides(const std::vector<std::string>& texts);
+// Throws ConfigError ("<origin>: <text>: ...") for malformed overrides.
+Override parse_override(const std::string& text, const std::string& origin = "command line");
+std::vector<Override> parse_overrides(const std::vector<std::string>& texts,
+                                      const std::string& origin = "command line");
 
 }  // namespace seer::config

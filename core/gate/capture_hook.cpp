@@ -34,22 +34,12 @@ at::Tensor join_rows(const std::vector<at::Tensor>& parts) {
 
 }  // namespace
 
-const std::vector<kernels::PoolKind>& capture_pool_kinds() {
-  static const std::vector<kernels::PoolKind> kinds = {
-      kernels::PoolKind::kAvg, kernels::PoolKind::kMax, kernels::PoolKind::kMin};
-  return kinds;
-}
-
 at::Tensor pooled_subset(const at::Tensor& all_pools, int64_t head_dim,
                          const std::vector<kernels::PoolKind>& kinds) {
   TORCH_CHECK(all_pools.size(-1) == 3 * head_dim, "pooled_subset: last dim = ",
               all_pools.size(-1), ", expected 3 * D = ", 3 * head_dim);
-  std::vector<at::Tensor> parts;
-  for (auto kind : kinds) {
-    const int64_t slot = kind == kernels::PoolKind::kAvg ? 0 : kind == kernels::PoolKind::kMax ? 1 : 2;
-    parts.push_back(all_pools.narrow(-1, slot * head_dim, head_dim));
-  }
-  return parts.size() == 1 ? parts[0].contiguous() : at::cat(parts, -1);
+  auto out = select_pools(all_pools, head_dim, capture_pool_kinds(), kinds);
+  return out.is_same(all_pools) ? out.contiguous() : out;
 }
 
 CaptureHook::CaptureHook(CaptureOptions opts) : opts_(std::move(opts)) {
@@ -77,15 +67,16 @@ std::optional<at::Tensor> CaptureHook::attend(const LayerAttentionInput& in) {
 
   Pieces& pc = pieces_[in.layer];
   const BlockGeometry geo = BlockGeometry::of(in.q, in.k, opts_.block, in.seq_lens);
-  pc.g.push_back(select_heads(r.block_maxpool.to(at::kFloat), opts_.heads).cpu());
+  auto keep = [&](const at::Tensor& t) { return opts_.to_host ? t.cpu() : t; };
+  pc.g.push_back(keep(select_heads(r.block_maxpool, opts_.heads).to(opts_.g_dtype)));
   at::Tensor q_pool, k_pool;
   if (opts_.pooled || opts_.gates) {
     q_pool = kernels::pool_blocks(in.q_pre_rope, opts_.block, capture_pool_kinds(), in.seq_lens);
     k_pool = kernels::pool_blocks(in.k_pre_rope, opts_.block, capture_pool_kinds(), in.seq_lens);
   }
   if (opts_.pooled) {
-    pc.q.push_back(q_pool.to(at::kFloat).cpu());
-    pc.k.push_back(k_pool.to(at::kFloat).cpu());
+    pc.q.push_back(keep(q_pool.to(opts_.pooled_dtype)));
+    pc.k.push_back(keep(k_pool.to(opts_.pooled_dtype)));
   }
   SparsityInputs si;
   si.geo = geo;
@@ -103,10 +94,10 @@ std::optional<at::Tensor> CaptureHook::attend(const LayerAttentionInput& in) {
     if (in.seq_lens) kv_blocks = valid_key_blocks(geo);
     si.gate_scores = gate.scores(pooled_subset(q_pool, D, gate.config().q_pools), pc.k_all,
                                  in.q_offset / opts_.block, kv_blocks);
-    pc.p.push_back(select_heads(si.gate_scores.to(at::kFloat), opts_.heads).cpu());
+    pc.p.push_back(keep(select_heads(si.gate_scores.to(at::kFloat), opts_.heads)));
   }
   if (opts_.policy)
-    pc.mask.push_back(select_heads(opts_.policy->mask(si), opts_.heads).cpu());
+    pc.mask.push_back(keep(select_heads(opts_.policy->mask(si), opts_.heads)));
   return r.out;
 }
 

@@ -6,6 +6,7 @@
 // scores P and the block masks of a policy.
 #pragma once
 
+#include "core/gate/distill_batch.h"
 #include "core/gate/gate_set.h"
 #include "core/model/attention_hook.h"
 #include "core/sparsity/sparsity_policy.h"
@@ -19,15 +20,12 @@
 
 namespace seer::core {
 
-// The poolings a capture stores, in channel order.
-const std::vector<kernels::PoolKind>& capture_pool_kinds();
-
 // From captured pools [..., D * 3] (avg, max, min) to a gate's input [..., D * |kinds|].
 at::Tensor pooled_subset(const at::Tensor& all_pools, int64_t head_dim,
                          const std::vector<kernels::PoolKind>& kinds);
 
 struct CapturedLayer {
-  at::Tensor g;         // [B, H_sel, nb, nb] float32 (query heads in `heads` order)
+  at::Tensor g;         // [B, H_sel, nb, nb] (query heads in `heads` order)
   at::Tensor q_pooled;  // [B, nb, Hq, 3D] pre-RoPE pooled Q (all query heads: the gate needs them)
   at::Tensor k_pooled;  // [B, nb, Hkv, 3D]
   at::Tensor p;         // [B, H_sel, nb, nb] gate scores, when gates were given
@@ -41,6 +39,13 @@ struct CaptureOptions {
   bool pooled = true;            // record pooled Q/K
   const GateSet* gates = nullptr;           // record P (not owned)
   const SparsityPolicy* policy = nullptr;   // record masks (needs gates if the policy does)
+  // Where and how the recorded tensors stay. to_host copies each layer's tensors to the host as
+  // the layer runs (one device sync per layer); without it they stay on the model's device until
+  // the caller takes them, so a prefill queues its layers without waiting. G and the pooled Q/K
+  // are cast to these dtypes on the device (float16 halves a later device -> host copy).
+  bool to_host = true;
+  at::ScalarType g_dtype = at::kFloat;
+  at::ScalarType pooled_dtype = at::kFloat;
 };
 
 class CaptureHook final : public AttentionHook {

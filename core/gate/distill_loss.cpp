@@ -10,8 +10,15 @@ int64_t distill_first_row(int64_t nbq, const DistillLossOptions& opts) {
   return opts.drop_first_quarter ? nbq / 4 : 0;
 }
 
-at::Tensor distill_layer_kl(const at::Tensor& log_p, const at::Tensor& g,
-                            const DistillLossOptions& opts) {
+namespace {
+
+// The KL terms summed per batch entry ([B]) and what the reduction divides them by ([B]).
+struct KlSums {
+  at::Tensor total;
+  at::Tensor count;
+};
+
+KlSums kl_sums(const at::Tensor& log_p, const at::Tensor& g, const DistillLossOptions& opts) {
   TORCH_CHECK(log_p.dim() == 4, "distill_layer_kl: log_p must be [B, Hq, nbq, nbk], got ",
               log_p.sizes());
   TORCH_CHECK(g.sizes() == log_p.sizes(), "distill_layer_kl: G ", g.sizes(),
@@ -29,25 +36,47 @@ at::Tensor distill_layer_kl(const at::Tensor& log_p, const at::Tensor& g,
   auto safe_lp = lp.masked_fill(present.logical_not(), 0.0);
   auto elem = at::xlogy(gt, gt) - gt * safe_lp;         // [B, Hq, rows, nbk]
   auto row_valid = gt.sum(-1) > 0;                       // [B, Hq, rows]
-  auto total = elem.sum();
-  if (opts.reduction == "element_mean") {
-    const int64_t n = row_valid.sum().item<int64_t>() * lp.size(3);
-    return n > 0 ? total / static_cast<double>(n) : total * 0.0;
-  }
-  const int64_t rows = row_valid.sum().item<int64_t>();
-  return rows > 0 ? total / static_cast<double>(rows) : total * 0.0;
+  KlSums s;
+  s.total = elem.sum({1, 2, 3});
+  s.count = row_valid.sum({1, 2}).to(lp.scalar_type());
+  if (opts.reduction == "element_mean") s.count = s.count * static_cast<double>(lp.size(3));
+  return s;
+}
+
+// total / count, 0 where count is 0 (no valid row: the loss is defined as 0; total is 0 there).
+at::Tensor safe_ratio(const at::Tensor& total, const at::Tensor& count) {
+  return total / count.clamp_min(1.0);
+}
+
+}  // namespace
+
+at::Tensor distill_layer_kl(const at::Tensor& log_p, const at::Tensor& g,
+                            const DistillLossOptions& opts) {
+  const KlSums s = kl_sums(log_p, g, opts);
+  return safe_ratio(s.total.sum(), s.count.sum());
+}
+
+at::Tensor distill_layer_kl_each(const at::Tensor& log_p, const at::Tensor& g,
+                                 const DistillLossOptions& opts) {
+  const KlSums s = kl_sums(log_p, g, opts);
+  return safe_ratio(s.total, s.count);
 }
 
 at::Tensor distill_loss(const std::vector<at::Tensor>& log_p, const std::vector<at::Tensor>& g,
                         const DistillLossOptions& opts) {
   TORCH_CHECK(!log_p.empty() && log_p.size() == g.size(), "distill_loss: ", log_p.size(),
               " gate outputs but ", g.size(), " ground-truth maps");
+  std::vector<at::Tensor> kl;
+  for (size_t l = 0; l < log_p.size(); ++l) kl.push_back(distill_layer_kl(log_p[l], g[l], opts));
+  return distill_loss_each(kl, opts);
+}
+
+at::Tensor distill_loss_each(const std::vector<at::Tensor>& layer_kl_each,
+                             const DistillLossOptions& opts) {
+  TORCH_CHECK(!layer_kl_each.empty(), "distill_loss: no layers");
   at::Tensor sum;
-  for (size_t l = 0; l < log_p.size(); ++l) {
-    auto kl = distill_layer_kl(log_p[l], g[l], opts);
-    sum = sum.defined() ? sum + kl : kl;
-  }
-  return sum * (opts.scale / static_cast<double>(log_p.size()));
+  for (const auto& kl : layer_kl_each) sum = sum.defined() ? sum + kl : kl;
+  return sum * (opts.scale / static_cast<double>(layer_kl_each.size()));
 }
 
 }  // namespace seer::core

@@ -29,12 +29,24 @@ struct DistillLossOptions {
 int64_t distill_first_row(int64_t nbq, const DistillLossOptions& opts);
 
 // One layer, unscaled. log_p [B, Hq, nbq, nbk] (gate log-scores, -inf where masked), g the same
-// shape (any float dtype). Differentiable in log_p; computed in log_p's dtype.
+// shape (any float dtype). Differentiable in log_p; computed in log_p's dtype. Never waits for the
+// device (no host read of a count), so a training step queues its layers without a sync.
 at::Tensor distill_layer_kl(const at::Tensor& log_p, const at::Tensor& g,
                             const DistillLossOptions& opts = {});
+
+// The same KL for each batch entry on its own: [B], entry b equal to
+// distill_layer_kl(log_p[b:b+1], g[b:b+1]). A batched training step gets every sequence's loss
+// from one forward.
+at::Tensor distill_layer_kl_each(const at::Tensor& log_p, const at::Tensor& g,
+                                 const DistillLossOptions& opts = {});
 
 // Mean over layers of distill_layer_kl, times opts.scale.
 at::Tensor distill_loss(const std::vector<at::Tensor>& log_p, const std::vector<at::Tensor>& g,
                         const DistillLossOptions& opts = {});
+
+// Per batch entry [B]: from per-layer distill_layer_kl_each values ([B] each), the layer
+// combination of distill_loss (mean over layers, times opts.scale).
+at::Tensor distill_loss_each(const std::vector<at::Tensor>& layer_kl_each,
+                             const DistillLossOptions& opts = {});
 
 }  // namespace seer::core

@@ -1,6 +1,5 @@
 #include "core/gate/distill_trainer.h"
 
-#include "core/gate/capture_hook.h"
 #include "core/gate/gate_file.h"
 #include "core/io/atomic_file.h"
 
@@ -121,8 +120,8 @@ at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
     TORCH_CHECK(l >= 0 && l < gates.num_layers(), "distill: sample '", s.id, "' has layer ", l,
                 " but the gates have ", gates.num_layers());
     const AttnGate& gate = gates.layers[l];
-    auto q = pooled_subset(s.q_pooled[i].to(device), D, gate.config().q_pools).unsqueeze(0);
-    auto k = pooled_subset(s.k_pooled[i].to(device), D, gate.config().k_pools).unsqueeze(0);
+    auto q = select_pools(s.q_pooled[i].to(device), D, s.q_kinds, gate.config().q_pools).unsqueeze(0);
+    auto k = select_pools(s.k_pooled[i].to(device), D, s.k_kinds, gate.config().k_pools).unsqueeze(0);
     auto lp = gate.log_scores(q, k);  // [1, Hq, nb, nb]
     if (!s.heads.empty())
       lp = lp.index_select(1, at::tensor(s.heads, at::TensorOptions().dtype(at::kLong)).to(device));
@@ -138,11 +137,52 @@ at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
   return distill_loss(log_p, g, opts);
 }
 
+at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
+                              const DistillLossOptions& opts, at::Tensor* layer_kl) {
+  TORCH_CHECK(!group.layers.empty() && group.size() > 0, "distill: empty sample group");
+  const int64_t D = gates.shape.head_dim;
+  const auto device = gates.layers.at(0).wk().device();
+  // Host tensors in pinned memory go over without blocking the host; the gate and the loss cast
+  // float16 inputs on the device.
+  auto to_device = [&](const at::Tensor& t) {
+    return t.to(t.options().device(device), /*non_blocking=*/true);
+  };
+  at::Tensor heads;
+  if (!group.heads.empty())
+    heads = at::tensor(group.heads, at::TensorOptions().dtype(at::kLong)).to(device);
+  std::vector<at::Tensor> kl;
+  for (size_t i = 0; i < group.layers.size(); ++i) {
+    const int64_t l = group.layers[i];
+    TORCH_CHECK(l >= 0 && l < gates.num_layers(), "distill: sample '", group.ids.front(),
+                "' has layer ", l, " but the gates have ", gates.num_layers());
+    const AttnGate& gate = gates.layers[l];
+    auto q = select_pools(to_device(group.q_pooled[i]), D, group.q_kinds, gate.config().q_pools);
+    auto k = select_pools(to_device(group.k_pooled[i]), D, group.k_kinds, gate.config().k_pools);
+    auto lp = gate.log_scores(q, k);  // [B, Hq, nb, nb]
+    if (heads.defined()) lp = lp.index_select(1, heads);
+    kl.push_back(distill_layer_kl_each(lp, to_device(group.g[i]), opts));  // [B]
+  }
+  if (layer_kl) *layer_kl = at::stack(kl).detach();
+  return distill_loss_each(kl, opts);
+}
+
+DistillTrainer::DistillTrainer(GateSet& gates, BatchSource source, DistillTrainConfig cfg,
+                               fs::path out_dir)
+    : gates_(gates), source_(std::move(source)), cfg_(std::move(cfg)),
+      out_dir_(std::move(out_dir)) {}
+
 DistillTrainer::DistillTrainer(GateSet& gates, SampleSource source, int64_t num_samples,
                                DistillTrainConfig cfg, fs::path out_dir)
-    : gates_(gates), source_(std::move(source)), num_samples_(num_samples), cfg_(std::move(cfg)),
-      out_dir_(std::move(out_dir)) {
-  TORCH_CHECK(num_samples_ > 0, "distill: no training samples");
+    : gates_(gates), cfg_(std::move(cfg)), out_dir_(std::move(out_dir)) {
+  TORCH_CHECK(num_samples > 0, "distill: no training samples");
+  const bool pin = torch::Device(cfg_.device).is_cuda();
+  const int64_t seed = cfg_.seed;
+  source_ = [source = std::move(source), num_samples, pin, seed](int64_t first, int64_t count) {
+    std::vector<DistillSample> samples;
+    for (int64_t c = first; c < first + count; ++c)
+      samples.push_back(source(distill_sample_index(seed, c, num_samples)));
+    return group_distill_samples(samples, pin);
+  };
 }
 
 int64_t DistillTrainer::resume_step() const {
@@ -187,42 +227,61 @@ DistillStepMetrics DistillTrainer::run() {
   std::ofstream metrics(metrics_path, std::ios::app);
   DistillStepMetrics last;
   int64_t done_this_call = 0;
+  const auto fopts = at::TensorOptions().dtype(at::kFloat).device(device);
   while (step < cfg_.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = distill_lr_at(cfg_, step);
     set_lr(opt, lr);
     opt.zero_grad();
-    double loss_sum = 0;
-    int64_t tokens = 0;
-    std::vector<double> kl_sum;
-    for (int64_t m = 0; m < cfg_.batch; ++m) {
-      const int64_t idx = distill_sample_index(cfg_.seed, step * cfg_.batch + m, num_samples_);
-      DistillSample s = source_(idx);
-      std::vector<double> kl;
-      auto loss = distill_sample_loss(gates_, s, cfg_.loss, &kl) / static_cast<double>(cfg_.batch);
-      loss.backward();
-      loss_sum += loss.item<double>();
-      tokens += s.tokens;
-      if (kl_sum.size() < static_cast<size_t>(gates_.num_layers()))
-        kl_sum.assign(gates_.num_layers(), 0.0);
-      for (size_t i = 0; i < s.layers.size(); ++i) kl_sum[s.layers[i]] += kl[i] / cfg_.batch;
+    const DistillBatch batch = source_(step * cfg_.batch, cfg_.batch);
+    TORCH_CHECK(batch.num_samples() == cfg_.batch, "distill: the sample source gave ",
+                batch.num_samples(), " samples for a step of ", cfg_.batch);
+    // Device-side sums; read back once, after the update.
+    at::Tensor loss_sum = at::zeros({}, fopts);
+    std::vector<at::Tensor> kl_parts;           // per group: [|layers|] summed over its samples
+    std::vector<const std::vector<int64_t>*> kl_layers;
+    for (const auto& group : batch.groups) {
+      const int64_t part = micro_batch_ > 0 ? micro_batch_ : group.size();
+      at::Tensor group_kl;
+      for (int64_t first = 0; first < group.size(); first += part) {
+        const DistillGroup piece = group.slice(first, std::min(part, group.size() - first));
+        at::Tensor kl;
+        auto loss = distill_group_loss(gates_, piece, cfg_.loss, &kl).sum() /
+                    static_cast<double>(cfg_.batch);
+        loss.backward();
+        loss_sum += loss.detach();
+        auto kl_sum = kl.sum(1);
+        group_kl = group_kl.defined() ? group_kl + kl_sum : kl_sum;
+      }
+      kl_parts.push_back(group_kl / static_cast<double>(cfg_.batch));
+      kl_layers.push_back(&group.layers);
     }
-    double grad_norm = 0;
+    std::vector<at::Tensor> norms;
+    for (const auto& p : params)
+      if (p.grad().defined()) norms.push_back(p.grad().norm());
+    at::Tensor grad_norm = norms.empty() ? at::zeros({}, fopts) : at::stack(norms).norm();
     if (cfg_.grad_clip > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip);
-    } else {
-      for (const auto& p : params)
-        if (p.grad().defined()) grad_norm += p.grad().pow(2).sum().item<double>();
-      grad_norm = std::sqrt(grad_norm);
+      // clip_grad_norm_ without its host read: scale by min(1, max_norm / (norm + 1e-6)).
+      auto coef = (cfg_.grad_clip / (grad_norm + 1e-6)).clamp_max(1.0);
+      for (auto& p : params)
+        if (p.grad().defined()) p.grad().mul_(coef);
     }
     opt.step();
+    std::vector<at::Tensor> readback = {loss_sum.view({1}), grad_norm.view({1})};
+    for (const auto& k : kl_parts) readback.push_back(k.to(at::kFloat));
+    const at::Tensor host = at::cat(readback).to(at::kCPU, at::kDouble);
+    const double* h = host.data_ptr<double>();
+    std::vector<double> kl_sum(gates_.num_layers(), 0.0);
+    int64_t at_value = 2;
+    for (const auto* layers : kl_layers)
+      for (int64_t l : *layers) kl_sum[l] += h[at_value++];
     ++step;
     ++done_this_call;
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    last = {step, loss_sum, kl_sum, lr, grad_norm, secs > 0 ? tokens / secs : 0.0};
-    nlohmann::json line = {{"step", step}, {"loss", loss_sum},  {"lr", lr},
-                           {"grad_norm", grad_norm}, {"layer_kl", kl_sum},
+    last = {step, h[0], kl_sum, lr, h[1], secs > 0 ? batch.tokens() / secs : 0.0};
+    nlohmann::json line = {{"step", step}, {"loss", last.loss},  {"lr", lr},
+                           {"grad_norm", last.grad_norm}, {"layer_kl", kl_sum},
                            {"tokens_per_s", last.tokens_per_s}};
     metrics << line.dump() << "\n";
     metrics.flush();

@@ -1,17 +1,29 @@
 // Gate distillation loop (DESIGN.md §3, issue 6 §3): only the gates train; the frozen LLM's part
-// arrives as DistillSamples (pooled pre-RoPE Q/K + ground truth G per layer), either from a
-// capture file (offline: the LLM never runs again) or produced on the fly by running the model
-// (online). Both go through the same loss and optimiser code.
+// arrives as DistillBatches (pooled pre-RoPE Q/K + ground truth G per layer, stacked into groups
+// of one shape: core/gate/distill_batch.h), either read from capture files (offline: the LLM never
+// runs again) or produced on the fly by running the model (online). Both go through the same loss
+// and optimiser code.
 //
-// AdamW, linear warm-up then cosine decay, global-norm gradient clipping, gradient accumulation
-// (`batch` samples per step), seeded sample order, one JSONL line of metrics per step, and atomic
-// checkpoints (checkpoints/step_XXXXXX/: gates + optimizer state + state.json with step and RNG
-// state, written to a .tmp folder and renamed). run() resumes from the highest complete
-// checkpoint and reaches the same final weights as an uninterrupted run: the sample order is a
-// pure function of (seed, sample counter), so the checkpointed counter is the RNG state.
+// A step asks its source for the samples of counters [step * batch, (step + 1) * batch) and runs
+// each group as one forward per layer ([B, ...] through AttnGate::log_scores and the loss), one
+// backward per group (or per `micro_batch` samples of it). Nothing in the layer loop reads a
+// value back to the host: the step's loss, per-layer KL and gradient norm come back in one copy
+// after the optimiser step. Batch tensors in pinned host memory reach a GPU by non-blocking copies.
+//   SmolLM2's gates (30 layers), 2k windows, batch 16, one CPU thread: 1.25 steps per
+//   CPU-second one sample at a time, 1.88 batched; operator calls per step fall from 277k to 23k,
+//   which is what sets the time on a GPU, where ops of these sizes are launch-bound
+//   (tests/gates/capture_io_bench_test.cpp, "[.distill_step_bench]").
+//
+// AdamW, linear warm-up then cosine decay, global-norm gradient clipping, seeded sample order,
+// one JSONL line of metrics per step, and atomic checkpoints (checkpoints/step_XXXXXX/: gates +
+// optimizer state + state.json with step and RNG state, written to a .tmp folder and renamed).
+// run() resumes from the highest complete checkpoint and reaches the same final weights as an
+// uninterrupted run: what a counter's sample is is a pure function of (seed, sample counter), so
+// the checkpointed counter is the RNG state.
 #pragma once
 
 #include "core/config/config_reader.h"
+#include "core/gate/distill_batch.h"
 #include "core/gate/distill_loss.h"
 #include "core/gate/gate_set.h"
 
@@ -24,17 +36,6 @@
 #include <vector>
 
 namespace seer::core {
-
-// One sequence's worth of training data for the gates.
-struct DistillSample {
-  std::string id;
-  std::vector<int64_t> layers;        // model layers present (gates of other layers get no loss)
-  std::vector<at::Tensor> q_pooled;   // per entry of `layers`: [nb, Hq, 3D] (avg | max | min)
-  std::vector<at::Tensor> k_pooled;   // [nb, Hkv, 3D]
-  std::vector<at::Tensor> g;          // [H_sel, nb, nb] ground truth
-  std::vector<int64_t> heads;         // query heads of g (empty = all)
-  int64_t tokens = 0;                 // sequence length (for tokens/s)
-};
 
 struct DistillTrainConfig {
   int64_t steps = 500;
@@ -75,19 +76,37 @@ struct DistillStepMetrics {
   double tokens_per_s = 0;
 };
 
-// Loss of one sample (scaled mean over its layers) and, optionally, per-layer unscaled KL.
+// Loss of one sample (scaled mean over its layers) and, optionally, per-layer unscaled KL. The
+// one-sample-at-a-time reference of distill_group_loss.
 at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
                                const DistillLossOptions& opts, std::vector<double>* layer_kl);
 
+// Losses [B] of a group's samples (each the scaled mean over its layers, as distill_sample_loss),
+// from one forward per layer on the gates' device; `layer_kl` (optional) gets the unscaled KL
+// [|layers|, B], detached. Never waits for the device.
+at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
+                              const DistillLossOptions& opts, at::Tensor* layer_kl = nullptr);
+
 class DistillTrainer {
  public:
+  // The samples of counters [first_counter, first_counter + count), exactly `count` of them.
+  using BatchSource = std::function<DistillBatch(int64_t first_counter, int64_t count)>;
+  // Sample `index` of a fixed set of `num_samples`.
   using SampleSource = std::function<DistillSample(int64_t index)>;
   using StepCallback = std::function<void(const DistillStepMetrics&)>;
 
   // `gates` is trained in place (moved to cfg.device, float32). `out_dir` receives metrics.jsonl
   // and checkpoints/.
+  DistillTrainer(GateSet& gates, BatchSource source, DistillTrainConfig cfg,
+                 std::filesystem::path out_dir);
+  // A fixed set: counter c reads sample distill_sample_index(seed, c, num_samples); a step's
+  // samples are grouped by group_distill_samples (pinned when training on CUDA).
   DistillTrainer(GateSet& gates, SampleSource source, int64_t num_samples, DistillTrainConfig cfg,
                  std::filesystem::path out_dir);
+
+  // At most this many samples per forward/backward (splits larger groups; bounds the memory of
+  // long sequences); 0 = a whole group at once.
+  void set_micro_batch(int64_t samples) { micro_batch_ = samples; }
 
   void on_step(StepCallback cb) { on_step_ = std::move(cb); }
   // Trains until cfg.steps (resuming from a checkpoint when present); returns the last metrics.
@@ -99,12 +118,12 @@ class DistillTrainer {
 
  private:
   GateSet& gates_;
-  SampleSource source_;
-  int64_t num_samples_;
+  BatchSource source_;
   DistillTrainConfig cfg_;
   std::filesystem::path out_dir_;
   StepCallback on_step_;
   int64_t stop_after_ = 0;
+  int64_t micro_batch_ = 0;
 };
 
 }  // namespace seer::core

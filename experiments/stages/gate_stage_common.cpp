@@ -8,11 +8,16 @@
 
 namespace seer::experiments {
 
+std::vector<int64_t> gate_training_tokens(const config::ConfigTree& config,
+                                          const core::ModelSpec& spec, int64_t max_tokens) {
+  const auto tok = core::load_tokenizer(spec);
+  return split_tokens(config, "train", tok, max_tokens);
+}
+
 std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,
                                                      const core::ModelSpec& spec, int64_t length,
                                                      int64_t count) {
-  const auto tok = core::load_tokenizer(spec);
-  const std::vector<int64_t> ids = split_tokens(config, "train", tok, length * count);
+  const std::vector<int64_t> ids = gate_training_tokens(config, spec, length * count);
   std::vector<std::vector<int64_t>> windows;
   for (int64_t w = 0; w < count && (w + 1) * length <= static_cast<int64_t>(ids.size()); ++w)
     windows.emplace_back(ids.begin() + w * length, ids.begin() + (w + 1) * length);

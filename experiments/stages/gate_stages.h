@@ -17,8 +17,12 @@ namespace seer::experiments {
 std::unique_ptr<Stage> make_capture_stage();
 std::unique_ptr<Stage> make_distill_stage();
 
-// Token windows for capture / online distillation: the `train` split's stream (split_tokens),
-// cut into `count` windows of `length` tokens (fewer when the split runs out).
+// The token stream gates train on (capture and online distillation read nothing else): the
+// `train` split of `data` (split_tokens), its first `max_tokens` tokens (0 = all).
+std::vector<int64_t> gate_training_tokens(const config::ConfigTree& config,
+                                          const core::ModelSpec& spec, int64_t max_tokens);
+
+// The first `count` windows of `length` tokens of gate_training_tokens (fewer when it runs out).
 std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& config,
                                                      const core::ModelSpec& spec, int64_t length,
                                                      int64_t count);

@@ -152,3 +152,64 @@ TEST_CASE("a config change moves old outputs aside and re-runs everything downst
   CHECK(g_runs == 5);
   CHECK(io::read_file(result.run_dir / "count_other" / "partial.bin") == "mine");
 }
+
+TEST_CASE("a stage entry's overrides reach its config, validation and hash only", "[config]") {
+  experiments::register_stage("count", [] { return std::make_unique<CountStage>(); });
+  experiments::register_stage("count_other", [] { return std::make_unique<CountOtherStage>(); });
+  const auto dir = fresh_dir("runner_stage_overrides");
+  const std::vector<std::string> ov = {"++run.dir=" + dir.string(), "++run.name=s"};
+  g_runs = 0;
+  auto composed = test::compose_fixture("pipeline_overrides", ov);
+  const auto entries = experiments::parse_stage_list(composed.tree);
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[1].overrides == std::vector<std::string>{"counter=seven"});
+  // A group choice and an interpolated value, each for one stage; the run's config is untouched.
+  CHECK(experiments::stage_config(composed, entries[1]).at("counter.value").as<int>() == 7);
+  CHECK(experiments::stage_config(composed, entries[2]).at("counter.value").as<int>() == 10);
+  CHECK(composed.tree.at("counter.value").as<int>() == 1);
+  // What `seer show` prints about them (${...} in an override resolves against the run's config).
+  CHECK(experiments::stage_override_lines(composed) ==
+        std::vector<std::string>{"stage count_seven (count) overrides: counter=seven",
+                                 "  counter.value: 7 (run: 1)",
+                                 "stage count_ref (count) overrides: counter.value=10",
+                                 "  counter.value: 10 (run: 1)"});
+  auto result = experiments::run_experiment(composed, "pipeline_overrides");
+  CHECK(g_runs == 4);
+  CHECK(io::read_file(result.run_dir / "count" / "value.txt") == "1");
+  CHECK(io::read_file(result.run_dir / "count_seven" / "value.txt") == "7");
+  CHECK(io::read_file(result.run_dir / "count_ref" / "value.txt") == "10");
+  CHECK(fs::exists(result.run_dir / "count_seven" / "config.yaml"));
+  CHECK_FALSE(fs::exists(result.run_dir / "count" / "config.yaml"));
+
+  // The command line applies before the entry's overrides: count_ref's interpolation follows
+  // other.value, so it re-runs (and count_other after it); the stages before it are skipped.
+  auto changed = ov;
+  changed.push_back("other.value=3");
+  result = experiments::run_experiment(test::compose_fixture("pipeline_overrides", changed),
+                                       "pipeline_overrides");
+  CHECK(io::read_file(result.run_dir / "count_ref" / "value.txt") == "3");
+  CHECK(result.stages_skipped == 2);
+  CHECK(result.stages_run == 2);
+
+  // Errors name the experiment file, the stage id and the override.
+  auto bad_entry = [&](const std::string& entry) {
+    auto o = ov;
+    o.push_back("stages=[count, count_other, " + entry + "]");
+    return test::config_error_of([&] {
+      experiments::validate_experiment(test::compose_fixture("pipeline_overrides", o));
+    });
+  };
+  CHECK_THAT(bad_entry("{stage: count, id: b, overrides: [counter.valu=2]}"),
+             Contains("stages.b.overrides") && Contains("counter.valu"));
+  CHECK_THAT(bad_entry("{stage: count, id: b, overrides: [counter.value=many]}"),
+             Contains("stages.b.overrides") && Contains("counter.value") && Contains("many"));
+  CHECK_THAT(bad_entry("{stage: count, id: b, overrides: [other.value=2]}"),
+             Contains("stages.b.overrides") && Contains("other.value=2") &&
+                 Contains("reads only counter"));
+  CHECK_THAT(bad_entry("{stage: count, id: b, overrides: [counter=nine]}"),
+             Contains("stages.b.overrides") && Contains("counter/nine.yaml"));
+  CHECK_THAT(bad_entry("{stage: count, id: b, overrides: counter.value=2}"),
+             Contains("stages.b.overrides") && Contains("expected a list"));
+  CHECK_THAT(bad_entry("{stage: count, id: b, override: [counter.value=2]}"),
+             Contains("stages.b.override") && Contains("unknown key"));
+}

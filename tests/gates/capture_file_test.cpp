@@ -1,10 +1,11 @@
-// HDF5 capture file: round trip (float16 and float32 G, optional P and masks), append/resume
+// HDF5 capture file: round trip (float16 and float32 G and pooled Q/K, deflate or not, optional P
+// and masks), append/resume
 // (an incomplete sequence is removed on reopen, complete ones are kept), mismatched info is
 // refused naming the attribute, and h5py reads the same values and attributes.
 #include "gates_catch.h"
 
 #include "data/capture_file.h"
-#include "data/capture_samples.h"
+#include "data/capture_dataset.h"
 #include "gates_test_util.h"
 
 #include <ATen/ATen.h>
@@ -28,6 +29,7 @@ data::CaptureFileInfo tiny_info(const std::string& g_dtype) {
   info.layers = {0, 2};
   info.heads = {};
   info.g_dtype = g_dtype;
+  info.qk_dtype = g_dtype;
   return info;
 }
 
@@ -57,14 +59,15 @@ data::CaptureSequence random_sequence(const std::string& id, int64_t length, at:
 
 TEST_CASE("capture file round trip, resume and h5py", "[gates][capture]") {
   const std::string g_dtype = GENERATE(std::string("float16"), std::string("float32"));
-  CAPTURE(g_dtype);
-  const auto dir = gates_test::fresh_dir("capture_" + g_dtype);
+  const std::string compression = GENERATE(std::string("none"), std::string("deflate"));
+  CAPTURE(g_dtype, compression);
+  const auto dir = gates_test::fresh_dir("capture_" + g_dtype + compression);
   const auto path = dir / "capture.h5";
   auto gen = at::detail::createCPUGenerator(11);
   auto s0 = random_sequence("book_a/0", 70, gen, true);
   auto s1 = random_sequence("book_b/0", 33, gen, false);
   {
-    data::CaptureWriter w(path, tiny_info(g_dtype));
+    data::CaptureWriter w(path, tiny_info(g_dtype), compression);
     CHECK_FALSE(w.has_sequence("book_a/0"));
     w.write(s0);
     CHECK(w.has_sequence("book_a/0"));
@@ -78,7 +81,7 @@ TEST_CASE("capture file round trip, resume and h5py", "[gates][capture]") {
     H5Fclose(f);
   }
   {
-    data::CaptureWriter w(path, tiny_info(g_dtype));  // resume: the torn group is removed
+    data::CaptureWriter w(path, tiny_info(g_dtype), compression);  // resume: the torn group is removed
     CHECK(w.sequences() == std::vector<std::string>{"book_a_0"});
     CHECK_FALSE(w.has_sequence("book_b/0"));
     w.write(s1);
@@ -101,8 +104,10 @@ TEST_CASE("capture file round trip, resume and h5py", "[gates][capture]") {
     for (const auto& want : s->layers) {
       auto got = r.read_layer(s->id, want.layer);
       CHECK((got.g - want.g).abs().max().item<double>() <= g_tol);
-      CHECK(at::equal(got.q_pooled, want.q_pooled));
-      CHECK(at::equal(got.k_pooled, want.k_pooled));
+      // Stored as qk_dtype, read back as float32: the rounding to float16 and nothing else.
+      const auto qk = data::capture_dtype(g_dtype);
+      CHECK(at::equal(got.q_pooled, want.q_pooled.to(qk).to(at::kFloat)));
+      CHECK(at::equal(got.k_pooled, want.k_pooled.to(qk).to(at::kFloat)));
       CHECK(got.p.defined() == want.p.defined());
       if (want.p.defined()) {
         CHECK(at::equal(got.p, want.p));
@@ -112,10 +117,10 @@ TEST_CASE("capture file round trip, resume and h5py", "[gates][capture]") {
   CHECK(gates_test::contains(gates_test::error_message([&] { r.read_layer("book_a/0", 1); }),
                              "layer_001"));
 
-  auto samples = data::load_distill_samples(r);
-  REQUIRE(samples.size() == 2);
-  CHECK(samples[0].layers == std::vector<int64_t>{0, 2});
-  CHECK(samples[0].tokens == 70);
+  data::CaptureDataset dataset({path});
+  REQUIRE(dataset.size() == 2);
+  CHECK(dataset.entry(0).layers == std::vector<int64_t>{0, 2});
+  CHECK(dataset.entry(0).length == 70);
 
   // h5py sees the same attributes and values.
   const std::string out = gates_test::run_python("tests/gates/read_capture.py", path.string());
@@ -146,7 +151,8 @@ TEST_CASE("capture file round trip, resume and h5py", "[gates][capture]") {
       CHECK(complete == 1);
       CHECK(dtype == g_dtype);
       CHECK(g_sum == Approx(want.g.sum().item<double>()).margin(0.05));
-      CHECK(q_sum == Approx(want.q_pooled.to(at::kDouble).sum().item<double>()).margin(1e-3));
+      const auto q_stored = want.q_pooled.to(data::capture_dtype(g_dtype)).to(at::kDouble);
+      CHECK(q_sum == Approx(q_stored.sum().item<double>()).margin(1e-3));
       ++checked;
     }
   }
