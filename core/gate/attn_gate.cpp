@@ -27,12 +27,26 @@ void check_weight(const at::Tensor& w, const char* name, int64_t heads, int64_t 
               out);
 }
 
-// x [B, H, n, d] rotated per row n (HF rotate-half layout), cos/sin [n, d].
+// x [B, H, n, d] rotated per row n (HF rotate-half layout over the first r channels, the rest
+// kept as flash-attn's apply_rotary_emb does), cos/sin [n, r] with r <= d.
 at::Tensor rotate(const at::Tensor& x, const std::pair<at::Tensor, at::Tensor>& cos_sin) {
-  const int64_t d = x.size(-1);
-  auto x1 = x.narrow(-1, 0, d / 2);
-  auto x2 = x.narrow(-1, d / 2, d / 2);
-  return x * cos_sin.first + at::cat({-x2, x1}, -1) * cos_sin.second;
+  const int64_t d = x.size(-1), r = cos_sin.first.size(-1);
+  auto xr = r == d ? x : x.narrow(-1, 0, r);
+  auto x1 = xr.narrow(-1, 0, r / 2);
+  auto x2 = xr.narrow(-1, r / 2, r / 2);
+  auto out = xr * cos_sin.first + at::cat({-x2, x1}, -1) * cos_sin.second;
+  return r == d ? out : at::cat({out, x.narrow(-1, r, d - r)}, -1);
+}
+
+int64_t rope_dim_of(const GateConfig& cfg, const GateShape& shape) {
+  if (cfg.rope_dim == "hidden_size") return cfg.hidden_size;
+  TORCH_CHECK(cfg.rope_dim == "head_dim", "AttnGate: rope_dim '", cfg.rope_dim,
+              "': expected hidden_size | head_dim");
+  // The reference rotates with flash-attn there, which needs rotary dim <= d.
+  TORCH_CHECK(shape.head_dim <= cfg.hidden_size && shape.head_dim % 2 == 0,
+              "AttnGate: rope_dim head_dim needs an even D <= d (got D = ", shape.head_dim,
+              ", d = ", cfg.hidden_size, ")");
+  return shape.head_dim;
 }
 
 }  // namespace
@@ -40,8 +54,8 @@ at::Tensor rotate(const at::Tensor& x, const std::pair<at::Tensor, at::Tensor>& 
 AttnGate::AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq,
                    at::Tensor wk)
     : cfg_(std::move(cfg)), shape_(shape), rope_(std::move(rope)),
-      rotary_(rope_.rope, cfg_.hidden_size, rope_.max_position_embeddings), wq_(std::move(wq)),
-      wk_(std::move(wk)) {
+      rotary_(rope_.rope, rope_dim_of(cfg_, shape_), rope_.max_position_embeddings),
+      wq_(std::move(wq)), wk_(std::move(wk)) {
   TORCH_CHECK(shape_.num_q_heads > 0 && shape_.num_kv_heads > 0 &&
                   shape_.num_q_heads % shape_.num_kv_heads == 0,
               "AttnGate: Hkv = ", shape_.num_kv_heads, " does not divide Hq = ",
@@ -86,6 +100,12 @@ PooledQK AttnGate::pool(const at::Tensor& q_pre_rope, const at::Tensor& k_pre_ro
 
 at::Tensor AttnGate::logits(const at::Tensor& q_pooled, const at::Tensor& k_pooled,
                             int64_t q_block_offset, const std::optional<at::Tensor>& kv_blocks) const {
+  return logits_in(wk_.scalar_type(), q_pooled, k_pooled, q_block_offset, kv_blocks);
+}
+
+at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
+                               const at::Tensor& k_pooled, int64_t q_block_offset,
+                               const std::optional<at::Tensor>& kv_blocks) const {
   const int64_t Hq = shape_.num_q_heads, Hkv = shape_.num_kv_heads, g = Hq / Hkv;
   const int64_t d = cfg_.hidden_size;
   TORCH_CHECK(q_pooled.dim() == 4 && q_pooled.size(2) == Hq &&
@@ -98,17 +118,17 @@ at::Tensor AttnGate::logits(const at::Tensor& q_pooled, const at::Tensor& k_pool
               "AttnGate: pooled k must be [B=", q_pooled.size(0), ", nbk, Hkv=", Hkv, ", ",
               k_in_features(cfg_, shape_), "], got ", k_pooled.sizes());
   const int64_t B = q_pooled.size(0), nbq = q_pooled.size(1), nbk = k_pooled.size(1);
-  const auto dtype = wk_.scalar_type();
+  const auto wk = wk_.to(dtype);  // no-op (same tensor) in the weights' own dtype
 
   auto q = q_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hq, nbq, Dq]
   auto k = k_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hkv, nbk, Dk]
   if (wq_.defined()) {
-    q = at::matmul(q, wq_);  // [B, Hq, nbq, d]
-    k = at::matmul(k, wk_);  // [B, Hkv, nbk, d]
+    q = at::matmul(q, wq_.to(dtype));  // [B, Hq, nbq, d]
+    k = at::matmul(k, wk);             // [B, Hkv, nbk, d]
   } else {
     // Reference corner: a K map per query head, so K is read once per query head.
     k = k.unsqueeze(2).expand({B, Hkv, g, nbk, k.size(-1)}).reshape({B, Hq, nbk, k.size(-1)});
-    k = at::matmul(k, wk_);  // [B, Hq, nbk, d]
+    k = at::matmul(k, wk);  // [B, Hq, nbk, d]
   }
 
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(wk_.device());

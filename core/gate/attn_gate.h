@@ -7,6 +7,9 @@
 //
 // Reference-checkpoint corner: with one Q pooling and d == D the reference has no Q map (identity)
 // and a K map per *query* head, wk [Hq, D*|k pools|, d]; `wq` is then undefined.
+//
+// Block RoPE (GateConfig::rope_dim): all d channels with dim-d frequencies (hidden_size), or the
+// first D channels with the model's dim-D frequencies and [D, d) unrotated (head_dim, needs D <= d).
 #pragma once
 
 #include "core/gate/gate_config.h"
@@ -65,6 +68,12 @@ class AttnGate {
   at::Tensor log_scores(const at::Tensor& q_pooled, const at::Tensor& k_pooled,
                         int64_t q_block_offset = 0,
                         const std::optional<at::Tensor>& kv_blocks = std::nullopt) const;  // log P
+  // logits() computed in `dtype` from the weights cast to it. The cast is differentiable, so with
+  // float32 weights and bfloat16 here the gradient reaches the float32 weights: a bf16 forward with
+  // float32 master weights.
+  at::Tensor logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
+                       const at::Tensor& k_pooled, int64_t q_block_offset = 0,
+                       const std::optional<at::Tensor>& kv_blocks = std::nullopt) const;
 
   const GateConfig& config() const { return cfg_; }
   const GateShape& shape() const { return shape_; }
@@ -80,7 +89,7 @@ class AttnGate {
   GateConfig cfg_;
   GateShape shape_;
   GateRope rope_;
-  RotaryEmbedding rotary_;  // dim d
+  RotaryEmbedding rotary_;  // dim d, or D with rope_dim head_dim
   at::Tensor wq_;
   at::Tensor wk_;
 };

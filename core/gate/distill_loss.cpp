@@ -5,9 +5,32 @@
 #include <stdexcept>
 
 namespace seer::core {
+namespace {
+
+void check_choice(const char* key, const std::string& value, const char* a, const char* b) {
+  if (value != a && value != b)
+    throw std::invalid_argument(std::string("distill loss ") + key + " '" + value +
+                                "': expected " + a + " | " + b);
+}
+
+}  // namespace
+
+void check_distill_loss_options(const DistillLossOptions& opts) {
+  check_choice("reduction", opts.reduction, "row_mean", "element_mean");
+  check_choice("layer_reduction", opts.layer_reduction, "mean", "sum");
+  check_choice("g_dtype", opts.g_dtype, "float32", "bfloat16");
+  check_choice("gate_dtype", opts.gate_dtype, "float32", "bfloat16");
+}
 
 int64_t distill_first_row(int64_t nbq, const DistillLossOptions& opts) {
   return opts.drop_first_quarter ? nbq / 4 : 0;
+}
+
+at::Tensor distill_g_bf16(const at::Tensor& g) {
+  const auto p = g.to(at::kBFloat16);
+  const auto sums = p.sum(-1, /*keepdim=*/true);  // float accumulation, bf16 result (as torch.sum)
+  const auto safe = sums.masked_fill(sums == 0, 1.0);
+  return (p / safe).to(at::kFloat);               // bf16 division: the quotient rounds to bf16
 }
 
 namespace {
@@ -23,13 +46,13 @@ KlSums kl_sums(const at::Tensor& log_p, const at::Tensor& g, const DistillLossOp
               log_p.sizes());
   TORCH_CHECK(g.sizes() == log_p.sizes(), "distill_layer_kl: G ", g.sizes(),
               " and log_p ", log_p.sizes(), " differ");
-  if (opts.reduction != "row_mean" && opts.reduction != "element_mean")
-    throw std::invalid_argument("distill loss reduction '" + opts.reduction +
-                                "': expected row_mean | element_mean");
+  check_distill_loss_options(opts);
   const int64_t nbq = log_p.size(2);
   const int64_t first = distill_first_row(nbq, opts);
   auto lp = log_p.narrow(2, first, nbq - first);
-  auto gt = g.narrow(2, first, nbq - first).to(lp.device(), lp.scalar_type());
+  auto g_rows = g.narrow(2, first, nbq - first);
+  if (opts.g_dtype == "bfloat16") g_rows = distill_g_bf16(g_rows);  // row-local: rows kept first
+  auto gt = g_rows.to(lp.device(), lp.scalar_type());
   // 0 log 0 = 0; where G = 0 the (possibly -inf) log P must not reach the product, neither in
   // the value nor in the gradient.
   auto present = gt > 0;
@@ -66,6 +89,7 @@ at::Tensor distill_loss(const std::vector<at::Tensor>& log_p, const std::vector<
                         const DistillLossOptions& opts) {
   TORCH_CHECK(!log_p.empty() && log_p.size() == g.size(), "distill_loss: ", log_p.size(),
               " gate outputs but ", g.size(), " ground-truth maps");
+  check_distill_loss_options(opts);
   std::vector<at::Tensor> kl;
   for (size_t l = 0; l < log_p.size(); ++l) kl.push_back(distill_layer_kl(log_p[l], g[l], opts));
   return distill_loss_each(kl, opts);
@@ -76,7 +100,9 @@ at::Tensor distill_loss_each(const std::vector<at::Tensor>& layer_kl_each,
   TORCH_CHECK(!layer_kl_each.empty(), "distill_loss: no layers");
   at::Tensor sum;
   for (const auto& kl : layer_kl_each) sum = sum.defined() ? sum + kl : kl;
-  return sum * (opts.scale / static_cast<double>(layer_kl_each.size()));
+  const double layers =
+      opts.layer_reduction == "sum" ? 1.0 : static_cast<double>(layer_kl_each.size());
+  return sum * (opts.scale / layers);
 }
 
 }  // namespace seer::core

@@ -1,13 +1,25 @@
-// The self-distillation loss (DESIGN.md §3): per layer KL(G || P) between the ground-truth block
-// map G and the gate's scores P, over the query blocks after the first quarter (the reference drops
-// rows [0, nbq / 4): near-empty, unstable rows), averaged over layers and scaled (reference x10).
+// The self-distillation loss (DESIGN.md §3, docs/distillation.md): per layer KL(G || P) between the
+// ground-truth block map G and the gate's scores P, over the query blocks after the first quarter
+// (the reference drops rows [0, nbq / 4) of each sequence: near-empty, unstable rows), reduced over
+// layers and scaled (reference x10).
 //
-// Reduction per layer:
+// Reduction per layer (`reduction`):
 //   row_mean      (default) sum_j G log(G / P) per row, averaged over the kept non-empty rows of
-//                 every batch entry and head: a KL in nats per block row.
-//   element_mean  the reference's torch.nn.KLDivLoss() ("mean"): the same sum divided by the number
-//                 of elements B * Hq * rows * nbk, for reproducing the reference's loss values.
-// Rows of G that sum to 0 (padding past a sequence's end) are left out of both.
+//                 every batch entry and head: a KL in nats per block row, whatever nbk is.
+//   element_mean  the reference's torch.nn.KLDivLoss() ("mean"): the same sum divided by
+//                 B * Hq * rows * nbk, every element of the kept rows counted, those above the
+//                 causal diagonal included (they add 0 to the sum: G = 0 there).
+// Rows of G that sum to 0 (padding past a sequence's end) are left out of both; the reference
+// never has such rows (it trains on full-length sequences).
+// Masked scores: the reference adds finfo(bf16).min to masked logits, so its log P is finite there
+// and 0 * log P = 0; ours are -inf and never reach the product. Value and gradient are the same.
+//
+// Over layers (`layer_reduction`): mean (default; the loss does not grow with the depth) or sum
+// (the reference: its model adds every layer's loss).
+//
+// Precision (`g_dtype`, `gate_dtype`): the reference's Triton kernel stores the max-pooled map in
+// bf16 and normalises it in bf16, and its gates run in bf16 (DeepSpeed bf16 with fp32 master
+// weights). bfloat16 reproduces each; float32 (default) keeps both in float32.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -21,12 +33,24 @@ namespace seer::core {
 struct DistillLossOptions {
   double scale = 10.0;
   bool drop_first_quarter = true;
-  std::string reduction = "row_mean";  // row_mean | element_mean
+  std::string reduction = "row_mean";      // row_mean | element_mean
+  std::string layer_reduction = "mean";    // mean | sum
+  std::string g_dtype = "float32";         // float32 | bfloat16: G as the loss sees it
+  std::string gate_dtype = "float32";      // float32 | bfloat16: the gate forward in training
 };
+
+// Throws std::invalid_argument naming the first option with a value outside its choices.
+void check_distill_loss_options(const DistillLossOptions& opts);
 
 // First kept query block: nbq / 4 when dropping the first quarter (absolute rows of a whole
 // sequence), else 0.
 int64_t distill_first_row(int64_t nbq, const DistillLossOptions& opts);
+
+// G as the reference's kernel hands it over: the map rounded to bf16, each row summed (float
+// accumulation, bf16 result) and divided in bf16. Our G arrives normalised, so the roundings act on
+// G instead of on the unnormalised max-pooled map: the same steps and error size, not bit for bit
+// the reference's values. Rows summing to 0 stay 0. Returns float32, the shape of g.
+at::Tensor distill_g_bf16(const at::Tensor& g);
 
 // One layer, unscaled. log_p [B, Hq, nbq, nbk] (gate log-scores, -inf where masked), g the same
 // shape (any float dtype). Differentiable in log_p; computed in log_p's dtype. Never waits for the
@@ -40,7 +64,7 @@ at::Tensor distill_layer_kl(const at::Tensor& log_p, const at::Tensor& g,
 at::Tensor distill_layer_kl_each(const at::Tensor& log_p, const at::Tensor& g,
                                  const DistillLossOptions& opts = {});
 
-// Mean over layers of distill_layer_kl, times opts.scale.
+// distill_layer_kl reduced over layers (mean or sum), times opts.scale.
 at::Tensor distill_loss(const std::vector<at::Tensor>& log_p, const std::vector<at::Tensor>& g,
                         const DistillLossOptions& opts = {});
 

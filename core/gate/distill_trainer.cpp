@@ -59,6 +59,16 @@ void set_lr(torch::optim::AdamW& opt, double lr) {
     static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
 
+// Gate log-scores as the loss options ask: with gate_dtype bfloat16 the gate runs on bf16 casts of
+// its float32 weights (the gradient reaches the float32 weights) and the log-softmax is taken in
+// float32, as in the reference's bf16 training.
+at::Tensor gate_log_scores(const AttnGate& gate, const at::Tensor& q, const at::Tensor& k,
+                           const DistillLossOptions& opts) {
+  if (opts.gate_dtype == "bfloat16")
+    return at::log_softmax(gate.logits_in(at::kBFloat16, q, k).to(at::kFloat), -1);
+  return gate.log_scores(q, k);
+}
+
 }  // namespace
 
 DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
@@ -71,14 +81,23 @@ DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
   if (!(c.lr > 0)) r.fail("lr", "expected > 0");
   c.warmup_steps = r.get<int64_t>("warmup_steps", c.warmup_steps);
   if (c.warmup_steps < 0) r.fail("warmup_steps", "expected >= 0");
+  c.warmup_offset = r.get<int64_t>("warmup_offset", c.warmup_offset);
+  if (c.warmup_offset != 0 && c.warmup_offset != 1)
+    r.fail("warmup_offset", "expected 0 (transformers: the first step has lr 0) or 1");
   c.min_lr_ratio = r.get<double>("min_lr_ratio", c.min_lr_ratio);
   if (c.min_lr_ratio < 0 || c.min_lr_ratio > 1) r.fail("min_lr_ratio", "expected in [0, 1]");
   c.weight_decay = r.get<double>("weight_decay", c.weight_decay);
+  if (c.weight_decay < 0) r.fail("weight_decay", "expected >= 0");
   c.beta1 = r.get<double>("beta1", c.beta1);
+  if (!(c.beta1 >= 0 && c.beta1 < 1)) r.fail("beta1", "expected in [0, 1)");
   c.beta2 = r.get<double>("beta2", c.beta2);
+  if (!(c.beta2 >= 0 && c.beta2 < 1)) r.fail("beta2", "expected in [0, 1)");
   c.eps = r.get<double>("eps", c.eps);
+  if (!(c.eps > 0)) r.fail("eps", "expected > 0");
   c.grad_clip = r.get<double>("grad_clip", c.grad_clip);
-  if (c.grad_clip < 0) r.fail("grad_clip", "expected >= 0 (0 = off)");
+  if (!(c.grad_clip >= 0)) r.fail("grad_clip", "expected >= 0 (0 = off)");
+  c.grad_scale = r.get<double>("grad_scale", c.grad_scale);
+  if (!(c.grad_scale > 0)) r.fail("grad_scale", "expected > 0");
   c.seed = r.get<int64_t>("seed", c.seed);
   c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every);
   if (c.checkpoint_every < 1) r.fail("checkpoint_every", "expected >= 1");
@@ -86,19 +105,28 @@ DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
   if (c.keep_checkpoints < 1) r.fail("keep_checkpoints", "expected >= 1");
   c.device = r.get<std::string>("device", c.device);
   c.loss.scale = r.get<double>("loss_scale", c.loss.scale);
+  if (!(c.loss.scale > 0)) r.fail("loss_scale", "expected > 0");
   c.loss.drop_first_quarter = r.get<bool>("drop_first_quarter", c.loss.drop_first_quarter);
   c.loss.reduction = r.get_choice("loss_reduction", {"row_mean", "element_mean"}, c.loss.reduction);
+  c.loss.layer_reduction = r.get_choice("layer_reduction", {"mean", "sum"}, c.loss.layer_reduction);
+  c.loss.g_dtype = r.get_choice("g_dtype", {"float32", "bfloat16"}, c.loss.g_dtype);
+  c.loss.gate_dtype = r.get_choice("gate_dtype", {"float32", "bfloat16"}, c.loss.gate_dtype);
   r.finish();
   return c;
 }
 
 double distill_lr_at(const DistillTrainConfig& cfg, int64_t step) {
   if (step < cfg.warmup_steps)
-    return cfg.lr * static_cast<double>(step + 1) / static_cast<double>(cfg.warmup_steps);
+    return cfg.lr * static_cast<double>(step + cfg.warmup_offset) /
+           static_cast<double>(cfg.warmup_steps);
   const int64_t decay = std::max<int64_t>(1, cfg.steps - cfg.warmup_steps);
   const double p = std::min(1.0, static_cast<double>(step - cfg.warmup_steps) / decay);
   const double floor = cfg.lr * cfg.min_lr_ratio;
   return floor + (cfg.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * p));
+}
+
+double distill_sample_weight(const DistillTrainConfig& cfg) {
+  return cfg.grad_scale / static_cast<double>(cfg.batch);
 }
 
 int64_t distill_sample_index(int64_t seed, int64_t counter, int64_t num_samples) {
@@ -122,7 +150,7 @@ at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
     const AttnGate& gate = gates.layers[l];
     auto q = select_pools(s.q_pooled[i].to(device), D, s.q_kinds, gate.config().q_pools).unsqueeze(0);
     auto k = select_pools(s.k_pooled[i].to(device), D, s.k_kinds, gate.config().k_pools).unsqueeze(0);
-    auto lp = gate.log_scores(q, k);  // [1, Hq, nb, nb]
+    auto lp = gate_log_scores(gate, q, k, opts);  // [1, Hq, nb, nb]
     if (!s.heads.empty())
       lp = lp.index_select(1, at::tensor(s.heads, at::TensorOptions().dtype(at::kLong)).to(device));
     log_p.push_back(lp);
@@ -158,7 +186,7 @@ at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
     const AttnGate& gate = gates.layers[l];
     auto q = select_pools(to_device(group.q_pooled[i]), D, group.q_kinds, gate.config().q_pools);
     auto k = select_pools(to_device(group.k_pooled[i]), D, group.k_kinds, gate.config().k_pools);
-    auto lp = gate.log_scores(q, k);  // [B, Hq, nb, nb]
+    auto lp = gate_log_scores(gate, q, k, opts);  // [B, Hq, nb, nb]
     if (heads.defined()) lp = lp.index_select(1, heads);
     kl.push_back(distill_layer_kl_each(lp, to_device(group.g[i]), opts));  // [B]
   }
@@ -246,8 +274,8 @@ DistillStepMetrics DistillTrainer::run() {
       for (int64_t first = 0; first < group.size(); first += part) {
         const DistillGroup piece = group.slice(first, std::min(part, group.size() - first));
         at::Tensor kl;
-        auto loss = distill_group_loss(gates_, piece, cfg_.loss, &kl).sum() /
-                    static_cast<double>(cfg_.batch);
+        auto loss = distill_group_loss(gates_, piece, cfg_.loss, &kl).sum() *
+                    distill_sample_weight(cfg_);
         loss.backward();
         loss_sum += loss.detach();
         auto kl_sum = kl.sum(1);

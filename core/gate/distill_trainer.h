@@ -37,17 +37,22 @@
 
 namespace seer::core {
 
+// Defaults: configs/train/distill.yaml; the reference's values: configs/train/reference.yaml;
+// each key and why a default differs from the reference: docs/distillation.md.
 struct DistillTrainConfig {
   int64_t steps = 500;
   int64_t batch = 16;            // samples per optimiser step (gradient accumulation)
   double lr = 1e-3;
   int64_t warmup_steps = 20;
+  int64_t warmup_offset = 1;     // lr * (step + offset) / warmup_steps in warm-up: 1 starts at
+                                 // lr / warmup, 0 as transformers (the first step has lr 0)
   double min_lr_ratio = 0.0;     // cosine floor as a fraction of lr
   double weight_decay = 0.0;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
   double grad_clip = 1.0;        // max global grad norm; 0 = off
+  double grad_scale = 1.0;       // the step's gradient is grad_scale x the mean over its samples
   int64_t seed = 0;
   int64_t checkpoint_every = 100;  // steps; the final step always checkpoints
   int64_t keep_checkpoints = 2;
@@ -55,13 +60,19 @@ struct DistillTrainConfig {
   DistillLossOptions loss;
 };
 
-// The `train` section: keys steps, batch, lr, warmup_steps, min_lr_ratio, weight_decay, beta1,
-// beta2, eps, grad_clip, seed, checkpoint_every, keep_checkpoints, device, loss_scale,
-// drop_first_quarter, loss_reduction. Unknown keys are errors.
+// The `train` section: keys steps, batch, lr, warmup_steps, warmup_offset, min_lr_ratio,
+// weight_decay, beta1, beta2, eps, grad_clip, grad_scale, seed, checkpoint_every,
+// keep_checkpoints, device, loss_scale, drop_first_quarter, loss_reduction, layer_reduction,
+// g_dtype, gate_dtype. Unknown keys are errors.
 DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r);
 
-// lr at 0-based `step`: linear warm-up to lr over warmup_steps, then cosine to lr * min_lr_ratio.
+// lr of the optimiser step with 0-based index `step`: linear warm-up lr * (step + warmup_offset) /
+// warmup_steps for step < warmup_steps, then cosine from lr down to lr * min_lr_ratio, reached at
+// step == steps (transformers' get_cosine_schedule_with_warmup with warmup_offset 0 and floor 0).
 double distill_lr_at(const DistillTrainConfig& cfg, int64_t step);
+
+// Weight of one sample's loss in the step's gradient: grad_scale / batch.
+double distill_sample_weight(const DistillTrainConfig& cfg);
 
 // Index of the sample used as the `counter`-th sample overall: epochs walk a fresh seeded
 // permutation of [0, num_samples).
@@ -69,15 +80,17 @@ int64_t distill_sample_index(int64_t seed, int64_t counter, int64_t num_samples)
 
 struct DistillStepMetrics {
   int64_t step = 0;              // 1-based, after the update
-  double loss = 0;               // mean over the step's samples (scaled, as optimised)
+  double loss = 0;               // as optimised: grad_scale x mean over the step's samples
   std::vector<double> layer_kl;  // unscaled KL per model layer (mean over the step's samples)
   double lr = 0;
   double grad_norm = 0;          // before clipping
   double tokens_per_s = 0;
 };
 
-// Loss of one sample (scaled mean over its layers) and, optionally, per-layer unscaled KL. The
-// one-sample-at-a-time reference of distill_group_loss.
+// Loss of one sample (its layers reduced and scaled as opts say) and, optionally, per-layer
+// unscaled KL; the one-sample-at-a-time reference of distill_group_loss. With opts.gate_dtype bfloat16 the gates run in bf16 from bf16 casts of their
+// float32 weights (the gradient reaches the float32 weights) and log P is taken in float32, as in
+// the reference's bf16 training.
 at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
                                const DistillLossOptions& opts, std::vector<double>* layer_kl);
 

@@ -90,6 +90,7 @@ GateConfig parse_gate_config(const config::ConfigReader& r) {
   c.seed = r.get<int64_t>("seed", c.seed);
   c.init_std = r.get<double>("init_std", c.init_std);
   if (!(c.init_std > 0)) r.fail("init_std", "expected a positive number");
+  c.rope_dim = r.get_choice("rope_dim", {"hidden_size", "head_dim"}, c.rope_dim);
   r.finish();
   return c;
 }

@@ -21,6 +21,10 @@ struct GateConfig {
   int64_t hidden_size = 128;  // d
   int64_t seed = 0;           // initial weights
   double init_std = 0.02;     // N(0, init_std) initial weights, as the reference's initializer_range
+  // Dimension of the block RoPE: "hidden_size" rotates all d channels with frequencies of dim d;
+  // "head_dim" rotates the first D channels with the model's own dim-D frequencies and leaves
+  // [D, d) unrotated (the reference on Llama-family models, docs/distillation.md). Same when D == d.
+  std::string rope_dim = "hidden_size";
 
   std::string type_name() const { return gate_type_name(q_pools, k_pools); }
   static std::string gate_type_name(const std::vector<kernels::PoolKind>& q,
@@ -33,7 +37,7 @@ const char* pool_kind_name(kernels::PoolKind kind);   // "avg" | "max" | "min"
 void parse_gate_type(const std::string& text, std::vector<kernels::PoolKind>* q_pools,
                      std::vector<kernels::PoolKind>* k_pools);
 
-// Keys: type, block_size, hidden_size, seed, init_std (unknown keys are errors).
+// Keys: type, block_size, hidden_size, seed, init_std, rope_dim (unknown keys are errors).
 GateConfig parse_gate_config(const config::ConfigReader& r);
 
 }  // namespace seer::core

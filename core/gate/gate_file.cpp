@@ -126,6 +126,16 @@ std::vector<AttnGate> read_layers(const io::SafetensorsFile& file, const GateCon
   return layers;
 }
 
+// The block RoPE a reference checkpoint was trained with. The reference builds it from a copy of
+// the model config with hidden_size = d * heads, and transformers 4.51 takes the rotary dim from
+// config.head_dim when the config has one: Llama configs do (D, the first D of d channels rotate),
+// Qwen2 configs do not (d). Our exports name theirs in seer_rope_dim. Only matters when D != d.
+std::string reference_rope_dim(const json& j, int64_t head_dim, int64_t hidden_size) {
+  if (j.contains("seer_rope_dim")) return j.at("seer_rope_dim").get<std::string>();
+  if (head_dim == hidden_size) return "hidden_size";
+  return j.value("model_type", std::string()) == "llama" ? "head_dim" : "hidden_size";
+}
+
 }  // namespace
 
 std::string reference_gate_tensor_name(int64_t layer, bool q_side) {
@@ -142,6 +152,7 @@ void save_gates(const GateSet& gates, const fs::path& dir) {
             {"hidden_size", gates.config.hidden_size},
             {"seed", gates.config.seed},
             {"init_std", gates.config.init_std},
+            {"rope_dim", gates.config.rope_dim},
             {"base_model", gates.base_model},
             {"num_layers", gates.num_layers()},
             {"num_q_heads", gates.shape.num_q_heads},
@@ -168,6 +179,10 @@ GateSet load_gates(const fs::path& dir) {
     g.config.hidden_size = j.at("hidden_size").get<int64_t>();
     g.config.seed = j.value("seed", int64_t{0});
     g.config.init_std = j.value("init_std", 0.02);
+    g.config.rope_dim = j.value("rope_dim", std::string("hidden_size"));
+    if (g.config.rope_dim != "hidden_size" && g.config.rope_dim != "head_dim")
+      throw std::runtime_error(fmt::format("{}: rope_dim = '{}': expected hidden_size | head_dim",
+                                           cfg_path.string(), g.config.rope_dim));
     g.base_model = j.value("base_model", "");
     g.shape = {j.at("num_q_heads").get<int64_t>(), j.at("num_kv_heads").get<int64_t>(),
                j.at("head_dim").get<int64_t>()};
@@ -191,6 +206,7 @@ void export_reference_gates(const GateSet& gates, const fs::path& dir) {
             {"seerattn_gate_block_size", gates.config.block_size},
             {"seerattn_gate_hidden_size", gates.config.hidden_size},
             {"seerattn_gate_force_double", force_double},
+            {"seer_rope_dim", gates.config.rope_dim},
             {"base_model", gates.base_model},
             {"num_hidden_layers", gates.num_layers()},
             {"num_attention_heads", gates.shape.num_q_heads},
@@ -216,6 +232,10 @@ GateSet import_reference_gates(const fs::path& dir, const GateRope& rope, const 
     g.config.block_size = j.at("seerattn_gate_block_size").get<int64_t>();
     g.config.hidden_size = j.at("seerattn_gate_hidden_size").get<int64_t>();
     g.base_model = j.value("base_model", "");
+    g.config.rope_dim = reference_rope_dim(j, shape.head_dim, g.config.hidden_size);
+    if (g.config.rope_dim != "hidden_size" && g.config.rope_dim != "head_dim")
+      throw std::runtime_error(fmt::format("{}: seer_rope_dim = '{}': expected hidden_size | head_dim",
+                                           cfg_path.string(), g.config.rope_dim));
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: {}", cfg_path.string(), e.what()));
   }

@@ -2,14 +2,19 @@
 //   gates.safetensors  tensors in the reference layout (below), float32
 //   gates.json         {"format": "seer-gates", "version": 1, "type", "block_size", "hidden_size",
 //                       "base_model", "num_layers", "num_q_heads", "num_kv_heads", "head_dim",
-//                       "identity_q", "seed", "init_std", "rope": {...}}
+//                       "identity_q", "seed", "init_std", "rope_dim", "rope": {...}}
 // so a folder of ours is self-contained. The reference implementation's published AttnGate layout
 // is imported/exported as a folder with
 //   model.safetensors  model.layers.{i}.self_attn.attn_gate.mask_linear_q.weight [Hq, D*|q|, d]
 //                      model.layers.{i}.self_attn.attn_gate.mask_linear_k.weight [Hkv, D*|k|, d]
 //                      (no mask_linear_q and mask_linear_k [Hq, D*|k|, d] in the identity-Q corner)
 //   config.json        seerattn_gate_type, seerattn_gate_block_size, seerattn_gate_hidden_size,
-//                      base_model (+ the head counts we know, which the reference ignores)
+//                      base_model (+ the head counts we know and seer_rope_dim, which the
+//                      reference ignores). The pooled channels are concatenated in the order the
+//                      type names them (the reference's classes: Qavg_Kmaxminavg = max | min | avg),
+//                      which is the order GateConfig keeps. Import takes the block RoPE from
+//                      seer_rope_dim, else from model_type when D != d (llama: head_dim, else
+//                      hidden_size; docs/distillation.md).
 // Files are written atomically; errors name the file and the tensor or key.
 #pragma once
 

@@ -45,14 +45,15 @@ at::Tensor pool_ref(const at::Tensor& x, int64_t b, const std::vector<PoolKind>&
   return out;
 }
 
-// HF default RoPE in float64 on a vector v [d] at position p.
-std::vector<double> rope_ref(const std::vector<double>& v, double p, double theta) {
-  const size_t d = v.size();
-  std::vector<double> out(d);
-  for (size_t i = 0; i < d / 2; ++i) {
-    const double f = p * std::pow(theta, -2.0 * i / d);
-    out[i] = v[i] * std::cos(f) - v[i + d / 2] * std::sin(f);
-    out[i + d / 2] = v[i + d / 2] * std::cos(f) + v[i] * std::sin(f);
+// HF default RoPE in float64 on the first r channels of a vector v [d] at position p (frequencies
+// of dim r, rotate-half pairs (i, i + r/2)); channels [r, d) pass unchanged. r = 0 means r = d.
+std::vector<double> rope_ref(const std::vector<double>& v, double p, double theta, size_t r = 0) {
+  if (r == 0) r = v.size();
+  std::vector<double> out = v;
+  for (size_t i = 0; i < r / 2; ++i) {
+    const double f = p * std::pow(theta, -2.0 * i / r);
+    out[i] = v[i] * std::cos(f) - v[i + r / 2] * std::sin(f);
+    out[i + r / 2] = v[i + r / 2] * std::cos(f) + v[i] * std::sin(f);
   }
   return out;
 }
@@ -60,7 +61,7 @@ std::vector<double> rope_ref(const std::vector<double>& v, double p, double thet
 // P [B, Hq, nbq, nbk] from pooled inputs, one (batch, head, row, column) at a time.
 at::Tensor scores_ref(const at::Tensor& qp, const at::Tensor& kp, const at::Tensor& wq,
                       const at::Tensor& wk, int64_t b, int64_t q_off, double theta,
-                      const std::vector<int64_t>& kv_blocks) {
+                      const std::vector<int64_t>& kv_blocks, size_t rope_dims = 0) {
   const int64_t B = qp.size(0), nbq = qp.size(1), Hq = qp.size(2), nbk = kp.size(1);
   const int64_t Hkv = kp.size(2), g = Hq / Hkv;
   const bool identity = !wq.defined();
@@ -85,12 +86,13 @@ at::Tensor scores_ref(const at::Tensor& qp, const at::Tensor& kp, const at::Tens
         } else {
           q = project(qp[bi][i][h], wq[h]);
         }
-        q = rope_ref(q, double((q_off + i) * b), theta);
+        q = rope_ref(q, double((q_off + i) * b), theta, rope_dims);
         std::vector<double> logits(nbk, -std::numeric_limits<double>::infinity());
         double mx = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < nbk; ++j) {
           if (j > q_off + i || j >= kv_blocks[bi]) continue;
-          auto k = rope_ref(project(kp[bi][j][hk], identity ? wk[h] : wk[hk]), double(j * b), theta);
+          auto k = rope_ref(project(kp[bi][j][hk], identity ? wk[h] : wk[hk]), double(j * b), theta,
+                            rope_dims);
           double dot = 0;
           for (int64_t c = 0; c < d; ++c) dot += q[c] * k[c];
           logits[j] = dot / std::sqrt(double(d));
@@ -180,6 +182,57 @@ TEST_CASE("AttnGate scores match a plain re-implementation", "[gates][attn_gate]
       else CHECK(diff[h].item<double>() < 1e-12);  // a single block is always 1
     }
   }
+}
+
+TEST_CASE("AttnGate rope_dim head_dim rotates the first D channels at the model's frequencies",
+          "[gates][attn_gate]") {
+  const int64_t S = GENERATE(17, 70);
+  const int64_t g = GENERATE(1, 3);
+  const int64_t b = 16, D = 6, Hkv = 2, Hq = Hkv * g, d = 10, B = 2;
+  CAPTURE(S, g);
+  core::GateConfig cfg;
+  cfg.block_size = b;
+  cfg.hidden_size = d;
+  cfg.seed = 99 + S;
+  cfg.init_std = 0.5;
+  cfg.rope_dim = "head_dim";
+  const double theta = 500.0;
+  auto gen = at::detail::createCPUGenerator(31 + S + g);
+  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, default_rope(theta), gen);
+  gate.to(at::kCPU, at::kDouble);
+  auto q = at::randn({B, S, Hq, D}, gen, at::kDouble);
+  auto k = at::randn({B, S, Hkv, D}, gen, at::kDouble);
+  auto pooled = gate.pool(q, k);
+  const int64_t nb = (S + b - 1) / b;
+  const std::vector<int64_t> kv_blocks(B, nb);
+  auto p = gate.scores(pooled.q, pooled.k);
+  auto want = scores_ref(pooled.q, pooled.k, gate.wq(), gate.wk(), b, 0, theta, kv_blocks, D);
+  auto full = scores_ref(pooled.q, pooled.k, gate.wq(), gate.wk(), b, 0, theta, kv_blocks, d);
+  CAPTURE((p - want).abs().max().item<double>(), (want - full).abs().max().item<double>());
+  CHECK((p - want).abs().max().item<double>() < 5e-5);
+  CHECK((want - full).abs().max().item<double>() > 1e-3);  // the two RoPEs really differ here
+
+  // With D == d both settings are the same rotation.
+  core::GateConfig same = cfg;
+  same.hidden_size = D;
+  auto wq = at::randn({Hq, D, D}, gen, at::kDouble), wk = at::randn({Hkv, 3 * D, D}, gen, at::kDouble);
+  core::AttnGate head(same, {Hq, Hkv, D}, default_rope(theta), wq, wk);
+  same.rope_dim = "hidden_size";
+  core::AttnGate hidden(same, {Hq, Hkv, D}, default_rope(theta), wq, wk);
+  CHECK(at::equal(head.scores(pooled.q, pooled.k), hidden.scores(pooled.q, pooled.k)));
+
+  // D > d: the reference's flash-attn rotary refuses it, and so do we.
+  core::GateConfig narrow = cfg;
+  narrow.hidden_size = 4;
+  const auto msg = [&] {
+    try {
+      core::AttnGate::init(narrow, {Hq, Hkv, D}, default_rope(theta), gen);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  }();
+  CHECK(msg.find("rope_dim head_dim needs an even D <= d (got D = 6, d = 4)") != std::string::npos);
 }
 
 TEST_CASE("AttnGate identity-Q corner (reference checkpoints with d == D)", "[gates][attn_gate]") {

@@ -172,7 +172,7 @@ TEST_CASE("distill schedule, sample order and train section", "[gates][distill]"
   cfg.lr = 1.0;
   cfg.warmup_steps = 10;
   cfg.min_lr_ratio = 0.1;
-  CHECK(core::distill_lr_at(cfg, 0) == Approx(0.1));
+  CHECK(core::distill_lr_at(cfg, 0) == Approx(0.1));  // warmup_offset 1: the first step learns
   CHECK(core::distill_lr_at(cfg, 9) == Approx(1.0));
   CHECK(core::distill_lr_at(cfg, 10) == Approx(1.0));
   CHECK(core::distill_lr_at(cfg, 55) == Approx(0.1 + 0.9 * 0.5));

@@ -3,6 +3,7 @@
 // cross-read with the venv's `safetensors` package.
 #include "gates_catch.h"
 
+#include "core/gate/capture_hook.h"
 #include "core/gate/gate_file.h"
 #include "gates_test_util.h"
 
@@ -34,6 +35,7 @@ void check_same_gates(const core::GateSet& a, const core::GateSet& b) {
   CHECK(a.config.type_name() == b.config.type_name());
   CHECK(a.config.block_size == b.config.block_size);
   CHECK(a.config.hidden_size == b.config.hidden_size);
+  CHECK(a.config.rope_dim == b.config.rope_dim);
   CHECK(a.base_model == b.base_model);
   auto pa = a.parameters(), pb = b.parameters();
   REQUIRE(pa.size() == pb.size());
@@ -47,6 +49,8 @@ TEST_CASE("gate folder round trip keeps weights, config and RoPE", "[gates][gate
   cfg.block_size = 32;
   cfg.hidden_size = 16;
   cfg.seed = 9;
+  cfg.rope_dim = GENERATE(std::string("hidden_size"), std::string("head_dim"));
+  CAPTURE(cfg.rope_dim);
   auto gates = core::GateSet::init(cfg, {6, 2, 8}, llama3_rope(), 3, "tiny/llama");
   const auto dir = gates_test::fresh_dir("gate_folder");
   core::save_gates(gates, dir);
@@ -131,4 +135,42 @@ TEST_CASE("reference identity-Q corner imports and exports", "[gates][gate_file]
       [&] { core::import_reference_gates(dir, llama3_rope(), {8, 2, 8}); });
   CHECK(gates_test::contains(msg, "model.safetensors"));
   CHECK(gates_test::contains(msg, "layer 0"));
+}
+
+TEST_CASE("reference import: block RoPE from the model family, channels in the type's order",
+          "[gates][gate_file]") {
+  core::GateConfig cfg;
+  cfg.block_size = 64;
+  cfg.hidden_size = 16;  // d = 16 > D = 8: the two block RoPEs differ
+  cfg.rope_dim = "head_dim";
+  auto gates = core::GateSet::init(cfg, {4, 2, 8}, llama3_rope(), 2, "x");
+  const auto dir = gates_test::fresh_dir("gate_reference_rope");
+  core::export_reference_gates(gates, dir);
+  CHECK(core::import_reference_gates(dir, llama3_rope(), {4, 2, 8}).config.rope_dim == "head_dim");
+
+  // A checkpoint of the reference itself: no seer_rope_dim; its config names the model family.
+  auto with_config = [&](const char* model_type) {
+    std::ifstream in(dir / "config.json");
+    auto j = nlohmann::json::parse(in);
+    j.erase("seer_rope_dim");
+    if (model_type) j["model_type"] = model_type;
+    std::ofstream(dir / "config.json") << j.dump();
+    return core::import_reference_gates(dir, llama3_rope(), {4, 2, 8}).config.rope_dim;
+  };
+  CHECK(with_config("llama") == "head_dim");      // LlamaConfig has head_dim = D
+  CHECK(with_config("qwen2") == "hidden_size");   // Qwen2Config has none: hidden_size / heads = d
+  CHECK(with_config(nullptr) == "hidden_size");
+
+  // Qavg_Kmaxminavg reads K as max | min | avg, the reference's concatenation order.
+  core::GateConfig three = cfg;
+  three.k_pools = {kernels::PoolKind::kMax, kernels::PoolKind::kMin, kernels::PoolKind::kAvg};
+  auto g3 = core::GateSet::init(three, {4, 2, 8}, llama3_rope(), 1, "x");
+  const auto dir3 = gates_test::fresh_dir("gate_reference_order");
+  core::export_reference_gates(g3, dir3);
+  auto back = core::import_reference_gates(dir3, llama3_rope(), {4, 2, 8});
+  REQUIRE(back.config.type_name() == "Qavg_Kmaxminavg");
+  auto gen = at::detail::createCPUGenerator(11);
+  auto avg = at::randn({5, 2, 8}, gen), mx = at::randn({5, 2, 8}, gen), mn = at::randn({5, 2, 8}, gen);
+  auto captured = at::cat({avg, mx, mn}, -1);  // capture layout
+  CHECK(at::equal(core::pooled_subset(captured, 8, back.config.k_pools), at::cat({mx, mn, avg}, -1)));
 }
