@@ -415,7 +415,10 @@ TEST_CASE("calibrated_threshold reads its entry of thresholds.json, errors name 
   CHECK(cal->table()->keep_sink);
   CHECK(cal->table()->gates_fingerprint == "abc");
   CHECK(p->needs_gate());
-  CHECK_FALSE(parse(base + "target_sparsity: 0.8, source: oracle}", res)->needs_gate());
+  auto oracle = parse("{policy: calibrated_threshold, source: oracle, thresholds: " + dir.string() +
+                      ", granularity: layer, target_sparsity: 0.5}", res);
+  CHECK_FALSE(oracle->needs_gate());
+  CHECK(oracle->needs_ground_truth());
 
   auto error_of = [&](const std::string& text, const core::PolicyResources& r) -> std::string {
     return gates_test::error_message([&] { parse(text, r); });
