@@ -51,7 +51,8 @@ std::vector<SparsityEstimate> interpolate_at_sparsity(const std::vector<Measured
     m.back().log_ppl_sum += std::log(p.ppl);
     ++m.back().n;
   }
-  for (auto& x : m) x.p.ppl = std::exp(x.log_ppl_sum / x.n);
+  for (auto& x : m)
+    if (x.n > 1) x.p.ppl = std::exp(x.log_ppl_sum / x.n);
 
   std::vector<SparsityEstimate> out;
   for (const double t : targets) {

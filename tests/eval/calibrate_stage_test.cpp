@@ -21,7 +21,7 @@ namespace {
 
 const std::string kCalibrate =
     "++calibrate={contexts: [256], windows: 2, skip_tokens: 4096, chunk_size: 128, "
-    "targets: [0.3, 0.6], granularity: [head, global], sources: [oracle], keep_sink: true}";
+    "targets: [0.2, 0.45], granularity: [head, global], sources: [oracle], keep_sink: false}";
 
 std::string validation_error(std::vector<std::string> overrides) {
   overrides.push_back("stages=[calibrate]");
@@ -60,18 +60,18 @@ TEST_CASE("calibrated oracle thresholds hit their target in the sweep", "[eval]"
           "eval_ppl",
           {"++run.dir=" + dir.string(), "++run.name=t", "stages=[calibrate, sweep]", kCalibrate,
            "++sweep={contexts: [256], max_tokens: 512, skip_tokens: 4096, chunk_size: 128, "
-           "methods: {dense: {policy: dense}, oracle_cal: {policy: calibrated_threshold, "
-           "source: oracle, thresholds: calibrate, granularity: head, target_sparsity: [0.3, 0.6]}, "
-           "streaming: {policy: streaming, local_blocks: [2, 1]}}}"}),
+           "methods: {oracle_cal: {policy: calibrated_threshold, "
+           "source: oracle, thresholds: calibrate, granularity: head, target_sparsity: [0.2, 0.45]}, "
+           "streaming: {policy: streaming, local_blocks: 2}}}"}),
       "eval_ppl");
   const fs::path cal = result.run_dir / "calibrate";
   const auto th = nlohmann::json::parse(test::read_file(cal / "thresholds.json"));
   CHECK(th["format"] == "seer-calibrated-thresholds");
   CHECK(th["num_layers"] == 30);
-  CHECK(th["keep_sink"] == true);
+  CHECK(th["keep_sink"] == false);
   const auto& points = th["contexts"]["256"]["points"];
   REQUIRE(points.size() == 2 * 2);   // (head, global) x 2 targets, oracle only
-  CHECK_THAT(test::read_file(cal / "calibration.md"), Contains("| head | 30% |"));
+  CHECK_THAT(test::read_file(cal / "calibration.md"), Contains("| head | 20% |"));
 
   const auto cells = nlohmann::json::parse(test::read_file(result.run_dir / "sweep/results.json"))["cells"];
   int checked = 0;
@@ -83,8 +83,8 @@ TEST_CASE("calibrated oracle thresholds hit their target in the sweep", "[eval]"
     for (const auto& p : points)
       if (p["granularity"] == "head" && std::abs(p["target"].get<double>() - target) < 1e-9) point = &p;
     REQUIRE(point != nullptr);
-    // 2 windows x 4 blocks: few blocks, so the calibration lands near but not on the target.
-    CHECK(std::abs((*point)["achieved"].get<double>() - target) < 0.08);
+    // 2 windows x 10 causal blocks per head (4 of them diagonal): each head within half a block.
+    CHECK(std::abs((*point)["achieved"].get<double>() - target) <= 0.025 + 1e-12);
     CHECK(c["sparsity_detail"]["layers"]["0"]["sparsity"].get<double>() ==
           Approx((*point)["layer_achieved"][0].get<double>()).epsilon(0).margin(1e-12));
     CHECK(std::abs(c["sparsity"].get<double>() - target) < 0.1);
