@@ -9,6 +9,7 @@ void register_builtin_stages() {
   register_stage("eval_ppl", make_eval_ppl_stage);
   register_stage("capture", make_capture_stage);
   register_stage("distill", make_distill_stage);
+  register_stage("calibrate", make_calibrate_stage);
   register_stage("sweep", make_sweep_stage);
   register_stage("export_heatmaps", make_export_heatmaps_stage);
   register_stage("bench_kernels", make_bench_kernels_stage);

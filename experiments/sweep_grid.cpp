@@ -6,7 +6,8 @@
 
 namespace seer::experiments {
 
-std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep) {
+std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep,
+                                               bool allow_gates) {
   const auto methods = sweep.child("methods");
   std::vector<SweepSetting> out;
   const auto names = methods.keys();
@@ -17,8 +18,21 @@ std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep
     if (!node.IsMap()) methods.fail(name, "expected a mapping of sparsity keys (policy: ...)");
     // Start from one empty combination and multiply by each list-valued key.
     std::vector<std::pair<YAML::Node, std::string>> combos = {{YAML::Node(YAML::NodeType::Map), ""}};
+    std::string gates;
     for (const auto& kv : node) {
       const auto key = kv.first.as<std::string>();
+      if (key == "gates") {
+        if (!allow_gates) {
+          methods.fail(name + ".gates", "this stage reads one set of gates (its own `gates` key); "
+                                        "per-method gates are read by sweep");
+        }
+        if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+          methods.fail(name + ".gates", "expected one gates id (a stage of this run or a folder); "
+                                        "to compare gates, give each its own method");
+        }
+        gates = kv.second.Scalar();
+        continue;
+      }
       std::vector<std::pair<YAML::Node, std::string>> next;
       const bool list = kv.second.IsSequence();
       if (list && kv.second.size() == 0) {
@@ -38,7 +52,7 @@ std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep
       combos = std::move(next);
     }
     for (auto& [sparsity, label] : combos) {
-      out.push_back(SweepSetting{name, name + label, sparsity});
+      out.push_back(SweepSetting{name, name + label, sparsity, gates});
     }
   }
   return out;

@@ -7,6 +7,8 @@
 //       gate: {policy: topk, keep_ratio: [0.5, 0.2]}
 //       streaming: {policy: streaming, sink_blocks: 1, local_blocks: [8, 3]}
 // gives 5 settings x 2 contexts = 10 cells, labelled "gate keep_ratio=0.5" and so on.
+// Where the stage allows it, a method may name its own gates (`gates: distill_baseline`, one
+// scalar, not a sparsity key), so gates of two trainings compare in one grid.
 #pragma once
 
 #include "core/config/config_reader.h"
@@ -24,10 +26,13 @@ struct SweepSetting {
   std::string method;     // the key under sweep.methods
   std::string label;      // method plus the expanded values, e.g. "gate keep_ratio=0.5"
   YAML::Node sparsity;    // one scalar value per key: a complete `sparsity` section
+  std::string gates;      // the method's own gates ("" = the stage's)
 };
 
-// Expands sweep.methods (reader on the `sweep` section). Errors name the method and key.
-std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep);
+// Expands sweep.methods (reader on the `sweep` section). Errors name the method and key; a
+// method's `gates` key is an error unless `allow_gates`.
+std::vector<SweepSetting> expand_sweep_methods(const config::ConfigReader& sweep,
+                                               bool allow_gates = false);
 
 // The config one cell runs with: `base` with `sparsity` replaced by the setting's and
 // `eval.context` set, so the cell's saved config.yaml is complete on its own.

@@ -1,7 +1,10 @@
 """Plots perplexity against measured sparsity, one line per method, from a sweep's results.json.
 
 Usage: ppl_vs_sparsity.py RESULTS.json OUTPUT.png
-One panel per context length; the dense perplexity is a dashed horizontal line.
+One panel per context length; the dense perplexity is a dashed horizontal line. Every method has
+its own colour and marker; a method that ran with gates other than the sweep's (e.g. the gates
+of an earlier training) is drawn dashed and labelled with those gates. Faint vertical lines mark
+the equal-sparsity targets of equal_sparsity.md.
 """
 import json
 import sys
@@ -12,33 +15,76 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p"]
+TARGETS = [50, 70, 80, 90, 95]
+
+
+def method_label(method: str, gates: str, default_gates: str) -> str:
+    if gates and gates != default_gates:
+        return f"{method} (gates: {gates})"
+    return method
+
 
 def main(src: str, dst: str) -> None:
     with open(src) as f:
-        cells = json.load(f)["cells"]
+        doc = json.load(f)
+    cells = doc["cells"]
+    default_gates = doc.get("gates", "")
     contexts = sorted({c["context"] for c in cells})
-    fig, axes = plt.subplots(1, len(contexts), figsize=(5.2 * len(contexts), 4.0), squeeze=False)
+    # One style per method, the same in every panel.
+    methods = []
+    for c in cells:
+        key = (c["method"], c.get("gates", ""))
+        if key not in methods:
+            methods.append(key)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = {}
+    for i, key in enumerate(methods):
+        own_gates = bool(key[1]) and key[1] != default_gates
+        styles[key] = dict(color=colours[i % len(colours)], marker=MARKERS[i % len(MARKERS)],
+                           linestyle="--" if own_gates else "-")
+    fig, axes = plt.subplots(1, len(contexts), figsize=(6.0 * len(contexts), 4.6), squeeze=False)
     for ax, ctx in zip(axes[0], contexts):
         by_method = defaultdict(list)
         for c in cells:
             if c["context"] == ctx:
-                by_method[c["method"]].append((c["sparsity"], c["ppl"]))
-        for method, pts in sorted(by_method.items()):
-            pts.sort()
-            if c_is_dense(method, pts):
-                ax.axhline(pts[0][1], color="black", linestyle="--", linewidth=1, label=method)
+                by_method[(c["method"], c.get("gates", ""))].append((c["sparsity"], c["ppl"]))
+        dense = [pts[0][1] for key, pts in by_method.items() if is_dense(key[0], pts)]
+        sparse_ppl = []
+        for key in methods:
+            pts = sorted(by_method.get(key, []))
+            if not pts:
                 continue
-            ax.plot([100 * s for s, _ in pts], [p for _, p in pts], marker="o", label=method)
+            label = method_label(key[0], key[1], default_gates)
+            if is_dense(key[0], pts):
+                ax.axhline(pts[0][1], color="black", linestyle=":", linewidth=1, label=label)
+                continue
+            sparse_ppl += [p for _, p in pts]
+            ax.plot([100 * s for s, _ in pts], [p for _, p in pts], label=label, markersize=4,
+                    linewidth=1.2, **styles[key])
+        for t in TARGETS:
+            ax.axvline(t, color="grey", alpha=0.15, linewidth=0.8)
+        if dense and sparse_ppl:
+            # The range that matters (up to twice dense) stays readable; worse points leave the
+            # panel at the top.
+            top = min(max(sparse_ppl), 2.0 * min(dense))
+            ax.set_ylim(min(dense) * 0.98, top * 1.02)
         ax.set_title(f"context {ctx}")
         ax.set_xlabel("measured sparsity (%)")
         ax.set_ylabel("perplexity")
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    for ax in axes[0][1:]:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(l, h)
+    fig.legend(list(seen.values()), list(seen.keys()), loc="lower center",
+               ncol=min(5, len(seen)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * ((len(seen) - 1) // 5), 1, 1))
     fig.savefig(dst, dpi=110)
 
 
-def c_is_dense(method: str, pts) -> bool:
+def is_dense(method: str, pts) -> bool:
     return method == "dense" or all(s == 0 for s, _ in pts)
 
 

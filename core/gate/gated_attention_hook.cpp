@@ -84,14 +84,18 @@ std::optional<at::Tensor> GatedAttentionHook::attend(const LayerAttentionInput& 
   kernels::AttnOptions opts;
   opts.scale = in.scale;
   opts.seq_lens = in.seq_lens;
-  if (policy_->needs_ground_truth())
-    si.ground_truth = kernels::attention_with_block_maxpool(in.q, in.k, in.v, block_, opts)
-                          .block_maxpool;
+  at::Tensor dense_out;   // the exact attention, when G's pass computed it
+  if (policy_->needs_ground_truth() || observer_) {
+    auto gt = kernels::attention_with_block_maxpool(in.q, in.k, in.v, block_, opts);
+    si.ground_truth = gt.block_maxpool;
+    dense_out = gt.out;
+  }
   if (policy_->needs_qk()) {
     si.q = in.q;
     si.k = in.k;
   }
   clock.mark(&phases_.gate_ms);
+  if (observer_) observer_(si);
   at::Tensor mask = policy_->mask(si);
   stats_.add(in.layer, mask, geo);
   clock.mark(&phases_.mask_ms);
@@ -100,7 +104,10 @@ std::optional<at::Tensor> GatedAttentionHook::attend(const LayerAttentionInput& 
     recorded_scores_[in.layer] = si.gate_scores;
     recorded_masks_[in.layer] = mask;
   }
-  if (!policy_->is_sparse()) return std::nullopt;  // the model's dense attention
+  if (!policy_->is_sparse()) {  // the model's dense attention
+    if (dense_out.defined()) return dense_out;
+    return std::nullopt;
+  }
   auto index = kernels::block_index_from_mask(mask, block_, geo.sq, geo.sk);
   clock.mark(&phases_.index_ms);
   at::Tensor out = kernels::block_sparse_attention(in.q, in.k, in.v, index, opts).out;

@@ -44,6 +44,13 @@ class GatedAttentionHook final : public AttentionHook {
   void time_phases(std::function<void()> sync) { sync_ = std::move(sync); phases_ = {}; }
   const HookPhaseTimes& phase_times() const { return phases_; }
 
+  // Calls `observer` in every layer call with the policy's inputs and the true G (computed for it
+  // even when the policy does not read it); under a dense policy the hook then returns the
+  // output of that same pass, so observing costs no second attention. Used to calibrate.
+  void observe_block_maps(std::function<void(const SparsityInputs&)> observer) {
+    observer_ = std::move(observer);
+  }
+
   const SparsityStats& stats() const { return stats_; }
   SparsityStats& stats() { return stats_; }
   // Keep the last gate scores / masks of these layers (for heatmaps); empty = none.
@@ -64,6 +71,7 @@ class GatedAttentionHook final : public AttentionHook {
   std::map<int64_t, at::Tensor> recorded_scores_;
   std::map<int64_t, at::Tensor> recorded_masks_;
   std::function<void()> sync_;
+  std::function<void(const SparsityInputs&)> observer_;
   HookPhaseTimes phases_;
 };
 

@@ -82,12 +82,7 @@ at::Tensor mask_from_threshold(const at::Tensor& scores, const BlockGeometry& ge
 
 at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, int64_t k,
                           double keep_ratio) {
-  const int64_t nbq = geo.nbq(), nbk = geo.nbk();
-  TORCH_CHECK(scores.dim() == 4 && scores.size(2) == nbq && scores.size(3) == nbk,
-              "mask_from_topk: scores must be [B, Hq, nbq=", nbq, ", nbk=", nbk, "], got ",
-              scores.sizes());
-  auto causal = causal_block_mask(geo);
-  auto per_row = causal.sum(-1, /*keepdim=*/true);  // [B, 1, nbq, 1] causal blocks per row
+  auto per_row = causal_block_mask(geo).sum(-1, /*keepdim=*/true);  // [B, 1, nbq, 1] causal blocks
   at::Tensor keep;
   if (k > 0) {
     keep = at::clamp_max(per_row, k);
@@ -95,15 +90,26 @@ at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, in
     keep = at::round(per_row.to(at::kDouble) * keep_ratio).to(at::kLong);
     keep = at::minimum(at::clamp_min(keep, 1), per_row);
   }
+  return mask_from_topk_counts(scores, geo, keep);
+}
+
+at::Tensor mask_from_topk_counts(const at::Tensor& scores, const BlockGeometry& geo,
+                                 const at::Tensor& keep) {
+  const int64_t nbq = geo.nbq(), nbk = geo.nbk();
+  TORCH_CHECK(scores.dim() == 4 && scores.size(2) == nbq && scores.size(3) == nbk,
+              "mask_from_topk: scores must be [B, Hq, nbq=", nbq, ", nbk=", nbk, "], got ",
+              scores.sizes());
+  auto causal = causal_block_mask(geo);
+  const at::Tensor keep_d = keep.to(geo.device, at::kLong);
   // On the GPU a radix select per row gives the same mask as the sort below, without the sort.
-  if (auto mask = kernels::topk_block_mask(scores.to(geo.device), keep, geo.q_block_offset()))
+  if (auto mask = kernels::topk_block_mask(scores.to(geo.device), keep_d, geo.q_block_offset()))
     return *mask;
   auto s = scores.to(geo.device, at::kFloat)
                .masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
   // Stable descending sort: among equal scores the lower block index ranks first.
   auto order = std::get<1>(at::sort(s, /*stable=*/true, /*dim=*/-1, /*descending=*/true));
   auto rank = at::arange(nbk, long_on(geo)).view({1, 1, 1, nbk});
-  auto keep_sorted = (rank < keep).expand(order.sizes()).contiguous();
+  auto keep_sorted = (rank < keep_d).expand(order.sizes()).contiguous();
   auto mask = at::zeros(order.sizes(), at::TensorOptions().dtype(at::kBool).device(geo.device));
   mask.scatter_(-1, order, keep_sorted);
   return mask.logical_and(causal);

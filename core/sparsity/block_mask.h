@@ -63,6 +63,11 @@ at::Tensor mask_from_threshold(const at::Tensor& scores, const BlockGeometry& ge
 at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, int64_t k,
                           double keep_ratio);
 
+// Per row the `keep` highest-scoring causal blocks, keep [B or 1, 1, nbq, 1] int64 (at most the
+// row's causal blocks). Ties go to the lower block index.
+at::Tensor mask_from_topk_counts(const at::Tensor& scores, const BlockGeometry& geo,
+                                 const at::Tensor& keep);
+
 // Reads a block size key (`key`, default `fallback`): one of the block-sparse kernel's tile sizes
 // 16 | 32 | 64 | 128, else a config error naming the key.
 int64_t read_block_size(const config::ConfigReader& r, const std::string& key, int64_t fallback);

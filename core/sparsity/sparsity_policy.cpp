@@ -4,6 +4,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <cmath>
+#include <limits>
+
 namespace seer::core {
 namespace {
 
@@ -36,8 +39,79 @@ std::string TopkPolicy::name() const {
   return source_ == ScoreSource::kGate ? "topk" : "oracle_topk";
 }
 
+TopkPolicy::TopkPolicy(TopkCount count, ForcedBlocks forced, ScoreSource source, MaskOptions o)
+    : SparsityPolicy(o), count_(count), forced_(forced), source_(source) {
+  if (forced_ == ForcedBlocks::kScored) {
+    TORCH_CHECK(!o.keep_sink, "topk policy: forced_blocks scored forces nothing, keep_sink "
+                "forces the sink block");
+    options_.keep_diagonal = false;
+  }
+}
+
 at::Tensor TopkPolicy::select(const SparsityInputs& in) const {
-  return mask_from_topk(source_scores(in, source_, "topk policy"), in.geo, k_, keep_ratio_);
+  const auto& geo = in.geo;
+  const at::Tensor& scores = source_scores(in, source_, "topk policy");
+  if (count_.nz_ratio <= 0.0 && forced_ == ForcedBlocks::kAdded)
+    return mask_from_topk(scores, geo, count_.k, count_.keep_ratio);
+  const at::Tensor causal = causal_block_mask(geo);
+  const at::Tensor per_row = causal.sum(-1, /*keepdim=*/true);  // [B, 1, nbq, 1]
+  at::Tensor keep;
+  if (count_.k > 0) {
+    keep = at::clamp_max(per_row, count_.k);
+  } else if (count_.keep_ratio > 0.0) {
+    keep = at::round(per_row.to(at::kDouble) * count_.keep_ratio).to(at::kLong);
+    keep = at::minimum(at::clamp_min(keep, 1), per_row);
+  } else {
+    // The reference's k: one count for every row of a sequence, from its number of blocks
+    // (within a chunked prefill: the key blocks seen so far).
+    const double ratio = 1.0 - std::sqrt(1.0 - count_.nz_ratio);
+    auto nb = valid_key_blocks(geo).to(at::kDouble).view({geo.batch, 1, 1, 1});
+    auto k = at::clamp_min(at::floor(nb * ratio).to(at::kLong), 1);
+    keep = at::minimum(k.expand_as(per_row), per_row);
+  }
+  if (forced_ != ForcedBlocks::kInside) return mask_from_topk_counts(scores, geo, keep);
+  // The forced blocks rank first and use up their share of the row's k.
+  const at::Tensor forced =
+      finalize_block_mask(at::zeros({1, 1, geo.nbq(), geo.nbk()}, at::kBool), geo, options_);
+  const at::Tensor forced_row = forced.sum(-1, /*keepdim=*/true);  // [B, Hq, nbq, 1], same per head
+  keep = at::maximum(keep, forced_row.narrow(1, 0, 1));
+  const at::Tensor ranked =
+      at::where(forced, at::full({}, std::numeric_limits<float>::infinity(),
+                                 at::TensorOptions().dtype(at::kFloat).device(geo.device)),
+                scores.to(geo.device, at::kFloat));
+  return mask_from_topk_counts(ranked, geo, keep);
+}
+
+CalibratedThresholdPolicy::CalibratedThresholdPolicy(ScoreSource source, ThresholdTable table,
+                                                     MaskOptions o)
+    : SparsityPolicy(o), source_(source), table_(std::move(table)), bound_(true) {
+  options_.keep_sink = table_.keep_sink;
+  options_.dense_last_rows = table_.dense_last_rows;
+}
+
+CalibratedThresholdPolicy::CalibratedThresholdPolicy(ScoreSource source, std::string why,
+                                                     MaskOptions o)
+    : SparsityPolicy(o), source_(source), why_unbound_(std::move(why)) {}
+
+at::Tensor CalibratedThresholdPolicy::select(const SparsityInputs& in) const {
+  TORCH_CHECK(bound_, "calibrated_threshold policy: ", why_unbound_);
+  const auto& geo = in.geo;
+  const at::Tensor& scores = source_scores(in, source_, "calibrated_threshold policy");
+  const int64_t L = static_cast<int64_t>(table_.tau.size());
+  TORCH_CHECK(in.layer >= 0 && in.layer < L, "calibrated_threshold policy: layer ", in.layer,
+              " but the thresholds cover ", L, " layers");
+  TORCH_CHECK(static_cast<int64_t>(table_.tau[in.layer].size()) == geo.heads,
+              "calibrated_threshold policy: ", geo.heads, " query heads but the thresholds have ",
+              table_.tau[in.layer].size());
+  TORCH_CHECK(geo.block == table_.block_size, "calibrated_threshold policy: block size ",
+              geo.block, " but the thresholds were calibrated at block size ", table_.block_size);
+  if (!device_tau_.defined() || device_tau_.device() != geo.device) {
+    std::vector<float> flat;
+    for (const auto& row : table_.tau) flat.insert(flat.end(), row.begin(), row.end());
+    device_tau_ = at::tensor(flat, at::kFloat).view({L, geo.heads}).to(geo.device);
+  }
+  auto tau = device_tau_[in.layer].view({1, geo.heads, 1, 1});
+  return scores.to(geo.device, at::kFloat).gt(tau).logical_and(causal_block_mask(geo));
 }
 
 at::Tensor StreamingPolicy::select(const SparsityInputs& in) const {
@@ -57,10 +131,61 @@ at::Tensor RandomPolicy::select(const SparsityInputs& in) const {
   return mask_from_topk(scores.to(geo.device), geo, 0, keep_ratio_);
 }
 
-std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader& r) {
+namespace {
+
+std::unique_ptr<SparsityPolicy> parse_calibrated(const config::ConfigReader& r,
+                                                 const PolicyResources& res) {
+  const std::string source_name = r.get_choice("source", {"gate", "oracle"});
+  const ScoreSource source = source_name == "gate" ? ScoreSource::kGate : ScoreSource::kOracle;
+  const std::string thresholds = r.get<std::string>("thresholds");
+  if (thresholds.empty()) r.fail("thresholds", "expected a calibrate stage id or a thresholds.json path");
+  const double target = r.get<double>("target_sparsity");
+  if (!(target >= 0.0 && target <= 1.0)) r.fail("target_sparsity", "expected a sparsity in [0, 1]");
+  const std::string gran_name = r.get_choice("granularity", {"head", "layer", "global"});
+  const Granularity gran = gran_name == "head"    ? Granularity::kHead
+                           : gran_name == "layer" ? Granularity::kLayer
+                                                  : Granularity::kGlobal;
+  const int64_t context = r.get<int64_t>("calibration_context", 0);
+  if (context < 0) r.fail("calibration_context", "expected >= 0 (0 = the context it runs at)");
+  // The forced blocks are the calibration's; given here, they must agree with it.
+  const auto keep_sink = r.get_optional<bool>("keep_sink");
+  const auto last_rows = r.get_optional<int64_t>("dense_last_rows");
+  r.finish();
+  MaskOptions o;
+  o.keep_sink = keep_sink.value_or(false);
+  o.dense_last_rows = last_rows.value_or(0);
+  if (!res.threshold_file) {
+    return std::make_unique<CalibratedThresholdPolicy>(
+        source, fmt::format("thresholds '{}' not loaded: this stage does not read calibrated "
+                            "thresholds", thresholds), o);
+  }
+  ThresholdTable table;
+  try {
+    const auto file = res.threshold_file(thresholds);
+    table = load_threshold_table(file, context > 0 ? context : res.context,
+                                 source == ScoreSource::kGate ? CalibrationSource::kGate
+                                                              : CalibrationSource::kOracle,
+                                 gran, target);
+  } catch (const std::runtime_error& e) {
+    r.fail(context > 0 ? "calibration_context" : "thresholds", e.what());
+  }
+  if (keep_sink && *keep_sink != table.keep_sink)
+    r.fail("keep_sink", fmt::format("the thresholds were calibrated with keep_sink: {}",
+                                    table.keep_sink));
+  if (last_rows && *last_rows != table.dense_last_rows)
+    r.fail("dense_last_rows", fmt::format("the thresholds were calibrated with dense_last_rows: {}",
+                                          table.dense_last_rows));
+  return std::make_unique<CalibratedThresholdPolicy>(source, std::move(table), o);
+}
+
+}  // namespace
+
+std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader& r,
+                                                      const PolicyResources& resources) {
   const std::string kind = r.get_choice(
-      "policy", {"dense", "threshold", "topk", "oracle_threshold", "oracle_topk", "streaming",
-                 "vertical_slash", "random"});
+      "policy", {"dense", "threshold", "topk", "oracle_threshold", "oracle_topk",
+                 "calibrated_threshold", "streaming", "vertical_slash", "random"});
+  if (kind == "calibrated_threshold") return parse_calibrated(r, resources);
   MaskOptions o;
   o.keep_sink = r.get<bool>("keep_sink", false);
   o.dense_last_rows = r.get<int64_t>("dense_last_rows", 0);
@@ -80,11 +205,25 @@ std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader
     p = std::make_unique<ThresholdPolicy>(
         tau, kind == "threshold" ? ScoreSource::kGate : ScoreSource::kOracle, o);
   } else if (kind == "topk" || kind == "oracle_topk") {
-    const int64_t k = r.get<int64_t>("k", 0);
-    if (k < 0) r.fail("k", "expected blocks per row >= 1 (or 0 to use keep_ratio)");
-    const double keep = k > 0 ? 0.0 : ratio("keep_ratio", 0.0);
-    p = std::make_unique<TopkPolicy>(
-        k, keep, kind == "topk" ? ScoreSource::kGate : ScoreSource::kOracle, o);
+    TopkCount count;
+    count.k = r.get<int64_t>("k", 0);
+    if (count.k < 0) r.fail("k", "expected blocks per row >= 1 (or 0 to use keep_ratio / nz_ratio)");
+    if (const auto nz = r.get_optional<double>("nz_ratio")) {
+      if (count.k > 0 || r.has("keep_ratio"))
+        r.fail("nz_ratio", "give one of k, keep_ratio and nz_ratio (k: 0 with keep_ratio or nz_ratio)");
+      if (!(*nz > 0.0 && *nz <= 1.0)) r.fail("nz_ratio", "expected a density in (0, 1]");
+      count.nz_ratio = *nz;
+    } else if (count.k == 0) {
+      count.keep_ratio = ratio("keep_ratio", 0.0);
+    }
+    const std::string forced = r.get_choice("forced_blocks", {"added", "inside", "scored"}, "added");
+    const ForcedBlocks rule = forced == "added"    ? ForcedBlocks::kAdded
+                              : forced == "inside" ? ForcedBlocks::kInside
+                                                   : ForcedBlocks::kScored;
+    if (rule == ForcedBlocks::kScored && o.keep_sink)
+      r.fail("keep_sink", "forced_blocks: scored forces nothing; keep_sink forces the sink block");
+    p = std::make_unique<TopkPolicy>(count, rule,
+                                     kind == "topk" ? ScoreSource::kGate : ScoreSource::kOracle, o);
   } else if (kind == "streaming") {
     const int64_t sink = r.get<int64_t>("sink_blocks", 1);
     const int64_t local = r.get<int64_t>("local_blocks");

@@ -3,15 +3,19 @@
 // [B, Hq, nbq, nbk] for kernels::block_sparse_attention. The learned-gate policies (threshold,
 // topk) and the baselines (dense, oracle, streaming, vertical-slash, random) share one interface,
 // so every table compares them at equal measured sparsity (core/sparsity/sparsity_stats.h).
-// Every mask is causal, keeps the diagonal block, and optionally the sink block and the last rows.
+// Every mask is causal, keeps the diagonal block (except top-k under the reference's rule,
+// forced_blocks: scored), and optionally the sink block and the last rows.
 #pragma once
 
 #include "core/config/config_reader.h"
 #include "core/sparsity/block_mask.h"
+#include "core/sparsity/threshold_file.h"
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -76,20 +80,60 @@ class ThresholdPolicy final : public SparsityPolicy {
   ScoreSource source_;
 };
 
-// The k best blocks per row (k > 0), else a keep ratio of each row's causal blocks.
+// How a top-k row's forced blocks (the diagonal; the sink with keep_sink) relate to its k blocks.
+enum class ForcedBlocks {
+  kAdded,   // the k best by score, then the forced blocks added: up to k + 2 per row
+  kInside,  // the forced blocks first, counted in k, the rest by score: k per row
+  kScored,  // the reference's rule (get_sparse_attn_mask_from_nz_ratio): nothing is forced, the
+            // diagonal competes by score like any block (keep_sink is then refused)
+};
+
+// How many blocks a top-k row keeps.
+struct TopkCount {
+  int64_t k = 0;            // > 0: k per row (at most the row's causal blocks)
+  double keep_ratio = 0.0;  // else > 0: max(1, round(keep_ratio * the row's causal blocks))
+  double nz_ratio = 0.0;    // else: the reference's density: k = max(1, floor((1 - sqrt(1 -
+                            // nz_ratio)) * nb)) for every row, nb the sequence's key blocks
+};
+
+// The k best blocks per row.
 class TopkPolicy final : public SparsityPolicy {
  public:
   TopkPolicy(int64_t k, double keep_ratio, ScoreSource source, MaskOptions o = {})
-      : SparsityPolicy(o), k_(k), keep_ratio_(keep_ratio), source_(source) {}
+      : TopkPolicy(TopkCount{k, keep_ratio, 0.0}, ForcedBlocks::kAdded, source, o) {}
+  TopkPolicy(TopkCount count, ForcedBlocks forced, ScoreSource source, MaskOptions o = {});
   std::string name() const override;
   bool needs_gate() const override { return source_ == ScoreSource::kGate; }
   bool needs_ground_truth() const override { return source_ == ScoreSource::kOracle; }
  protected:
   at::Tensor select(const SparsityInputs& in) const override;
  private:
-  int64_t k_;
-  double keep_ratio_;
+  TopkCount count_;
+  ForcedBlocks forced_;
   ScoreSource source_;
+};
+
+// Per-(layer, head) thresholds calibrated to a target measured sparsity (the calibrate stage's
+// thresholds.json, core/sparsity/threshold_file.h): keep blocks whose score (P, or G for the
+// oracle) exceeds the layer and head's threshold, compared in float32. The forced-block rules
+// (keep_sink, dense_last_rows) are the calibration's.
+class CalibratedThresholdPolicy final : public SparsityPolicy {
+ public:
+  CalibratedThresholdPolicy(ScoreSource source, ThresholdTable table, MaskOptions o = {});
+  // Parsed without its file (config validation): mask() throws `why`.
+  CalibratedThresholdPolicy(ScoreSource source, std::string why, MaskOptions o = {});
+  std::string name() const override { return "calibrated_threshold"; }
+  bool needs_gate() const override { return source_ == ScoreSource::kGate; }
+  bool needs_ground_truth() const override { return source_ == ScoreSource::kOracle; }
+  const ThresholdTable* table() const { return bound_ ? &table_ : nullptr; }
+ protected:
+  at::Tensor select(const SparsityInputs& in) const override;
+ private:
+  ScoreSource source_;
+  ThresholdTable table_;
+  bool bound_ = false;
+  std::string why_unbound_;
+  mutable at::Tensor device_tau_;   // [L, Hq] float32 on the device of the last call
 };
 
 // StreamingLLM's "A-shape": the first sink_blocks key blocks plus a local window of local_blocks
@@ -140,10 +184,21 @@ class VerticalSlashPolicy final : public SparsityPolicy {
   VerticalSlashOptions vs_;
 };
 
+// What a policy may need beyond its keys: where its calibrated thresholds are, and the context
+// length it runs at. Without them (config validation) a calibrated policy is parsed but unbound.
+struct PolicyResources {
+  // The thresholds.json named by a calibrated policy's `thresholds` key (a stage id or a path).
+  std::function<std::filesystem::path(const std::string&)> threshold_file;
+  int64_t context = 0;   // 0 = unknown
+};
+
 // From the `sparsity` section: policy = dense | threshold | topk | oracle_threshold | oracle_topk |
-// streaming | vertical_slash | random, each with its own keys (tau; k / keep_ratio; sink_blocks,
-// local_blocks; vertical_size, slash_size, vertical_ratio, slash_ratio; keep_ratio, seed) plus
-// keep_sink and dense_last_rows. Unknown keys (including another policy's) are errors.
-std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader& r);
+// calibrated_threshold | streaming | vertical_slash | random, each with its own keys (tau;
+// k / keep_ratio / nz_ratio, forced_blocks; source, thresholds, target_sparsity, granularity,
+// calibration_context; sink_blocks, local_blocks; vertical_size, slash_size, vertical_ratio,
+// slash_ratio; keep_ratio, seed) plus keep_sink and dense_last_rows. Unknown keys (including
+// another policy's) are errors.
+std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader& r,
+                                                      const PolicyResources& resources = {});
 
 }  // namespace seer::core

@@ -11,6 +11,7 @@ std::unique_ptr<Stage> make_corpus_stats_stage();
 std::unique_ptr<Stage> make_eval_ppl_stage();
 std::unique_ptr<Stage> make_capture_stage();
 std::unique_ptr<Stage> make_distill_stage();
+std::unique_ptr<Stage> make_calibrate_stage();
 std::unique_ptr<Stage> make_sweep_stage();
 std::unique_ptr<Stage> make_export_heatmaps_stage();
 std::unique_ptr<Stage> make_bench_kernels_stage();

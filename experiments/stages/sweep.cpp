@@ -3,8 +3,13 @@
 // under cells/, resumable cell by cell. Writes table.md / table.csv laid out like the paper
 // (methods as rows, context lengths as columns, measured sparsity beside each perplexity) and
 // results.json with every cell, and two plots: perplexity vs sparsity, and the sparsity of every
-// layer and head (sparsity_layers_heads.png). Gate policies use the gates of the stage `sweep.gates`.
+// layer and head (sparsity_layers_heads.png). Gate policies use the gates of `sweep.gates`, or a
+// method's own `gates:` (e.g. the gates of an earlier training, to compare both in one table).
+// Every method family is also interpolated to common sparsities (equal_sparsity.md / .csv /
+// .json, analysis/equal_sparsity.h). Calibrated-threshold policies read the thresholds.json of a
+// calibrate stage at the cell's context.
 //   seer run quickstart sweep.contexts=[1024,2048]
+#include "analysis/equal_sparsity.h"
 #include "analysis/python_plot.h"
 #include "analysis/results_table.h"
 #include "analysis/run_info.h"
@@ -19,6 +24,7 @@
 #include "experiments/corpus_tokens.h"
 #include "experiments/data_splits.h"
 #include "experiments/eval_grid.h"
+#include "experiments/policy_resources.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
@@ -46,6 +52,7 @@ struct SweepConfig {
   int64_t block_size = 64;     // for policies without gates; gates bring their own
   std::string gates;           // stage id of this run (its gates/), a path, or "" (no gates)
   std::vector<SweepSetting> settings;
+  std::vector<double> equal_sparsity = {0.5, 0.7, 0.8, 0.9, 0.95};   // targets of equal_sparsity.md
 };
 
 SweepConfig parse_sweep(const config::ConfigTree& tree) {
@@ -65,17 +72,42 @@ SweepConfig parse_sweep(const config::ConfigTree& tree) {
                                      "prefill keeps query blocks whole)", c.block_size));
   }
   c.gates = r.get<std::string>("gates", "");
-  c.settings = expand_sweep_methods(r);
+  c.equal_sparsity = r.get<std::vector<double>>("equal_sparsity", c.equal_sparsity);
+  if (c.equal_sparsity.empty()) r.fail("equal_sparsity", "expected at least one target sparsity");
+  for (double t : c.equal_sparsity)
+    if (!(t > 0.0 && t <= 1.0)) r.fail("equal_sparsity", fmt::format("{} is not a sparsity in (0, 1]", t));
+  c.settings = expand_sweep_methods(r, /*allow_gates=*/true);
   r.finish();
   // Each setting must be a valid sparsity section: check them all before anything runs.
   for (const auto& s : c.settings) {
     const auto cell = cell_config(tree, s, c.contexts.front());
-    core::parse_sparsity_policy(config::ConfigReader(cell, "sparsity"));
+    const auto policy = core::parse_sparsity_policy(config::ConfigReader(cell, "sparsity"));
+    if (policy->needs_gate() && c.gates.empty() && s.gates.empty()) {
+      r.fail("gates", fmt::format("method '{}' uses gate scores: set sweep.gates or the method's "
+                                  "own gates", s.method));
+    }
   }
   return c;
 }
 
 nlohmann::json load_json(const fs::path& p) { return nlohmann::json::parse(io::read_file(p)); }
+
+struct LoadedGates {
+  core::GateSet set;
+  std::string fingerprint;   // gates_fingerprint of their folder
+};
+
+// Thresholds calibrated on the gate's scores hold for those gates only.
+void check_calibration(const config::ConfigTree& cell, const core::CalibratedThresholdPolicy& policy,
+                       const LoadedGates* gates, const std::string& gates_id) {
+  if (!gates) return;   // the oracle's thresholds do not depend on gates
+  const auto* t = policy.table();
+  if (t->gates_fingerprint != gates->fingerprint) {
+    config::ConfigReader(cell, "sparsity").fail(
+        "thresholds", fmt::format("calibrated for the gates '{}', not for the gates '{}' this "
+                                  "method runs with (their files differ)", t->gates, gates_id));
+  }
+}
 
 class SweepStage final : public Stage {
  public:
@@ -103,22 +135,44 @@ class SweepStage final : public Stage {
     ctx.log.info("sweep: {} settings x {} contexts over {} tokens of data.eval, {}",
                  cfg.settings.size(), cfg.contexts.size(), tokens.size(), spec.name);
 
-    // The sweep's grid seen as an eval grid, so gates load (and are checked) the same way.
+    // The sweep's own gates, loaded (and checked) as an eval grid's when a method reads them; a
+    // method's own gates are loaded once each on first use.
     EvalGridConfig grid;
     grid.gates = cfg.gates;
     grid.block_size = cfg.block_size;
-    grid.settings = cfg.settings;
+    for (const auto& s : cfg.settings)
+      if (s.gates.empty()) grid.settings.push_back(s);
     int64_t block = 0;
-    const std::optional<core::GateSet> gates = load_grid_gates(ctx, grid, "sweep", spec, &block);
-    std::map<std::string, std::unique_ptr<core::SparsityPolicy>> policies;   // by setting label
+    std::map<std::string, LoadedGates> gate_sets;
+    if (auto g = load_grid_gates(ctx, grid, "sweep", spec, &block)) {
+      gate_sets.emplace(cfg.gates, LoadedGates{std::move(*g), gates_fingerprint(ctx.gates_path(cfg.gates))});
+    }
+    auto gates_of = [&](const std::string& id) -> const LoadedGates& {
+      auto it = gate_sets.find(id);
+      if (it != gate_sets.end()) return it->second;
+      const fs::path dir = ctx.gates_path(id);
+      if (!fs::exists(dir / "gates.json")) {
+        throw std::runtime_error(fmt::format("sweep: no gates '{}': neither a stage of this run "
+                                             "that wrote gates/ nor a gates folder ({})", id,
+                                             dir.string()));
+      }
+      ctx.log.info("gates '{}' from {}", id, dir.string());
+      core::GateSet g = core::load_gates(dir);
+      g.to(core::model_device(spec), at::kFloat);
+      return gate_sets.emplace(id, LoadedGates{std::move(g), gates_fingerprint(dir)}).first->second;
+    };
+
+    // Every method's gates now, so that a missing folder fails before the first cell runs.
     for (const auto& s : cfg.settings) {
-      policies[s.label] =
-          core::parse_sparsity_policy(config::ConfigReader(setting_config(ctx.config, s), "sparsity"));
+      const auto policy = core::parse_sparsity_policy(
+          config::ConfigReader(cell_config(ctx.config, s, cfg.contexts.front()), "sparsity"));
+      if (policy->needs_gate()) gates_of(s.gates.empty() ? cfg.gates : s.gates);
     }
 
     analysis::ResultsTable table;
     table.title = fmt::format("Perplexity ({}), measured sparsity in brackets", spec.name);
     nlohmann::json cells = nlohmann::json::array();
+    std::vector<analysis::SweepPoint> points;
     const fs::path cells_dir = ctx.stage_dir / "cells";
     const int64_t total = static_cast<int64_t>(cfg.settings.size() * cfg.contexts.size());
     Progress progress("sweep", total);
@@ -127,17 +181,35 @@ class SweepStage final : public Stage {
     for (const int64_t context : cfg.contexts) {
       for (const auto& setting : cfg.settings) {
         const auto tree = cell_config(ctx.config, setting, context);
+        const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"),
+                                                        policy_resources(ctx, context));
+        // What the cell's result depends on beyond its config: its gates and thresholds.
+        std::string depends = fmt::format("{}|{}|{}", cfg.max_tokens, cfg.chunk_size, block);
+        const LoadedGates* gates = nullptr;
+        const std::string gates_id = setting.gates.empty() ? cfg.gates : setting.gates;
+        int64_t cell_block = block;
+        if (policy->needs_gate()) {
+          gates = &gates_of(gates_id);
+          cell_block = gates->set.config.block_size;
+          depends += "|gates " + gates->fingerprint;
+        }
+        if (const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(policy.get())) {
+          check_calibration(tree, *cal, gates, gates_id);
+          depends += "|tau " + stable_hash(nlohmann::json(cal->table()->tau).dump());
+        }
         const std::string id = cell_id(setting, context);
         const fs::path dir = cells_dir / id;
-        const std::string hash = stable_hash(tree.to_yaml() + fmt::format("{}|{}|{}", cfg.max_tokens,
-                                                                          cfg.chunk_size, block));
+        const std::string hash = stable_hash(tree.to_yaml() + depends);
         nlohmann::json result;
         if (fs::exists(dir / "result.json") && load_json(dir / "result.json").value("hash", "") == hash) {
           result = load_json(dir / "result.json");
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
-          result = run_cell(ctx, model, tokens, *policies.at(setting.label), setting, context,
-                            block, gates ? &*gates : nullptr, cfg.chunk_size);
+          result = run_cell(ctx, model, tokens, *policy, setting, context, cell_block,
+                            gates ? &gates->set : nullptr, cfg.chunk_size);
+          if (gates) result["gates"] = gates_id;
+          if (const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(policy.get()))
+            result["calibration_sparsity"] = cal->table()->calibrated_sparsity;
           result["hash"] = hash;
           fs::create_directories(dir);
           io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
@@ -146,6 +218,8 @@ class SweepStage final : public Stage {
         auto& cell = table.at(setting.label, std::to_string(context));
         cell.score = result["ppl"].get<double>();
         cell.sparsity = result["sparsity"].get<double>();
+        points.push_back(analysis::SweepPoint{setting.method, setting.label, setting.gates, context,
+                                              *cell.sparsity, *cell.score});
         ctx.log.info("  {:<36} ctx {:>6}: ppl {:.4f}  sparsity {:.1f}%", setting.label, context,
                      *cell.score, 100.0 * *cell.sparsity);
         cells.push_back(result);
@@ -158,8 +232,20 @@ class SweepStage final : public Stage {
     io::write_file_atomic(ctx.stage_dir / "table.csv", table.to_csv());
     nlohmann::json out = analysis::run_info(ctx.config);
     out["cells"] = cells;
+    out["gates"] = cfg.gates;
     io::write_file_atomic(ctx.stage_dir / "results.json", out.dump(2) + "\n");
     ctx.log.info("\n{}", md);
+
+    const auto equal = analysis::equal_sparsity_table(points, cfg.equal_sparsity);
+    const std::string equal_md = equal.to_markdown(
+        fmt::format("Perplexity ({}) at equal measured sparsity", spec.name));
+    io::write_file_atomic(ctx.stage_dir / "equal_sparsity.md", equal_md);
+    io::write_file_atomic(ctx.stage_dir / "equal_sparsity.csv", equal.to_csv());
+    nlohmann::json equal_json = equal.to_json();
+    equal_json["run"] = analysis::run_info(ctx.config);
+    io::write_file_atomic(ctx.stage_dir / "equal_sparsity.json", equal_json.dump(2) + "\n");
+    ctx.log.info("\n{}", equal_md);
+
     const std::string results = (ctx.stage_dir / "results.json").string();
     if (auto why = analysis::try_plot_script(
             "ppl_vs_sparsity.py", {results, (ctx.stage_dir / "ppl_vs_sparsity.png").string()})) {

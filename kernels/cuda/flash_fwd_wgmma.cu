@@ -16,7 +16,7 @@ namespace {
 // Asked once per device, dtype and mode (tma_map.cuh).
 template <typename T, bool kMaxpool = false>
 bool wgmma_kernel_usable() {
-  static signed char known[64] = {};   // 0 unknown, 1 usable, -1 not
+  static KernelUsableCache known = {};   // 0 unknown, 1 usable, -1 not
   return hopper_kernel_usable(flash_fwd_wgmma_kernel<T, kMaxpool>, known);
 }
 

@@ -17,7 +17,7 @@ namespace {
 
 template <typename T, int KS, int VS>
 bool pair_kernel_usable() {
-  static signed char known[64] = {};   // 0 unknown, 1 usable, -1 not
+  static KernelUsableCache known = {};   // 0 unknown, 1 usable, -1 not
   return hopper_kernel_usable(flash_fwd_wgmma_sparse_pair_kernel<T, KS, VS>, known);
 }
 

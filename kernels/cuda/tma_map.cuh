@@ -8,26 +8,33 @@
 #include <cuda.h>           // CUtensorMap
 #include <cudaTypedefs.h>   // PFN_cuTensorMapEncodeTiled
 
+#include <atomic>
 #include <cstdint>
 
 namespace seer::kernels::cuda {
 
 // True when the binary the driver picked for `kernel` on the current device came from sm_90a
 // code: the sm_80 PTX JIT-compiled for a Hopper device reports PTX version 80 and has an empty
-// body. `known` caches the answer per device (one array per kernel and dtype).
+// body. `known` caches the answer per device (one array per kernel and dtype); atomic because
+// RULER's worker threads launch the same kernels at once (two threads may both ask the driver the
+// first time; they store the same answer).
+using KernelUsableCache = std::atomic<signed char>[64];
+
 template <typename Kernel>
-bool hopper_kernel_usable(Kernel kernel, signed char (&known)[64]) {
+bool hopper_kernel_usable(Kernel kernel, KernelUsableCache& known) {
   int dev = 0;
   SEER_CUDA_CHECK(cudaGetDevice(&dev));
   if (dev < 0 || dev >= 64) return false;
-  if (known[dev] == 0) {
+  signed char answer = known[dev].load(std::memory_order_relaxed);
+  if (answer == 0) {
     int major = 0;
     SEER_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     cudaFuncAttributes attr{};
     SEER_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
-    known[dev] = (major == 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90) ? 1 : -1;
+    answer = (major == 9 && attr.ptxVersion >= 90 && attr.binaryVersion >= 90) ? 1 : -1;
+    known[dev].store(answer, std::memory_order_relaxed);
   }
-  return known[dev] > 0;
+  return answer > 0;
 }
 
 // The driver's tensor-map encoder, through the runtime (no link against libcuda).

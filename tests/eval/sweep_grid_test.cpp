@@ -72,3 +72,31 @@ TEST_CASE("results table lays methods out as rows and contexts as columns", "[ev
   CHECK_THAT(csv, Contains("gate,10.5,0.5,9.25,0.8"));
   CHECK_THAT(csv, Contains("dense,10,0,,"));
 }
+
+TEST_CASE("a sweep method may name its own gates, other grids refuse them", "[eval][config]") {
+  const auto t = tree_of(R"(
+sweep:
+  methods:
+    gate: {policy: threshold, tau: [0.01, 0.1]}
+    gate_baseline: {policy: threshold, gates: distill_baseline, tau: [0.01, 0.1]}
+)");
+  const auto settings = experiments::expand_sweep_methods(config::ConfigReader(t, "sweep"), true);
+  REQUIRE(settings.size() == 4);
+  CHECK(settings[0].gates.empty());
+  CHECK(settings[2].gates == "distill_baseline");
+  CHECK(settings[2].label == "gate_baseline tau=0.01");
+  CHECK_FALSE(settings[2].sparsity["gates"]);
+  try {
+    experiments::expand_sweep_methods(config::ConfigReader(t, "sweep"));
+    FAIL("expected a ConfigError");
+  } catch (const config::ConfigError& e) {
+    CHECK_THAT(std::string(e.what()), Contains("sweep.methods.gate_baseline.gates"));
+  }
+  const auto list = tree_of("sweep:\n  methods:\n    g: {policy: threshold, tau: 0.1, gates: [a, b]}\n");
+  try {
+    experiments::expand_sweep_methods(config::ConfigReader(list, "sweep"), true);
+    FAIL("expected a ConfigError");
+  } catch (const config::ConfigError& e) {
+    CHECK_THAT(std::string(e.what()), Contains("sweep.methods.g.gates") && Contains("one gates id"));
+  }
+}

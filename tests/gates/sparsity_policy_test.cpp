@@ -1,6 +1,7 @@
-// Sparsity policies against hand-computed masks (threshold, top-k, oracle, streaming, random,
-// options), vertical-slash against a token-level brute force, sparsity statistics, and parsing
-// of every configs/sparsity/*.yaml.
+// Sparsity policies against hand-computed masks (threshold, top-k and its forced-block rules,
+// oracle, streaming, random, calibrated thresholds, options), top-k nz_ratio against the
+// reference's rule, vertical-slash against a token-level brute force, sparsity statistics, and
+// parsing of every configs/sparsity/*.yaml and thresholds.json entries.
 #include "gates_catch.h"
 #include "gates_test_util.h"
 
@@ -11,10 +12,12 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 using namespace seer;
@@ -274,4 +277,194 @@ TEST_CASE("every configs/sparsity file parses, bad keys are rejected", "[gates][
   CHECK(error_of("{policy: top_k}").find("sparsity.policy") != std::string::npos);
   CHECK(error_of("{policy: threshold}").find("sparsity.tau") != std::string::npos);
   CHECK(error_of("{policy: topk, keep_ratio: 1.5}").find("keep_ratio") != std::string::npos);
+}
+
+TEST_CASE("top-k forced-block rules match hand-computed examples", "[gates][sparsity]") {
+  core::SparsityInputs in;
+  in.geo = geometry(16, 16);
+  in.gate_scores = example_scores();
+  auto topk = [&](int64_t k, core::ForcedBlocks rule, bool sink = false) {
+    core::MaskOptions o;
+    o.keep_sink = sink;
+    return core::TopkPolicy(core::TopkCount{k, 0.0, 0.0}, rule, core::ScoreSource::kGate, o).mask(in);
+  };
+  // Added: row 2's best block is 0, the diagonal comes on top.
+  check_mask(topk(1, core::ForcedBlocks::kAdded),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 1}}));
+  // Inside: the diagonal uses the one slot.
+  check_mask(topk(1, core::ForcedBlocks::kInside),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}));
+  check_mask(topk(2, core::ForcedBlocks::kInside),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 0, 1}}));
+  check_mask(topk(2, core::ForcedBlocks::kInside, true),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {1, 0, 0, 1}}));
+  // k = 1 with the sink and the diagonal forced: both stay (the row keeps its forced blocks).
+  check_mask(topk(1, core::ForcedBlocks::kInside, true),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {1, 0, 0, 1}}));
+  // Scored (the reference): row 2 keeps block 0 and not its diagonal.
+  check_mask(topk(1, core::ForcedBlocks::kScored),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 0, 0}, {0, 0, 0, 1}}));
+  CHECK_THROWS(topk(1, core::ForcedBlocks::kScored, true));
+}
+
+TEST_CASE("top-k nz_ratio follows the reference's rule", "[gates][sparsity]") {
+  // get_sparse_attn_mask_from_nz_ratio: k = max(1, int((1 - sqrt(1 - nz)) * nb)) for every row,
+  // the k best of the row (masked blocks rank last), nothing forced, then the last
+  // `last_rows` rows dense, then causal.
+  const int64_t nb = GENERATE(1, 5, 13);
+  const int64_t B = GENERATE(1, 2);
+  const double nz = GENERATE(0.1, 0.3, 0.5, 0.9, 1.0);
+  const int64_t last_rows = GENERATE(0, 2);
+  CAPTURE(nb, B, nz, last_rows);
+  const int64_t b = 16, H = 3;
+  auto gen = at::detail::createCPUGenerator(nb * 100 + B);
+  core::SparsityInputs in;
+  in.geo = geometry(nb * b - 5, nb * b - 5, b, H, B);   // a partial last block
+  in.gate_scores = at::rand({B, H, nb, nb}, gen, at::kFloat);
+  core::MaskOptions o;
+  o.dense_last_rows = last_rows;
+  const auto got = core::TopkPolicy(core::TopkCount{0, 0.0, nz}, core::ForcedBlocks::kScored,
+                                    core::ScoreSource::kGate, o).mask(in);
+  const int64_t k = std::max<int64_t>(1, static_cast<int64_t>((1.0 - std::sqrt(1.0 - nz)) * nb));
+  auto want = at::zeros({B, H, nb, nb}, at::kBool);
+  auto s = in.gate_scores.accessor<float, 4>();
+  for (int64_t bi = 0; bi < B; ++bi)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < nb; ++i) {
+        std::vector<std::pair<float, int64_t>> row;
+        for (int64_t j = 0; j < nb; ++j) row.emplace_back(j <= i ? s[bi][h][i][j] : -1e9f, j);
+        std::sort(row.begin(), row.end(), [](auto& x, auto& y) { return x.first > y.first; });
+        for (int64_t r = 0; r < k; ++r) want[bi][h][i][row[r].second] = true;
+        if (i >= nb - last_rows)
+          for (int64_t j = 0; j < nb; ++j) want[bi][h][i][j] = true;
+        for (int64_t j = i + 1; j < nb; ++j) want[bi][h][i][j] = false;
+      }
+  check_mask(got, want);
+}
+
+TEST_CASE("calibrated_threshold masks use each layer and head's threshold", "[gates][sparsity]") {
+  core::SparsityInputs in;
+  in.geo = geometry(16, 16, 4, 2);
+  in.gate_scores = example_scores().to(at::kFloat).expand({1, 2, 4, 4});
+  core::ThresholdTable t;
+  t.tau = {{0.2f, 0.45f}, {0.6f, 0.0f}};
+  t.block_size = 4;
+  core::CalibratedThresholdPolicy p(core::ScoreSource::kGate, t);
+  auto m = p.mask(in);
+  check_mask(m.narrow(1, 0, 1), mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 0, 1}}));
+  check_mask(m.narrow(1, 1, 1), mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 1}}));
+  in.layer = 1;
+  m = p.mask(in);
+  check_mask(m.narrow(1, 0, 1), mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}));
+  check_mask(m.narrow(1, 1, 1), mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 1, 1, 0}, {1, 1, 1, 1}}));
+  in.layer = 2;
+  CHECK(gates_test::contains(gates_test::error_message([&] { p.mask(in); }), "cover 2 layers"));
+  in.layer = 0;
+  in.geo.block = 8;
+  in.geo.sq = in.geo.sk = 32;
+  CHECK(gates_test::contains(gates_test::error_message([&] { p.mask(in); }), "block size 8"));
+  // The sink rule comes from the calibration.
+  t.keep_sink = true;
+  in.geo = geometry(16, 16, 4, 2);
+  check_mask(core::CalibratedThresholdPolicy(core::ScoreSource::kGate, t).mask(in).narrow(1, 1, 1),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {1, 0, 0, 1}}));
+}
+
+TEST_CASE("calibrated_threshold reads its entry of thresholds.json, errors name the key",
+          "[gates][sparsity][config]") {
+  const auto dir = gates_test::fresh_dir("calibrated_policy");
+  // A real calibration of random maps at "context 64" (b = 16: 4 blocks).
+  auto gen = at::detail::createCPUGenerator(3);
+  core::MaskOptions rules;
+  rules.keep_sink = true;
+  core::ThresholdCalibrator calib(rules);
+  const auto geo = geometry(64, 64, 16, 2);
+  for (int64_t l = 0; l < 2; ++l) calib.add(l, at::rand({1, 2, 4, 4}, gen), at::rand({1, 2, 4, 4}, gen), geo);
+  nlohmann::json points = nlohmann::json::array();
+  std::vector<core::CalibrationPoint> layer_points;
+  for (auto src : {core::CalibrationSource::kGate, core::CalibrationSource::kOracle})
+    for (auto gran : {core::Granularity::kHead, core::Granularity::kLayer})
+      for (const auto& pt : calib.calibrate(src, gran, {0.5, 0.8})) {
+        points.push_back(core::calibration_point_json(pt));
+        if (src == core::CalibrationSource::kGate && gran == core::Granularity::kLayer)
+          layer_points.push_back(pt);
+      }
+  nlohmann::json doc = {{"format", core::kThresholdFileFormat}, {"block_size", 16},
+                        {"keep_sink", true}, {"dense_last_rows", 0}, {"gates", "distill"},
+                        {"gates_fingerprint", "abc"},
+                        {"contexts", {{"64", {{"windows", 1}, {"points", points}}}}}};
+  std::ofstream(dir / "thresholds.json") << doc.dump();
+
+  core::PolicyResources res;
+  res.threshold_file = [](const std::string& s) { return std::filesystem::path(s) / "thresholds.json"; };
+  res.context = 64;
+  auto parse = [&](const std::string& text, const core::PolicyResources& r) {
+    YAML::Node root;
+    root["sparsity"] = YAML::Load(text);
+    config::ConfigTree tree(root);
+    return core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"), r);
+  };
+  const std::string base = "{policy: calibrated_threshold, source: gate, thresholds: " +
+                           dir.string() + ", granularity: layer, ";
+  auto p = parse(base + "target_sparsity: 0.8}", res);
+  const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(p.get());
+  REQUIRE(cal != nullptr);
+  REQUIRE(cal->table() != nullptr);
+  CHECK(cal->table()->tau == layer_points[1].tau);
+  CHECK(cal->table()->calibrated_sparsity == layer_points[1].achieved);
+  CHECK(cal->table()->keep_sink);
+  CHECK(cal->table()->gates_fingerprint == "abc");
+  CHECK(p->needs_gate());
+  auto oracle = parse("{policy: calibrated_threshold, source: oracle, thresholds: " + dir.string() +
+                      ", granularity: layer, target_sparsity: 0.5}", res);
+  CHECK_FALSE(oracle->needs_gate());
+  CHECK(oracle->needs_ground_truth());
+
+  auto error_of = [&](const std::string& text, const core::PolicyResources& r) -> std::string {
+    return gates_test::error_message([&] { parse(text, r); });
+  };
+  const auto no_target = error_of(base + "target_sparsity: 0.6}", res);
+  CHECK(gates_test::contains(no_target, "sparsity.thresholds"));
+  CHECK(gates_test::contains(no_target, "no gate thresholds at granularity layer for target sparsity 0.6"));
+  core::PolicyResources other = res;
+  other.context = 128;
+  CHECK(gates_test::contains(error_of(base + "target_sparsity: 0.8}", other),
+                             "no calibration at context 128 (it has [64])"));
+  CHECK(parse(base + "target_sparsity: 0.8, calibration_context: 64}", other) != nullptr);
+  CHECK(gates_test::contains(error_of(base + "target_sparsity: 0.8, keep_sink: false}", res),
+                             "sparsity.keep_sink"));
+  CHECK(gates_test::contains(error_of(base + "target_sparsity: 0.8, tau: 0.1}", res),
+                             "sparsity.tau"));
+  CHECK(gates_test::contains(error_of(base + "target_sparsity: 1.5}", res), "sparsity.target_sparsity"));
+  CHECK(gates_test::contains(
+      error_of("{policy: calibrated_threshold, source: gate, thresholds: x, granularity: heads, "
+               "target_sparsity: 0.5}", res), "sparsity.granularity"));
+  // Parsed without its file (config validation): fine until a mask is asked for.
+  auto unbound = parse(base + "target_sparsity: 0.8}", {});
+  core::SparsityInputs in;
+  in.geo = geometry(64, 64, 16, 2);
+  in.gate_scores = at::rand({1, 2, 4, 4});
+  CHECK(gates_test::contains(gates_test::error_message([&] { unbound->mask(in); }), "not loaded"));
+}
+
+TEST_CASE("top-k keys: one of k, keep_ratio and nz_ratio; forced_blocks choices",
+          "[gates][sparsity][config]") {
+  auto error_of = [](const std::string& text) -> std::string {
+    YAML::Node root;
+    root["sparsity"] = YAML::Load(text);
+    config::ConfigTree tree(root);
+    return gates_test::error_message(
+        [&] { core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity")); });
+  };
+  CHECK(error_of("{policy: topk, nz_ratio: 0.2, forced_blocks: scored}") == "<no error>");
+  CHECK(error_of("{policy: oracle_topk, k: 0, nz_ratio: 0.2, forced_blocks: inside, keep_sink: true}") ==
+        "<no error>");
+  CHECK(gates_test::contains(error_of("{policy: topk, nz_ratio: 0.2, keep_ratio: 0.1}"),
+                             "sparsity.nz_ratio"));
+  CHECK(gates_test::contains(error_of("{policy: topk, k: 3, nz_ratio: 0.2}"), "sparsity.nz_ratio"));
+  CHECK(gates_test::contains(error_of("{policy: topk, nz_ratio: 0}"), "expected a density in (0, 1]"));
+  CHECK(gates_test::contains(error_of("{policy: topk, k: 2, forced_blocks: outside}"),
+                             "sparsity.forced_blocks"));
+  CHECK(gates_test::contains(error_of("{policy: topk, k: 2, forced_blocks: scored, keep_sink: true}"),
+                             "sparsity.keep_sink"));
 }

@@ -1,12 +1,14 @@
 // GPU test of the top-k block mask (kernels/cuda/topk_mask.cu, reached through
 // core::mask_from_topk on CUDA scores): the mask must equal the CPU path's stable sort exactly, on
 // rows with many tied scores (ties go to the lower block), by count k and by keep ratio, with the
-// chunk offset, padded batches, and widths that are not multiples of the kernel's 256 threads.
+// chunk offset, padded batches, and widths that are not multiples of the kernel's 256 threads;
+// and the top-k policy's forced-block rules (forced blocks ranked as +inf scores).
 // The kernel's output starts poisoned (all true), so an entry it skips fails.
 #include "gates_catch.h"
 #include "gates_test_util.h"
 
 #include "core/sparsity/block_mask.h"
+#include "core/sparsity/sparsity_policy.h"
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
@@ -74,4 +76,30 @@ TEST_CASE("top-k block mask on the GPU at 128k tokens", "[cuda][topk]") {
   const int64_t S = 131072, nb = S / 64;
   check_same_mask(random_scores(1, 2, nb, nb, 0), S, S, 64, 0, 0.1);
   check_same_mask(random_scores(1, 2, nb, nb, 5), S, S, 64, 0, 0.5);
+}
+
+TEST_CASE("top-k rules (forced blocks inside k, the reference's nz_ratio) on the GPU equal the CPU",
+          "[cuda][topk]") {
+  if (!seer::kernels::cuda_kernels_available()) SEER_SKIP("no CUDA device");
+  const PoisonOutputs poison;
+  at::manual_seed(23);
+  // forced_blocks inside ranks the diagonal and the sink as +inf scores: the radix select must
+  // order them first, as the CPU sort does.
+  for (const auto rule : {seer::core::ForcedBlocks::kInside, seer::core::ForcedBlocks::kScored}) {
+    for (const int64_t S : {300, 8192}) {
+      const int64_t nb = (S + 63) / 64;
+      seer::core::MaskOptions o;
+      o.keep_sink = rule == seer::core::ForcedBlocks::kInside;
+      const seer::core::TopkPolicy policy(seer::core::TopkCount{0, 0.0, 0.2}, rule,
+                                          seer::core::ScoreSource::kGate, o);
+      const at::Tensor scores = random_scores(2, 3, nb, nb, 3);
+      seer::core::SparsityInputs cpu, gpu;
+      cpu.geo = seer::gates_test::geometry(S, S, 64, 3, 2);
+      gpu.geo = seer::gates_test::geometry(S, S, 64, 3, 2, at::kCUDA);
+      cpu.gate_scores = scores;
+      gpu.gate_scores = scores.cuda();
+      INFO("S " << S << " rule " << static_cast<int>(rule));
+      CHECK(at::equal(policy.mask(gpu).cpu(), policy.mask(cpu)));
+    }
+  }
 }
