@@ -1,10 +1,12 @@
 #include "experiments/policy_resources.h"
 
+#include "core/config/config_reader.h"
 #include "core/config/paths.h"
 #include "core/io/atomic_file.h"
 #include "experiments/runner.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <stdexcept>
 
@@ -38,6 +40,24 @@ std::string gates_fingerprint(const fs::path& gates_dir) {
     text += fmt::format("{}:{}\n", f, fs::exists(p) ? stable_hash(io::read_file(p)) : "absent");
   }
   return stable_hash(text);
+}
+
+void check_thresholds_fit_gates(const config::ConfigTree& cell, const core::SparsityPolicy& policy,
+                                const std::string& fingerprint, const std::string& gates_id) {
+  const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(&policy);
+  if (!cal || !cal->needs_gate() || !cal->table()) return;
+  if (cal->table()->gates_fingerprint != fingerprint) {
+    config::ConfigReader(cell, "sparsity").fail(
+        "thresholds", fmt::format("calibrated for the gates '{}', not for the gates '{}' this "
+                                  "method runs with (their files differ)", cal->table()->gates,
+                                  gates_id));
+  }
+}
+
+std::string thresholds_identity(const core::SparsityPolicy& policy) {
+  const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(&policy);
+  if (!cal || !cal->table()) return "";
+  return stable_hash(nlohmann::json(cal->table()->tau).dump());
 }
 
 }  // namespace seer::experiments

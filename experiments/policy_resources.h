@@ -25,4 +25,15 @@ core::PolicyResources policy_resources(const StageContext& ctx, int64_t context)
 // Hash of the contents of gates.json and gates.safetensors in `gates_dir`.
 std::string gates_fingerprint(const std::filesystem::path& gates_dir);
 
+// Thresholds calibrated on gate scores hold for those gates only: a ConfigError on the `sparsity`
+// section of `cell` (key thresholds) when `policy` is calibrated on gates whose fingerprint is not
+// `fingerprint` (the gates named `gates_id` that the method runs with). Oracle thresholds and
+// policies of other kinds pass.
+void check_thresholds_fit_gates(const config::ConfigTree& cell, const core::SparsityPolicy& policy,
+                                const std::string& fingerprint, const std::string& gates_id);
+
+// A hash of a calibrated policy's thresholds ("" for other policies): cells keyed by it re-run
+// when the thresholds are recalibrated.
+std::string thresholds_identity(const core::SparsityPolicy& policy);
+
 }  // namespace seer::experiments

@@ -2,16 +2,23 @@
 # The whole project on the lent GPU machine (../shared/GPU-MACHINE.md), in two back-to-back device
 # calls, because the embedded model (~100 MB) is larger than what one call carries:
 #   scripts/gpu-run.sh stage      # here: split the model and gather what the machine lacks into .stage/
-#   scripts/gpu-run.sh prep       # call 1 (carry .stage/model.gguf.part.aa .stage/sys):
-#                                 #   keep part aa outside the checkout, build the whole project
+#   scripts/gpu-run.sh prep       # call 1 (carry .stage/model.gguf.part.aa .stage/sys assets/corpus):
+#                                 #   keep part aa and the training corpus outside the checkout,
+#                                 #   build the whole project
 #   scripts/gpu-run.sh main "EXPERIMENT [OVERRIDES...]" ...
 #                                 # call 2, at once (carry .stage/model.gguf.part.ab .stage/model.sha256
 #                                 #   .stage/sys .stage/ruler assets/books): rebuild the model file,
-#                                 #   run every [cuda] test, then each experiment given, e.g.
+#                                 #   put the corpus back, run every [cuda] test, then each
+#                                 #   experiment given, e.g.
 #                                 #   "quickstart model.device=cuda model.dtype=bfloat16 train.device=cuda"
+#                                 # (the carry limit, 64 MiB, holds either model part with the books
+#                                 #   or the corpus, not all three: hence the corpus rides with prep)
 #   scripts/gpu-run.sh bench "paper_prefill" "paper_kernels"
 #                                 # one call (carry .stage/sys): build, then experiments that need no
 #                                 #   model file (random-weight prefill timing, kernel benchmarks)
+# SEER_RUN_LIMIT=<seconds>: stop each `seer run` after that long (a device call lasts at most
+# 600 s); the next `main` call on the still-warm machine resumes it (finished stages and cells are
+# kept, distillation restarts from its last checkpoint).
 # The device copy's .git is stale: prefix the call with SEER_GIT=<commit here> so results name the
 # source commit (else they say <old commit>-dirty).
 # Logs, results and figures go to $OUT (the device tool brings back at most 8 files: each
@@ -75,7 +82,9 @@ configure_and_build() {
 run_experiment() {   # NAME [OVERRIDES...]: build/seer run, then pack its outputs
   local exp=$1; shift
   log "seer run $exp $*"
-  build-gpu/seer run "$exp" "$@" 2>&1 | grep --line-buffered -v -E '^\s*(sweep|capture|distill|eval_[a-z]+|bench_[a-z]+):.*[0-9]+%' \
+  local limit=()
+  [[ -n "${SEER_RUN_LIMIT:-}" ]] && limit=(timeout -s INT -k 20 "$SEER_RUN_LIMIT")
+  "${limit[@]}" build-gpu/seer run "$exp" "$@" 2>&1 | grep --line-buffered -v -E '^\s*(sweep|capture|distill|eval_[a-z]+|bench_[a-z]+):.*[0-9]+%' \
     | tee "$OUT/$exp.log" | tail -40
   local dir
   dir=$(grep -m1 -o "outputs in .*" "$OUT/$exp.log" | sed 's/outputs in //')
@@ -95,6 +104,9 @@ case "$MODE" in
   stage) stage_here ;;
   prep)
     mkdir -p "$STAGE_DIR" && cp .stage/model.gguf.part.aa "$STAGE_DIR/" && log "part aa kept in $STAGE_DIR"
+    if [[ -d assets/corpus ]]; then
+      rm -rf "$STAGE_DIR/corpus" && cp -r assets/corpus "$STAGE_DIR/corpus" && log "corpus kept in $STAGE_DIR"
+    fi
     configure_and_build ;;
   main)
     [[ -f "$STAGE_DIR/model.gguf.part.aa" ]] || { log "part aa missing: the machine was given back between calls"; exit 2; }
@@ -102,6 +114,11 @@ case "$MODE" in
     cat "$STAGE_DIR/model.gguf.part.aa" .stage/model.gguf.part.ab > "assets/models/$MODEL"
     [[ "$(sha256sum "assets/models/$MODEL" | awk '{print $1}')" == "$(cat .stage/model.sha256)" ]] \
       || { log "model checksum mismatch"; exit 2; }
+    if [[ -d "$STAGE_DIR/corpus" ]]; then
+      rm -rf assets/corpus && cp -r "$STAGE_DIR/corpus" assets/corpus
+    else
+      log "no training corpus kept by prep: experiments that read data.train will stop"
+    fi
     configure_and_build || exit 1   # a no-op after prep, a rebuild when the tree changed since
     export SEER_RULER_ESSAY="$PWD/.stage/ruler/PaulGrahamEssays.json"
     if [[ "${SEER_GPU_TESTS:-1}" == 1 ]]; then   # SEER_GPU_TESTS=0: a later call on the same build

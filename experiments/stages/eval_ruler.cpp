@@ -25,6 +25,7 @@
 #include "data/ruler/ruler_config.h"
 #include "data/ruler/ruler_summary.h"
 #include "experiments/eval_grid.h"
+#include "experiments/policy_resources.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
 #include "experiments/sparse_generate.h"
@@ -203,6 +204,7 @@ class EvalRulerStage final : public Stage {
     };
 
     const std::string sample_base = sample_identity(ctx.config) + gates_identity(ctx, cfg.grid.gates);
+    const std::string gates_print = gates ? gates_fingerprint(ctx.gates_path(cfg.grid.gates)) : "";
     std::string task_list;
     for (const auto& t : runnable) task_list += t + ",";
     // One Decoder per worker: the copies share the weights; each has its own hook pointer.
@@ -218,14 +220,17 @@ class EvalRulerStage final : public Stage {
     for (const int64_t length : cfg.spec.lengths) {
       for (const auto& setting : cfg.grid.settings) {
         const auto tree = setting_config(ctx.config, setting);
-        const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"));
+        // A calibrated policy reads the thresholds of its length's context.
+        const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"),
+                                                        policy_resources(ctx, length));
+        if (gates) check_thresholds_fit_gates(tree, *policy, gates_print, cfg.grid.gates);
         const std::string id = eval_cell_id(setting.label, fmt::format("len{}", length));
         const fs::path dir = ctx.stage_dir / "cells" / id;
         YAML::Emitter sparsity_yaml;
         sparsity_yaml << setting.sparsity;
         const std::string sample_hash = stable_hash(fmt::format(
-            "{}|{}|{}|{}|{}|{}", sample_base, sparsity_yaml.c_str(), length, block,
-            cfg.grid.chunk_size, cfg.grid.max_new_tokens));
+            "{}|{}|{}|{}|{}|{}|{}", sample_base, sparsity_yaml.c_str(), length, block,
+            cfg.grid.chunk_size, cfg.grid.max_new_tokens, thresholds_identity(*policy)));
         const std::string hash = stable_hash(fmt::format("{}|{}|{}|{}", sample_hash, task_list,
                                                          cfg.spec.num_samples, kResultFormat));
 

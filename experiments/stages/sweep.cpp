@@ -97,18 +97,6 @@ struct LoadedGates {
   std::string fingerprint;   // gates_fingerprint of their folder
 };
 
-// Thresholds calibrated on the gate's scores hold for those gates only.
-void check_calibration(const config::ConfigTree& cell, const core::CalibratedThresholdPolicy& policy,
-                       const LoadedGates* gates, const std::string& gates_id) {
-  if (!gates) return;   // the oracle's thresholds do not depend on gates
-  const auto* t = policy.table();
-  if (t->gates_fingerprint != gates->fingerprint) {
-    config::ConfigReader(cell, "sparsity").fail(
-        "thresholds", fmt::format("calibrated for the gates '{}', not for the gates '{}' this "
-                                  "method runs with (their files differ)", t->gates, gates_id));
-  }
-}
-
 class SweepStage final : public Stage {
  public:
   std::string name() const override { return "sweep"; }
@@ -193,10 +181,9 @@ class SweepStage final : public Stage {
           cell_block = gates->set.config.block_size;
           depends += "|gates " + gates->fingerprint;
         }
-        if (const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(policy.get())) {
-          check_calibration(tree, *cal, gates, gates_id);
-          depends += "|tau " + stable_hash(nlohmann::json(cal->table()->tau).dump());
-        }
+        if (gates) check_thresholds_fit_gates(tree, *policy, gates->fingerprint, gates_id);
+        const std::string tau_id = thresholds_identity(*policy);
+        if (!tau_id.empty()) depends += "|tau " + tau_id;
         const std::string id = cell_id(setting, context);
         const fs::path dir = cells_dir / id;
         const std::string hash = stable_hash(tree.to_yaml() + depends);
