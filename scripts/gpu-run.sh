@@ -2,7 +2,7 @@
 # The whole project on the lent GPU machine (../shared/GPU-MACHINE.md), in two back-to-back device
 # calls, because the embedded model (~100 MB) is larger than what one call carries:
 #   scripts/gpu-run.sh stage      # here: split the model and gather what the machine lacks into .stage/
-#   scripts/gpu-run.sh prep       # call 1 (carry .stage/model.gguf.part.aa .stage/sys assets/corpus):
+#   scripts/gpu-run.sh prep       # call 1 (carry .stage/model.gguf.part.aa .stage/sys .stage/corpus.tar.xz):
 #                                 #   keep part aa and the training corpus outside the checkout,
 #                                 #   build the whole project
 #   scripts/gpu-run.sh main "EXPERIMENT [OVERRIDES...]" ...
@@ -11,8 +11,8 @@
 #                                 #   put the corpus back, run every [cuda] test, then each
 #                                 #   experiment given, e.g.
 #                                 #   "quickstart model.device=cuda model.dtype=bfloat16 train.device=cuda"
-#                                 # (the carry limit, 64 MiB, holds either model part with the books
-#                                 #   or the corpus, not all three: hence the corpus rides with prep)
+#                                 # (the carry limit, 64 MiB, holds a model part, the books and the
+#                                 #   compressed corpus only in prep: hence the corpus rides with prep)
 #   scripts/gpu-run.sh bench "paper_prefill" "paper_kernels"
 #                                 # one call (carry .stage/sys): build, then experiments that need no
 #                                 #   model file (random-weight prefill timing, kernel benchmarks)
@@ -45,6 +45,7 @@ stage_here() {
   cp -r /usr/include/nlohmann .stage/sys/include/
   cp -L /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /usr/lib/x86_64-linux-gnu/libpng16.so.16 .stage/sys/lib/
   [[ -f ../shared/data/ruler/PaulGrahamEssays.json ]] && cp ../shared/data/ruler/PaulGrahamEssays.json .stage/ruler/
+  [[ -d assets/corpus ]] && tar cJf .stage/corpus.tar.xz -C assets corpus
   du -sh .stage/* assets/books
 }
 
@@ -104,8 +105,8 @@ case "$MODE" in
   stage) stage_here ;;
   prep)
     mkdir -p "$STAGE_DIR" && cp .stage/model.gguf.part.aa "$STAGE_DIR/" && log "part aa kept in $STAGE_DIR"
-    if [[ -d assets/corpus ]]; then
-      rm -rf "$STAGE_DIR/corpus" && cp -r assets/corpus "$STAGE_DIR/corpus" && log "corpus kept in $STAGE_DIR"
+    if [[ -f .stage/corpus.tar.xz ]]; then
+      rm -rf "$STAGE_DIR/corpus" && tar xJf .stage/corpus.tar.xz -C "$STAGE_DIR" && log "corpus kept in $STAGE_DIR"
     fi
     configure_and_build ;;
   main)
