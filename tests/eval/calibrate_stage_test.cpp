@@ -1,15 +1,19 @@
 // The calibrate stage: config errors name the key; end to end on the embedded model (skipped
 // without it), oracle thresholds calibrated at a small context feed calibrated_threshold policies
-// in a sweep over the same text. Layer 0 sees the same input in both runs, so its measured
-// sparsity in the sweep equals its calibration sparsity exactly; later layers see the sparse
-// model's activations and land near the target. The sweep writes equal_sparsity.md.
+// in a sweep over held-out text (data.calib and data.eval share no token). Each head hits its
+// target on the calibration text to half a block; in the sweep layer 0 lands within 5 points of
+// its calibration sparsity and the model within 10 of the target. The sweep writes equal_sparsity.md. Thresholds
+// calibrated on gate scores are refused for other gates (the sweep and eval_ruler check).
 #include "catch.h"
 #include "eval_test_util.h"
 #include "run_test_util.h"
 #include "core/config/config_error.h"
+#include "core/sparsity/sparsity_policy.h"
+#include "experiments/policy_resources.h"
 #include "experiments/runner.h"
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 
@@ -85,8 +89,10 @@ TEST_CASE("calibrated oracle thresholds hit their target in the sweep", "[eval]"
     REQUIRE(point != nullptr);
     // 2 windows x 10 causal blocks per head (4 of them diagonal): each head within half a block.
     CHECK(std::abs((*point)["achieved"].get<double>() - target) <= 0.025 + 1e-12);
-    CHECK(c["sparsity_detail"]["layers"]["0"]["sparsity"].get<double>() ==
-          Approx((*point)["layer_achieved"][0].get<double>()).epsilon(0).margin(1e-12));
+    // Layer 0 sees the held-out text's own attention (no sparse layer before it): its sparsity
+    // moves only with the text, calib vs eval.
+    CHECK(std::abs(c["sparsity_detail"]["layers"]["0"]["sparsity"].get<double>() -
+                   (*point)["layer_achieved"][0].get<double>()) < 0.05);
     CHECK(std::abs(c["sparsity"].get<double>() - target) < 0.1);
     CHECK(c["calibration_sparsity"].get<double>() == (*point)["achieved"].get<double>());
     ++checked;
@@ -96,4 +102,34 @@ TEST_CASE("calibrated oracle thresholds hit their target in the sweep", "[eval]"
   CHECK_THAT(md, Contains("| oracle_cal |") && Contains("| streaming |"));
   for (const char* f : {"equal_sparsity.csv", "equal_sparsity.json"})
     CHECK(fs::exists(result.run_dir / "sweep" / f));
+}
+
+TEST_CASE("thresholds calibrated on gate scores refuse other gates", "[eval][config]") {
+  core::ThresholdTable table;
+  table.tau = {{0.1f, 0.2f}};
+  table.gates = "distill";
+  table.gates_fingerprint = "print-of-distill";
+  const config::ConfigTree cell(YAML::Load(
+      "sparsity: {policy: calibrated_threshold, source: gate, thresholds: calibrate}"));
+  const core::CalibratedThresholdPolicy gate_policy(core::ScoreSource::kGate, table);
+  experiments::check_thresholds_fit_gates(cell, gate_policy, "print-of-distill", "distill");
+  try {
+    experiments::check_thresholds_fit_gates(cell, gate_policy, "print-of-other", "other_gates");
+    FAIL("thresholds of other gates were accepted");
+  } catch (const config::ConfigError& e) {
+    CHECK_THAT(std::string(e.what()),
+               Contains("sparsity.thresholds") && Contains("calibrated for the gates 'distill'") &&
+                   Contains("'other_gates'"));
+  }
+  // G does not depend on gates: oracle thresholds fit any.
+  const core::CalibratedThresholdPolicy oracle_policy(core::ScoreSource::kOracle, table);
+  experiments::check_thresholds_fit_gates(cell, oracle_policy, "print-of-other", "other_gates");
+
+  // Recalibrated thresholds change the identity that keys the cells; other policies have none.
+  auto moved = table;
+  moved.tau[0][1] = 0.25f;
+  const core::CalibratedThresholdPolicy recalibrated(core::ScoreSource::kGate, moved);
+  CHECK(experiments::thresholds_identity(gate_policy) != "");
+  CHECK(experiments::thresholds_identity(gate_policy) != experiments::thresholds_identity(recalibrated));
+  CHECK(experiments::thresholds_identity(core::DensePolicy()) == "");
 }

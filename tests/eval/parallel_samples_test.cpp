@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -65,6 +66,9 @@ TEST_CASE("run_on_workers rethrows the first error and keeps the caller's thread
                         [&](int64_t, int64_t i) {
                           ++started;
                           if (i == 5) throw std::runtime_error("sample 5 failed");
+                          // A sample takes time, as a real one does: without it the other
+                          // workers could hand out all 40 before the error is seen.
+                          std::this_thread::sleep_for(std::chrono::milliseconds(2));
                         },
                         [](int64_t) {}),
                     Contains("sample 5 failed"));
