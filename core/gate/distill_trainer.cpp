@@ -2,6 +2,7 @@
 
 #include "core/gate/gate_file.h"
 #include "core/io/atomic_file.h"
+#include "core/io/remove_tree.h"
 
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -319,17 +320,17 @@ DistillStepMetrics DistillTrainer::run() {
       const fs::path root = checkpoint_root(out_dir_);
       const std::string name = fmt::format("step_{:06d}", step);
       const fs::path tmp = root / (name + ".tmp"), final_dir = root / name;
-      fs::remove_all(tmp);
+      io::remove_tree(tmp);
       fs::create_directories(tmp);
       save_gates(gates_, tmp / "gates");
       torch::save(opt, (tmp / "optimizer.pt").string());
       nlohmann::json state = {{"step", step}, {"seed", cfg_.seed},
                               {"sample_counter", step * cfg_.batch}, {"lr", lr}};
       io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
-      fs::remove_all(final_dir);
+      io::remove_tree(final_dir);
       fs::rename(tmp, final_dir);
       auto all = complete_checkpoints(out_dir_);
-      for (size_t i = 0; i + cfg_.keep_checkpoints < all.size(); ++i) fs::remove_all(all[i].second);
+      for (size_t i = 0; i + cfg_.keep_checkpoints < all.size(); ++i) io::remove_tree(all[i].second);
     }
     if (stop_after_ > 0 && done_this_call >= stop_after_) break;
   }
