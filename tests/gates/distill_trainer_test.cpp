@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 using namespace seer;
@@ -164,6 +165,11 @@ TEST_CASE("distillation resumes after a kill to the same final weights", "[gates
   int lines = 0;
   while (std::getline(metrics, line)) ++lines;
   CHECK(lines == 9);
+  // Checkpoints at steps 4, 8 and 9 (the last); keep_checkpoints 2 prunes step 4.
+  REQUIRE(cfg.keep_checkpoints == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "checkpoints" / "step_000004"));
+  CHECK(std::filesystem::exists(dir / "checkpoints" / "step_000008" / "state.json"));
+  CHECK(std::filesystem::exists(dir / "checkpoints" / "step_000009" / "state.json"));
 }
 
 TEST_CASE("distill schedule, sample order and train section", "[gates][distill]") {
