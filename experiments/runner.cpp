@@ -7,6 +7,7 @@
 #include "core/config/override.h"
 #include "core/config/paths.h"
 #include "core/io/atomic_file.h"
+#include "core/io/remove_tree.h"
 #include "experiments/progress.h"
 #include "experiments/stage.h"
 
@@ -307,7 +308,7 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
     const fs::path stamp = fs::exists(marker) ? marker : started;
     if (fs::exists(stamp) && io::read_file(stamp) != hash + "\n") {
       const fs::path previous = result.run_dir / (e.id + ".previous");
-      fs::remove_all(previous);
+      io::remove_tree(previous);
       fs::rename(stage_dir, previous);
       log.info("[{}/{}] {}: config changed since the last run; old outputs moved to {}", i + 1,
                entries.size(), e.id, previous.string());
