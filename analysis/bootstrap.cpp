@@ -1,4 +1,5 @@
 #include "analysis/bootstrap.h"
+#include "core/random/splitmix64.h"
 
 #include <fmt/format.h>
 
@@ -9,13 +10,6 @@
 
 namespace seer::analysis {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // Uniform in [0, n) by Lemire's multiply-shift with rejection: the same on every standard
 // library (std::uniform_int_distribution is implementation-defined, so seeds would not carry).
@@ -58,7 +52,7 @@ double mean(const std::vector<double>& v) {
 std::vector<std::vector<double>> task_replicate_means(const std::vector<const std::vector<double>*>& arms,
                                                       size_t t, const BootstrapOptions& o) {
   const size_t n = arms.front()->size();
-  std::mt19937_64 rng(splitmix64(o.seed ^ splitmix64(static_cast<uint64_t>(t) + 1)));
+  std::mt19937_64 rng(core::splitmix64(o.seed ^ core::splitmix64(static_cast<uint64_t>(t) + 1)));
   std::vector<std::vector<double>> out(arms.size(), std::vector<double>(o.resamples));
   std::vector<double> sums(arms.size());
   for (int64_t r = 0; r < o.resamples; ++r) {

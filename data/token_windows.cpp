@@ -1,6 +1,7 @@
 #include "data/token_windows.h"
 
 #include "core/gate/distill_trainer.h"
+#include "core/random/splitmix64.h"
 #include "data/data_error.h"
 
 #include <fmt/format.h>
@@ -8,17 +9,6 @@
 #include <algorithm>
 
 namespace seer::data {
-namespace {
-
-// splitmix64: a fixed, platform-independent mix of the seed and the epoch.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 TokenWindowSchedule::TokenWindowSchedule(int64_t num_tokens, int64_t length, int64_t seed,
                                          int64_t cap)
@@ -31,7 +21,8 @@ TokenWindowSchedule::TokenWindowSchedule(int64_t num_tokens, int64_t length, int
 
 int64_t TokenWindowSchedule::offset(int64_t epoch) const {
   if (epoch == 0 || cap_ > 0 || length_ == 1) return 0;
-  const uint64_t h = mix(mix(static_cast<uint64_t>(seed_)) ^ static_cast<uint64_t>(epoch));
+  const uint64_t h = core::splitmix64(core::splitmix64(static_cast<uint64_t>(seed_)) ^
+                                       static_cast<uint64_t>(epoch));
   const int64_t o = 1 + static_cast<int64_t>(h % static_cast<uint64_t>(length_ - 1));
   // A stream of barely one window has no room to shift: keep the first grid.
   return num_tokens_ - o >= length_ ? o : 0;
