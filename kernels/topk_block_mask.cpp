@@ -26,7 +26,9 @@ std::optional<at::Tensor> topk_block_mask(const at::Tensor& scores, const at::Te
   const int64_t B = scores.size(0), H = scores.size(1), nbq = scores.size(2), nbk = scores.size(3);
   // Scores broadcast over the batch (a [1, H, ...] tensor against per-sequence keep counts) are
   // left to the caller's general path.
-  if (keep.dim() != 4 || (keep.size(0) != B && keep.size(0) != 1) || keep.size(2) != nbq)
+  // Counts per head ([B, H, nbq, 1]) are too.
+  if (keep.dim() != 4 || (keep.size(0) != B && keep.size(0) != 1) || keep.size(1) != 1 ||
+      keep.size(2) != nbq)
     return std::nullopt;
   const at::Tensor s = scores.to(at::kFloat).contiguous();
   const at::Tensor k = keep.to(scores.device(), at::kInt).expand({B, 1, nbq, 1}).contiguous();

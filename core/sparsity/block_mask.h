@@ -63,8 +63,8 @@ at::Tensor mask_from_threshold(const at::Tensor& scores, const BlockGeometry& ge
 at::Tensor mask_from_topk(const at::Tensor& scores, const BlockGeometry& geo, int64_t k,
                           double keep_ratio);
 
-// Per row the `keep` highest-scoring causal blocks, keep [B or 1, 1, nbq, 1] int64 (at most the
-// row's causal blocks). Ties go to the lower block index.
+// Per row the `keep` highest-scoring causal blocks, keep [B or 1, 1 or Hq, nbq, 1] int64 (at most
+// the row's causal blocks). Ties go to the lower block index.
 at::Tensor mask_from_topk_counts(const at::Tensor& scores, const BlockGeometry& geo,
                                  const at::Tensor& keep);
 

@@ -17,6 +17,22 @@ const at::Tensor& source_scores(const SparsityInputs& in, ScoreSource source, co
   return s;
 }
 
+// The forced blocks of a policy's options [B or 1, 1, nbq, nbk] (diagonal, sink, last rows).
+at::Tensor forced_blocks(const SparsityInputs& in, const MaskOptions& o) {
+  const auto& geo = in.geo;
+  return finalize_block_mask(at::zeros({1, 1, geo.nbq(), geo.nbk()}, at::kBool), geo, o);
+}
+
+// Scores in float32 on the mask's device, forced blocks ranked first (+inf), outside the causal
+// region -inf.
+at::Tensor forced_first(const at::Tensor& scores, const at::Tensor& forced,
+                        const BlockGeometry& geo) {
+  const auto inf = std::numeric_limits<float>::infinity();
+  const auto opts = at::TensorOptions().dtype(at::kFloat).device(geo.device);
+  return at::where(forced, at::full({}, inf, opts), scores.to(geo.device, at::kFloat))
+      .masked_fill(causal_block_mask(geo).logical_not(), -inf);
+}
+
 }  // namespace
 
 at::Tensor SparsityPolicy::mask(const SparsityInputs& in) const {
@@ -71,15 +87,40 @@ at::Tensor TopkPolicy::select(const SparsityInputs& in) const {
   }
   if (forced_ != ForcedBlocks::kInside) return mask_from_topk_counts(scores, geo, keep);
   // The forced blocks rank first and use up their share of the row's k.
-  const at::Tensor forced =
-      finalize_block_mask(at::zeros({1, 1, geo.nbq(), geo.nbk()}, at::kBool), geo, options_);
+  const at::Tensor forced = forced_blocks(in, options_);
   const at::Tensor forced_row = forced.sum(-1, /*keepdim=*/true);  // [B, Hq, nbq, 1], same per head
   keep = at::maximum(keep, forced_row.narrow(1, 0, 1));
+  return mask_from_topk_counts(forced_first(scores, forced, geo), geo, keep);
+}
+
+at::Tensor TopPPolicy::select(const SparsityInputs& in) const {
+  const auto& geo = in.geo;
+  const at::Tensor causal = causal_block_mask(geo);
+  const at::Tensor s = source_scores(in, source_, "top_p policy").to(geo.device, at::kFloat)
+                           .masked_fill(causal.logical_not(), 0.0f);
+  const at::Tensor ranked = forced_first(s, forced_blocks(in, options_), geo);
+  // Stable: among equal scores the lower block index comes first, as in top-k.
+  const auto order = std::get<1>(at::sort(ranked, /*stable=*/true, /*dim=*/-1, /*descending=*/true));
+  const at::Tensor sorted = s.gather(-1, order).to(at::kDouble);
+  const at::Tensor before = sorted.cumsum(-1) - sorted;   // mass of the better-ranked blocks
+  const at::Tensor total = s.to(at::kDouble).sum(-1, /*keepdim=*/true);
+  // A block is needed while the blocks ranked before it hold less than `mass` of the row.
+  const at::Tensor keep_sorted = before < total * mass_;
+  auto mask = at::zeros(order.sizes(), at::TensorOptions().dtype(at::kBool).device(geo.device));
+  mask.scatter_(-1, order, keep_sorted);
+  return mask.logical_and(causal);
+}
+
+at::Tensor OracleCountPolicy::select(const SparsityInputs& in) const {
+  const auto& geo = in.geo;
+  const at::Tensor forced = forced_blocks(in, options_);
+  const at::Tensor oracle = finalize_block_mask(
+      mask_from_threshold(source_scores(in, ScoreSource::kOracle, "gate_oracle_count policy"),
+                          geo, tau_), geo, options_);
+  const at::Tensor count = oracle.sum(-1, /*keepdim=*/true);   // [B, Hq, nbq, 1]
   const at::Tensor ranked =
-      at::where(forced, at::full({}, std::numeric_limits<float>::infinity(),
-                                 at::TensorOptions().dtype(at::kFloat).device(geo.device)),
-                scores.to(geo.device, at::kFloat));
-  return mask_from_topk_counts(ranked, geo, keep);
+      forced_first(source_scores(in, ScoreSource::kGate, "gate_oracle_count policy"), forced, geo);
+  return mask_from_topk_counts(ranked, geo, count);
 }
 
 CalibratedThresholdPolicy::CalibratedThresholdPolicy(ScoreSource source, ThresholdTable table,
@@ -141,10 +182,8 @@ std::unique_ptr<SparsityPolicy> parse_calibrated(const config::ConfigReader& r,
   if (thresholds.empty()) r.fail("thresholds", "expected a calibrate stage id or a thresholds.json path");
   const double target = r.get<double>("target_sparsity");
   if (!(target >= 0.0 && target <= 1.0)) r.fail("target_sparsity", "expected a sparsity in [0, 1]");
-  const std::string gran_name = r.get_choice("granularity", {"head", "layer", "global"});
-  const Granularity gran = gran_name == "head"    ? Granularity::kHead
-                           : gran_name == "layer" ? Granularity::kLayer
-                                                  : Granularity::kGlobal;
+  const Granularity gran =
+      parse_granularity(r.get_choice("granularity", {"head", "layer", "global", "head_oracle"}));
   const int64_t context = r.get<int64_t>("calibration_context", 0);
   if (context < 0) r.fail("calibration_context", "expected >= 0 (0 = the context it runs at)");
   // The forced blocks are the calibration's; given here, they must agree with it.
@@ -183,8 +222,9 @@ std::unique_ptr<SparsityPolicy> parse_calibrated(const config::ConfigReader& r,
 std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader& r,
                                                       const PolicyResources& resources) {
   const std::string kind = r.get_choice(
-      "policy", {"dense", "threshold", "topk", "oracle_threshold", "oracle_topk",
-                 "calibrated_threshold", "streaming", "vertical_slash", "random"});
+      "policy", {"dense", "threshold", "topk", "oracle_threshold", "oracle_topk", "top_p",
+                 "oracle_top_p", "gate_oracle_count", "calibrated_threshold", "streaming",
+                 "vertical_slash", "random"});
   if (kind == "calibrated_threshold") return parse_calibrated(r, resources);
   MaskOptions o;
   o.keep_sink = r.get<bool>("keep_sink", false);
@@ -204,6 +244,15 @@ std::unique_ptr<SparsityPolicy> parse_sparsity_policy(const config::ConfigReader
     if (!(tau >= 0.0 && tau < 1.0)) r.fail("tau", "expected a threshold in [0, 1)");
     p = std::make_unique<ThresholdPolicy>(
         tau, kind == "threshold" ? ScoreSource::kGate : ScoreSource::kOracle, o);
+  } else if (kind == "top_p" || kind == "oracle_top_p") {
+    const double mass = r.get<double>("mass");
+    if (!(mass > 0.0 && mass <= 1.0)) r.fail("mass", "expected a share of the row's score in (0, 1]");
+    p = std::make_unique<TopPPolicy>(
+        mass, kind == "top_p" ? ScoreSource::kGate : ScoreSource::kOracle, o);
+  } else if (kind == "gate_oracle_count") {
+    const double tau = r.get<double>("tau");
+    if (!(tau >= 0.0 && tau < 1.0)) r.fail("tau", "expected a threshold in [0, 1)");
+    p = std::make_unique<OracleCountPolicy>(tau, o);
   } else if (kind == "topk" || kind == "oracle_topk") {
     TopkCount count;
     count.k = r.get<int64_t>("k", 0);

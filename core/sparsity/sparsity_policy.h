@@ -113,6 +113,39 @@ class TopkPolicy final : public SparsityPolicy {
   ScoreSource source_;
 };
 
+// Per row the fewest blocks, best first, whose scores add up to at least `mass` of the row's
+// total over its causal blocks (top-p, nucleus). Adaptive like a threshold, but a flat row keeps
+// many blocks where a threshold keeps none. Forced blocks rank first and their scores count.
+class TopPPolicy final : public SparsityPolicy {
+ public:
+  TopPPolicy(double mass, ScoreSource source, MaskOptions o = {})
+      : SparsityPolicy(o), mass_(mass), source_(source) {}
+  std::string name() const override { return source_ == ScoreSource::kGate ? "top_p" : "oracle_top_p"; }
+  bool needs_gate() const override { return source_ == ScoreSource::kGate; }
+  bool needs_ground_truth() const override { return source_ == ScoreSource::kOracle; }
+ protected:
+  at::Tensor select(const SparsityInputs& in) const override;
+ private:
+  double mass_;
+  ScoreSource source_;
+};
+
+// A diagnostic, not a method (it reads G): each row keeps as many blocks as the oracle threshold
+// `tau` keeps on G (forced blocks included), chosen by the gate's P (forced blocks first). Beside
+// `threshold` and `oracle_threshold` at the same sparsity it splits the gate's loss into "which
+// blocks" (ranking; this policy has the oracle's counts) and "how many per row" (allocation).
+class OracleCountPolicy final : public SparsityPolicy {
+ public:
+  OracleCountPolicy(double tau, MaskOptions o = {}) : SparsityPolicy(o), tau_(tau) {}
+  std::string name() const override { return "gate_oracle_count"; }
+  bool needs_gate() const override { return true; }
+  bool needs_ground_truth() const override { return true; }
+ protected:
+  at::Tensor select(const SparsityInputs& in) const override;
+ private:
+  double tau_;
+};
+
 // Per-(layer, head) thresholds calibrated to a target measured sparsity (the calibrate stage's
 // thresholds.json, core/sparsity/threshold_file.h): keep blocks whose score (P, or G for the
 // oracle) exceeds the layer and head's threshold, compared in float32. The forced-block rules
@@ -193,7 +226,8 @@ struct PolicyResources {
 };
 
 // From the `sparsity` section: policy = dense | threshold | topk | oracle_threshold | oracle_topk |
-// calibrated_threshold | streaming | vertical_slash | random, each with its own keys (tau;
+// top_p | oracle_top_p | gate_oracle_count | calibrated_threshold | streaming | vertical_slash |
+// random, each with its own keys (tau; mass;
 // k / keep_ratio / nz_ratio, forced_blocks; source, thresholds, target_sparsity, granularity,
 // calibration_context; sink_blocks, local_blocks; vertical_size, slash_size, vertical_ratio,
 // slash_ratio; keep_ratio, seed) plus keep_sink and dense_last_rows. Unknown keys (including

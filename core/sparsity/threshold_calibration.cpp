@@ -36,8 +36,17 @@ std::string granularity_name(Granularity g) {
     case Granularity::kHead: return "head";
     case Granularity::kLayer: return "layer";
     case Granularity::kGlobal: return "global";
+    case Granularity::kHeadOracle: return "head_oracle";
   }
   return "?";
+}
+
+Granularity parse_granularity(const std::string& name) {
+  for (auto g : {Granularity::kHead, Granularity::kLayer, Granularity::kGlobal,
+                 Granularity::kHeadOracle})
+    if (granularity_name(g) == name) return g;
+  throw std::invalid_argument(fmt::format("granularity '{}': expected head | layer | global | "
+                                          "head_oracle", name));
 }
 
 std::string calibration_source_name(CalibrationSource s) {
@@ -156,14 +165,27 @@ std::vector<CalibrationPoint> ThresholdCalibrator::calibrate(
   };
 
   // The partition of (layer, head) groups that share one threshold.
+  const bool per_head = granularity == Granularity::kHead || granularity == Granularity::kHeadOracle;
   std::vector<std::vector<std::pair<int64_t, int64_t>>> parts;
   for (int64_t l = 0; l < L; ++l) {
     layer(l);  // throws on a gap in the layers
     for (int64_t h = 0; h < heads_; ++h) {
-      if (granularity == Granularity::kHead || parts.empty() ||
-          (granularity == Granularity::kLayer && h == 0))
+      if (per_head || parts.empty() || (granularity == Granularity::kLayer && h == 0))
         parts.emplace_back();
       parts.back().emplace_back(l, h);
+    }
+  }
+  // head_oracle: the free blocks each head keeps under the global threshold on G, per target.
+  std::vector<std::map<std::pair<int64_t, int64_t>, int64_t>> oracle_kept;
+  if (granularity == Granularity::kHeadOracle) {
+    for (const auto& pt : calibrate(CalibrationSource::kOracle, Granularity::kGlobal, targets)) {
+      auto& kept = oracle_kept.emplace_back();
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t h = 0; h < heads_; ++h) {
+          const float tau = pt.tau[l][h];
+          const auto& g = layers_.at(l)[h].g;
+          kept[{l, h}] = std::count_if(g.begin(), g.end(), [tau](float x) { return x > tau; });
+        }
     }
   }
 
@@ -187,7 +209,9 @@ std::vector<CalibrationPoint> ThresholdCalibrator::calibrate(
     }
     std::sort(pooled.begin(), pooled.end(), std::greater<float>());
     for (size_t t = 0; t < targets.size(); ++t) {
-      const double want = (1.0 - targets[t]) * static_cast<double>(causal) - static_cast<double>(forced);
+      const double want = oracle_kept.empty()
+          ? (1.0 - targets[t]) * static_cast<double>(causal) - static_cast<double>(forced)
+          : static_cast<double>(oracle_kept[t].at(part.front()));
       const ScoreCut cut = choose_score_cut(pooled.data(), static_cast<int64_t>(pooled.size()), want);
       for (const auto& [l, h] : part) out[t].tau[l][h] = cut.tau;
     }

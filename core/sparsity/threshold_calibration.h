@@ -23,8 +23,14 @@
 
 namespace seer::core {
 
-enum class Granularity { kHead, kLayer, kGlobal };
-std::string granularity_name(Granularity g);   // "head" | "layer" | "global"
+// kHeadOracle: one threshold per (layer, query head) that keeps in each head as many blocks as
+// one global threshold on G keeps there at the target: the oracle's allocation of the budget over
+// heads, learned on the calibration text, applied to the gate's scores. (For the oracle source
+// it is the global threshold.)
+enum class Granularity { kHead, kLayer, kGlobal, kHeadOracle };
+std::string granularity_name(Granularity g);   // "head" | "layer" | "global" | "head_oracle"
+// The inverse; throws std::invalid_argument naming the text and the choices.
+Granularity parse_granularity(const std::string& name);
 
 // Which map a calibration (and a calibrated policy) thresholds. Matches ScoreSource's meaning.
 enum class CalibrationSource { kGate, kOracle };

@@ -76,12 +76,13 @@ CalibrateConfig parse_calibrate(const config::ConfigReader& r) {
   if (std::set<double>(c.targets.begin(), c.targets.end()).size() != c.targets.size())
     r.fail("targets", "a target is listed twice");
   const auto grans = r.get<std::vector<std::string>>("granularity");
-  if (grans.empty()) r.fail("granularity", "expected a list of head | layer | global");
+  if (grans.empty()) r.fail("granularity", "expected a list of head | layer | global | head_oracle");
   for (const auto& g : grans) {
-    if (g == "head") c.granularities.push_back(core::Granularity::kHead);
-    else if (g == "layer") c.granularities.push_back(core::Granularity::kLayer);
-    else if (g == "global") c.granularities.push_back(core::Granularity::kGlobal);
-    else r.fail("granularity", fmt::format("'{}': expected head | layer | global", g));
+    try {
+      c.granularities.push_back(core::parse_granularity(g));
+    } catch (const std::invalid_argument& e) {
+      r.fail("granularity", e.what());
+    }
   }
   const auto sources = r.get<std::vector<std::string>>("sources");
   if (sources.empty()) r.fail("sources", "expected a list of gate | oracle");

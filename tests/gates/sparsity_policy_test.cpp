@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -253,8 +255,8 @@ TEST_CASE("every configs/sparsity file parses, bad keys are rejected", "[gates][
     CHECK(p->name() == f.path().stem().string());
     names.insert(p->name());
   }
-  for (const char* want : {"dense", "threshold", "topk", "oracle_topk", "streaming",
-                           "vertical_slash", "random"})
+  for (const char* want : {"dense", "threshold", "topk", "oracle_topk", "top_p", "oracle_top_p",
+                           "gate_oracle_count", "streaming", "vertical_slash", "random"})
     CHECK(names.count(want) == 1);
 
   auto parse = [](const std::string& text) {
@@ -277,6 +279,8 @@ TEST_CASE("every configs/sparsity file parses, bad keys are rejected", "[gates][
   CHECK(error_of("{policy: top_k}").find("sparsity.policy") != std::string::npos);
   CHECK(error_of("{policy: threshold}").find("sparsity.tau") != std::string::npos);
   CHECK(error_of("{policy: topk, keep_ratio: 1.5}").find("keep_ratio") != std::string::npos);
+  CHECK(error_of("{policy: top_p, mass: 0}").find("sparsity.mass") != std::string::npos);
+  CHECK(error_of("{policy: gate_oracle_count}").find("sparsity.tau") != std::string::npos);
 }
 
 TEST_CASE("top-k forced-block rules match hand-computed examples", "[gates][sparsity]") {
@@ -467,4 +471,126 @@ TEST_CASE("top-k keys: one of k, keep_ratio and nz_ratio; forced_blocks choices"
                              "sparsity.forced_blocks"));
   CHECK(gates_test::contains(error_of("{policy: topk, k: 2, forced_blocks: scored, keep_sink: true}"),
                              "sparsity.keep_sink"));
+}
+
+namespace {
+
+// Plain float64 reference of top-p and of "gate ranks, oracle counts" for one row: `order` is the
+// rank order (forced blocks first, then by score descending, ties to the lower index).
+std::vector<int64_t> rank_order(const std::vector<double>& score, const std::vector<bool>& forced,
+                                const std::vector<bool>& causal) {
+  std::vector<int64_t> idx;
+  for (int64_t j = 0; j < static_cast<int64_t>(score.size()); ++j)
+    if (causal[j]) idx.push_back(j);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    if (forced[a] != forced[b]) return static_cast<bool>(forced[a]);
+    return score[a] > score[b];
+  });
+  return idx;
+}
+
+struct RowView {
+  std::vector<double> p, g;
+  std::vector<bool> forced, causal;
+};
+
+// Row (b, h, i) of random maps under geometry `geo`, forced = diagonal (+ sink).
+RowView row_view(const at::Tensor& p, const at::Tensor& g, const BlockGeometry& geo, int64_t b,
+                 int64_t h, int64_t i, bool sink) {
+  RowView r;
+  const int64_t nbk = geo.nbk(), qi = i + geo.q_block_offset();
+  for (int64_t j = 0; j < nbk; ++j) {
+    r.p.push_back(p[b][h][i][j].item<double>());
+    r.g.push_back(g[b][h][i][j].item<double>());
+    r.causal.push_back(j <= qi);
+    r.forced.push_back(j == std::min(qi, nbk - 1) || (sink && j == 0));
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("top_p and gate_oracle_count match a float64 row-by-row reference", "[gates][sparsity]") {
+  auto gen = at::detail::createCPUGenerator(20261207);
+  // (sq, sk, b, heads, batch): a square map, a chunk against a longer cache, S not a multiple of b.
+  const std::vector<std::array<int64_t, 5>> shapes = {
+      {64, 64, 8, 3, 2}, {24, 72, 8, 2, 1}, {50, 50, 8, 2, 3}};
+  for (const auto& [sq, sk, b, heads, batch] : shapes) {
+    for (const bool sink : {false, true}) {
+      CAPTURE(sq, sk, b, heads, batch, sink);
+      const auto geo = geometry(sq, sk, b, heads, batch);
+      const int64_t nbq = geo.nbq(), nbk = geo.nbk();
+      // Peaked rows (exponentials of wide normals) so that thresholds and masses cut mid-row.
+      auto rand_map = [&] {
+        auto x = at::empty({batch, heads, nbq, nbk}, at::kFloat).normal_(0.0, 2.0, gen).exp();
+        return x / x.sum(-1, true);
+      };
+      const at::Tensor p = rand_map(), g = rand_map();
+      core::SparsityInputs in;
+      in.geo = geo;
+      in.gate_scores = p;
+      in.ground_truth = g;
+      core::MaskOptions o;
+      o.keep_sink = sink;
+      const double mass = 0.7, tau = 0.08;
+      const at::Tensor top_p = core::TopPPolicy(mass, core::ScoreSource::kGate, o).mask(in);
+      const at::Tensor oracle_top_p = core::TopPPolicy(mass, core::ScoreSource::kOracle, o).mask(in);
+      const at::Tensor counted = core::OracleCountPolicy(tau, o).mask(in);
+      const at::Tensor oracle = core::ThresholdPolicy(tau, core::ScoreSource::kOracle, o).mask(in);
+      int64_t kept_differs = 0;
+      for (int64_t bb = 0; bb < batch; ++bb)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < nbq; ++i) {
+            const RowView r = row_view(p, g, geo, bb, h, i, sink);
+            // top-p on P and on G.
+            for (const bool use_g : {false, true}) {
+              const auto& s = use_g ? r.g : r.p;
+              const auto& got = use_g ? oracle_top_p : top_p;
+              double total = 0.0;
+              for (size_t j = 0; j < s.size(); ++j) total += r.causal[j] ? s[j] : 0.0;
+              std::vector<bool> want(s.size(), false);
+              double before = 0.0;
+              for (int64_t j : rank_order(s, r.forced, r.causal)) {
+                if (r.forced[j] || before < mass * total) want[j] = true;   // forced: always kept
+                before += s[j];
+              }
+              for (int64_t j = 0; j < nbk; ++j) {
+                INFO("top_p row " << bb << "," << h << "," << i << " block " << j << " use_g " << use_g);
+                CHECK(got[bb][h][i][j].item<bool>() == want[j]);
+              }
+            }
+            // The oracle's count, the gate's choice.
+            int64_t count = 0;
+            for (int64_t j = 0; j < nbk; ++j) count += oracle[bb][h][i][j].item<bool>();
+            const auto order = rank_order(r.p, r.forced, r.causal);
+            std::vector<bool> want(nbk, false);
+            for (int64_t n = 0; n < count; ++n) want[order[n]] = true;
+            int64_t got_count = 0;
+            for (int64_t j = 0; j < nbk; ++j) {
+              INFO("gate_oracle_count row " << bb << "," << h << "," << i << " block " << j);
+              CHECK(counted[bb][h][i][j].item<bool>() == want[j]);
+              got_count += counted[bb][h][i][j].item<bool>();
+              kept_differs += counted[bb][h][i][j].item<bool>() != oracle[bb][h][i][j].item<bool>();
+            }
+            CHECK(got_count == count);
+          }
+      // P and G are independent: the gate's choice must differ from the oracle's somewhere, or
+      // the test would not tell the two sources apart.
+      CHECK(kept_differs > 0);
+    }
+  }
+}
+
+TEST_CASE("top_p keeps whole rows at mass 1 and the forced blocks at tiny mass", "[gates][sparsity]") {
+  core::SparsityInputs in;
+  in.geo = geometry(16, 16);
+  in.gate_scores = example_scores();
+  check_mask(core::TopPPolicy(1.0, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 1, 1, 0}, {1, 1, 1, 1}}));
+  check_mask(core::TopPPolicy(1e-6, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}));
+  // Row 2: the diagonal's 0.4 first, then 0.5 brings it to 0.9 >= 0.8 of the row.
+  // Row 3: 0.5 (diagonal), then 0.25 -> 0.75 < 0.8, then 0.15 -> 0.9.
+  check_mask(core::TopPPolicy(0.8, core::ScoreSource::kGate).mask(in),
+             mask_of({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {0, 1, 1, 1}}));
 }

@@ -205,7 +205,8 @@ TEST_CASE("calibrated thresholds hit their targets as closely as any threshold c
 
   const std::vector<double> targets = {0.0, 0.3, 0.5, 0.8, 0.95, 1.0};
   for (const auto source : {CalibrationSource::kGate, CalibrationSource::kOracle}) {
-    for (const auto gran : {Granularity::kHead, Granularity::kLayer, Granularity::kGlobal}) {
+    for (const auto gran : {Granularity::kHead, Granularity::kLayer, Granularity::kGlobal,
+                            Granularity::kHeadOracle}) {
       const auto points = calib.calibrate(source, gran, targets);
       REQUIRE(points.size() == targets.size());
       for (const auto& pt : points) {
@@ -262,10 +263,29 @@ TEST_CASE("calibrated thresholds hit their targets as closely as any threshold c
             CHECK(stats.layer(l) == exact(group_best(members)));
             for (int64_t h = 1; h < c.Hq; ++h) CHECK(pt.tau[l][h] == pt.tau[l][0]);
           }
-        } else {
+        } else if (gran == Granularity::kGlobal) {
           std::vector<std::pair<int64_t, int64_t>> members;
           for (const auto& [key, r] : ref) members.push_back(key);
           CHECK(stats.overall() == exact(group_best(members)));
+        } else {
+          // Each head keeps the reachable count nearest to what the global threshold on G keeps
+          // in that head (checked above as the global granularity).
+          const auto global =
+              calib.calibrate(CalibrationSource::kOracle, Granularity::kGlobal, {pt.target})[0];
+          for (int64_t l = 0; l < layers; ++l)
+            for (int64_t h = 0; h < c.Hq; ++h) {
+              CAPTURE(l, h);
+              const RefGroup& r = ref.at({l, h});
+              const float tau_o = global.tau[l][h];
+              const double want = static_cast<double>(
+                  std::count_if(r.oracle.begin(), r.oracle.end(), [&](float x) { return x > tau_o; }));
+              const auto& own = source == CalibrationSource::kGate ? r.gate : r.oracle;
+              int64_t best = -1;
+              for (int64_t n : achievable_counts(own))
+                if (best < 0 || std::abs(n - want) < std::abs(best - want) - 1e-12) best = n;
+              CHECK(stats.heads(l)[h] ==
+                    exact(1.0 - static_cast<double>(r.forced + best) / static_cast<double>(r.causal)));
+            }
         }
       }
     }
