@@ -2,7 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace seer::core {
 namespace {
@@ -20,6 +22,19 @@ void check_distill_loss_options(const DistillLossOptions& opts) {
   check_choice("layer_reduction", opts.layer_reduction, "mean", "sum");
   check_choice("g_dtype", opts.g_dtype, "float32", "bfloat16");
   check_choice("gate_dtype", opts.gate_dtype, "float32", "bfloat16");
+  if (!(opts.decision_weight >= 0.0))
+    throw std::invalid_argument("distill loss decision_weight: expected >= 0");
+  if (opts.decision_weight > 0.0) {
+    if (opts.decision_tau.empty())
+      throw std::invalid_argument("distill loss decision_tau: expected at least one threshold "
+                                  "when decision_weight > 0");
+    for (double t : opts.decision_tau)
+      if (!(t > 0.0 && t < 1.0))
+        throw std::invalid_argument("distill loss decision_tau: " + std::to_string(t) +
+                                    " is not a threshold in (0, 1)");
+    if (!(opts.decision_temperature > 0.0))
+      throw std::invalid_argument("distill loss decision_temperature: expected > 0");
+  }
 }
 
 int64_t distill_first_row(int64_t nbq, const DistillLossOptions& opts) {
@@ -58,6 +73,21 @@ KlSums kl_sums(const at::Tensor& log_p, const at::Tensor& g, const DistillLossOp
   auto present = gt > 0;
   auto safe_lp = lp.masked_fill(present.logical_not(), 0.0);
   auto elem = at::xlogy(gt, gt) - gt * safe_lp;         // [B, Hq, rows, nbk]
+  if (opts.decision_weight > 0.0) {
+    // Causal blocks only (log P finite); elsewhere z is a finite stand-in and the term is masked.
+    const auto causal = at::isfinite(lp);
+    const auto lp_finite = lp.masked_fill(causal.logical_not(), 0.0);
+    at::Tensor decisions;
+    for (double tau : opts.decision_tau) {
+      const auto z = (lp_finite - std::log(tau)) / opts.decision_temperature;
+      const auto label = (gt > tau).to(lp.scalar_type());
+      const auto bce = at::softplus(z) - label * z;      // -log sigmoid(+-z), stable
+      decisions = decisions.defined() ? decisions + bce : bce;
+    }
+    const double w = opts.decision_weight / static_cast<double>(opts.decision_tau.size());
+    elem = elem + (decisions * w).masked_fill(causal.logical_not(), 0.0)
+                      .masked_fill(gt.sum(-1, /*keepdim=*/true).le(0), 0.0);
+  }
   auto row_valid = gt.sum(-1) > 0;                       // [B, Hq, rows]
   KlSums s;
   s.total = elem.sum({1, 2, 3});

@@ -17,6 +17,15 @@
 // Over layers (`layer_reduction`): mean (default; the loss does not grow with the depth) or sum
 // (the reference: its model adds every layer's loss).
 //
+// Threshold decisions (`decision_weight` > 0; not in the reference): KL(G || P) is mass-covering,
+// so where the gate is unsure which of several blocks holds a row's weight it spreads P over all of
+// them, each below the threshold tau that the policy applies, and the row loses the block that the
+// oracle (G > tau) keeps. The decision term trains P > tau to agree with G > tau directly: per
+// element, the logistic loss of z = (log P - log tau) / decision_temperature against the label
+// G > tau, summed over each row's causal blocks, averaged over the thresholds `decision_tau`, times
+// `decision_weight`, and added to the row's KL before the row reduction (so the per-layer values
+// reported as `layer_kl` include it).
+//
 // Precision (`g_dtype`, `gate_dtype`): the reference's Triton kernel stores the max-pooled map in
 // bf16 and normalises it in bf16, and its gates run in bf16 (DeepSpeed bf16 with fp32 master
 // weights). bfloat16 reproduces each; float32 (default) keeps both in float32.
@@ -37,6 +46,9 @@ struct DistillLossOptions {
   std::string layer_reduction = "mean";    // mean | sum
   std::string g_dtype = "float32";         // float32 | bfloat16: G as the loss sees it
   std::string gate_dtype = "float32";      // float32 | bfloat16: the gate forward in training
+  double decision_weight = 0.0;            // 0 = KL only
+  std::vector<double> decision_tau;        // thresholds in (0, 1) the decisions are trained at
+  double decision_temperature = 0.5;       // width of the logistic, in log P units
 };
 
 // Throws std::invalid_argument naming the first option with a value outside its choices.

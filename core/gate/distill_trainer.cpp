@@ -112,6 +112,16 @@ DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
   c.loss.layer_reduction = r.get_choice("layer_reduction", {"mean", "sum"}, c.loss.layer_reduction);
   c.loss.g_dtype = r.get_choice("g_dtype", {"float32", "bfloat16"}, c.loss.g_dtype);
   c.loss.gate_dtype = r.get_choice("gate_dtype", {"float32", "bfloat16"}, c.loss.gate_dtype);
+  c.loss.decision_weight = r.get<double>("decision_weight", c.loss.decision_weight);
+  if (!(c.loss.decision_weight >= 0)) r.fail("decision_weight", "expected >= 0 (0 = KL only)");
+  c.loss.decision_tau = r.get<std::vector<double>>("decision_tau", c.loss.decision_tau);
+  for (double t : c.loss.decision_tau)
+    if (!(t > 0 && t < 1)) r.fail("decision_tau", fmt::format("{} is not a threshold in (0, 1)", t));
+  if (c.loss.decision_weight > 0 && c.loss.decision_tau.empty())
+    r.fail("decision_tau", "expected at least one threshold when decision_weight > 0");
+  c.loss.decision_temperature =
+      r.get<double>("decision_temperature", c.loss.decision_temperature);
+  if (!(c.loss.decision_temperature > 0)) r.fail("decision_temperature", "expected > 0");
   r.finish();
   return c;
 }

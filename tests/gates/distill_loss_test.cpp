@@ -11,6 +11,9 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 using namespace seer;
 
@@ -177,4 +180,93 @@ TEST_CASE("distill loss gradient w.r.t. gate weights matches finite differences"
   CAPTURE(max_err, max_grad);
   CHECK(max_grad > 1e-3);
   CHECK(max_err < 1e-6 * std::max(1.0, max_grad));
+}
+
+namespace {
+
+// KL plus the threshold-decision term, per kept non-empty row, plain loops in float64.
+double kl_decision_ref(const at::Tensor& logits, const at::Tensor& g, int64_t first,
+                       double weight, const std::vector<double>& taus, double temperature) {
+  auto lp = at::log_softmax(logits, -1);
+  double total = kl_ref(logits, g, first), decisions = 0;
+  int64_t rows = 0;
+  for (int64_t b = 0; b < g.size(0); ++b)
+    for (int64_t h = 0; h < g.size(1); ++h)
+      for (int64_t i = first; i < g.size(2); ++i) {
+        double row_sum = 0;
+        for (int64_t j = 0; j < g.size(3); ++j) row_sum += g[b][h][i][j].item<double>();
+        if (row_sum <= 0) continue;
+        ++rows;
+        for (int64_t j = 0; j <= i; ++j) {   // the causal blocks
+          const double l = lp[b][h][i][j].item<double>();
+          for (double tau : taus) {
+            const double z = (l - std::log(tau)) / temperature;
+            const bool positive = g[b][h][i][j].item<double>() > tau;
+            const double sig = 1.0 / (1.0 + std::exp(-z));
+            decisions -= weight / taus.size() * std::log(positive ? sig : 1.0 - sig);
+          }
+        }
+      }
+  return rows > 0 ? total + decisions / rows : 0.0;
+}
+
+}  // namespace
+
+TEST_CASE("the threshold-decision term matches a plain logistic loss, value and gradient",
+          "[gates][loss]") {
+  const int64_t nb = GENERATE(3, 8);
+  const int64_t B = GENERATE(1, 2);
+  CAPTURE(nb, B);
+  auto gen = at::detail::createCPUGenerator(900 + nb + B);
+  auto [logits, g] = random_problem(B, 2, nb, gen);
+  core::DistillLossOptions opts;
+  opts.decision_weight = 0.7;
+  opts.decision_tau = {0.05, 0.2};
+  opts.decision_temperature = 0.5;
+  const int64_t first = nb / 4;
+  const double want = kl_decision_ref(logits, g, first, 0.7, {0.05, 0.2}, 0.5);
+  auto x = logits.clone().requires_grad_(true);
+  auto loss = core::distill_layer_kl(at::log_softmax(x, -1), g, opts);
+  CHECK(loss.item<double>() == Approx(want).epsilon(1e-12));
+  // The term is positive and changes the loss: the test tells the two apart.
+  CHECK(loss.item<double>() > kl_ref(logits, g, first) + 1e-3);
+  // Per batch entry, the same value.
+  if (B == 2) {
+    auto each = core::distill_layer_kl_each(at::log_softmax(logits, -1), g, opts);
+    CHECK(each[1].item<double>() ==
+          Approx(kl_decision_ref(logits.narrow(0, 1, 1), g.narrow(0, 1, 1), first, 0.7,
+                                 {0.05, 0.2}, 0.5)).epsilon(1e-12));
+  }
+  loss.backward();
+  // Central differences on a few finite logits.
+  const double h = 1e-6;
+  for (int64_t i = first; i < nb; ++i) {
+    const int64_t j = i / 2;
+    auto plus = logits.clone(), minus = logits.clone();
+    plus[0][1][i][j] += h;
+    minus[0][1][i][j] -= h;
+    const double fd = (kl_decision_ref(plus, g, first, 0.7, {0.05, 0.2}, 0.5) -
+                       kl_decision_ref(minus, g, first, 0.7, {0.05, 0.2}, 0.5)) / (2 * h);
+    CAPTURE(i, j);
+    CHECK(x.grad()[0][1][i][j].item<double>() == Approx(fd).epsilon(1e-6).margin(1e-9));
+  }
+  CHECK(at::isfinite(x.grad()).all().item<bool>());
+}
+
+TEST_CASE("decision options are checked", "[gates][loss]") {
+  core::DistillLossOptions opts;
+  opts.decision_weight = 1.0;
+  auto message = [&] {
+    try {
+      core::check_distill_loss_options(opts);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  CHECK(message().find("decision_tau") != std::string::npos);
+  opts.decision_tau = {1.5};
+  CHECK(message().find("not a threshold") != std::string::npos);
+  opts.decision_tau = {0.01};
+  CHECK(message() == "<no error>");
 }
