@@ -54,6 +54,10 @@ the same command again skips stages whose outputs are complete and resumes an in
 (capture appends, distill continues from its last checkpoint). A stage whose config changed, or
 that follows one that ran again, starts afresh; its old outputs move to <stage>.previous/.
 Set run.seed for a different seed (default 0).
+stages=[ID, ...] naming stages of the experiment runs only those, in the same folder (the stage
+list is left out of NAME): e.g. `seer run paper_ppl stages=[sweep] sweep.max_tokens=65536` scores
+again with the gates already trained there. Every section is still checked; the log says which
+stages before the selected ones are not complete for the config.
 )";
 
 constexpr const char* kShowHelp = R"(seer show EXPERIMENT [OVERRIDES]
@@ -129,9 +133,11 @@ config::ComposedConfig compose_from(const fs::path& dir, const std::vector<std::
 }
 
 int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
-  const auto composed = compose_from(dir, rest);
+  const auto selection = select_stages(compose_from(dir, rest));
+  const auto& composed = selection.full;
   fmt::print("# experiment: {}\n", composed.experiment_file.string());
   for (const auto& [group, option] : composed.choices) fmt::print("# {}={}\n", group, option);
+  if (!selection.only.empty()) fmt::print("# runs only: {}\n", fmt::join(selection.only, ", "));
   fmt::print("{}", composed.tree.to_yaml());
   validate_experiment(composed);
   // Stages with overrides of their own: what they see differently from the config above.
@@ -140,8 +146,8 @@ int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
 }
 
 int cmd_run(const fs::path& dir, const std::vector<std::string>& rest) {
-  const auto composed = compose_from(dir, rest);
-  run_experiment(composed, rest.front());
+  const auto selection = select_stages(compose_from(dir, rest));
+  run_experiment(selection.full, rest.front(), selection.only);
   return 0;
 }
 

@@ -262,9 +262,39 @@ std::string run_name_for(const config::ComposedConfig& composed) {
   return name;
 }
 
-RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment) {
+StageSelection select_stages(const config::ComposedConfig& composed) {
+  std::vector<std::string> kept;
+  bool selects = false;
+  for (const auto& text : composed.overrides) {
+    const auto o = config::parse_override(text);
+    if (o.key == "stages" && o.kind == config::Override::Kind::kSet) {
+      selects = true;
+    } else {
+      kept.push_back(text);
+    }
+  }
+  if (!selects) return {composed, {}};
+  config::ComposeRequest req;
+  req.config_dir = composed.config_dir;
+  req.experiment = composed.experiment_file.string();
+  req.overrides = kept;
+  auto full = config::compose(req);
+  std::set<std::string> ids;
+  for (const auto& e : parse_stage_list(full.tree)) ids.insert(e.id);
+  std::vector<std::string> only;
+  for (const auto& e : parse_stage_list(composed.tree)) {
+    // A list of other stages replaces the experiment's own.
+    if (!e.overrides.empty() || e.stage != e.id || !ids.count(e.id)) return {composed, {}};
+    only.push_back(e.id);
+  }
+  return {std::move(full), std::move(only)};
+}
+
+RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
+                         const std::vector<std::string>& only) {
   const auto& tree = composed.tree;
   validate_experiment(composed);
+  const std::set<std::string> selected(only.begin(), only.end());
   const auto run = parse_run_section(tree);
   const auto exp_name = fs::path(experiment).stem().string();
   RunResult result;
@@ -282,8 +312,20 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
   Logger log(result.run_dir / "log.txt");
   log.info("seer run {} -> {}", experiment, result.run_dir.string());
   const auto entries = parse_stage_list(tree);
+  for (const auto& id : selected) {
+    if (std::none_of(entries.begin(), entries.end(), [&](const StageEntry& e) { return e.id == id; }))
+      throw config::ConfigError("command line", "stages", id,
+                                "not a stage id of this experiment");
+  }
+  // The last selected stage; the ones before it that are not selected must be complete.
+  size_t last = entries.size();
+  if (!selected.empty()) {
+    log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
+    for (size_t i = 0; i < entries.size(); ++i)
+      if (selected.count(entries[i].id)) last = i + 1;
+  }
   std::string upstream_hash;
-  for (size_t i = 0; i < entries.size(); ++i) {
+  for (size_t i = 0; i < last; ++i) {
     const auto& e = entries[i];
     auto stage = make_stage(e.stage);
     const fs::path stage_dir = result.run_dir / e.id;
@@ -296,6 +338,19 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
     const std::string& hash = upstream_hash;
     const fs::path marker = stage_dir / ".done";
     const fs::path started = stage_dir / ".started";
+    if (!selected.empty() && !selected.count(e.id)) {
+      // Selected stages may read their inputs from elsewhere (e.g. gates=<another run>), so an
+      // incomplete upstream stage is said, not refused; a stage that needs its outputs stops
+      // with its own error naming what is missing.
+      if (fs::exists(marker) && io::read_file(marker) == hash + "\n") {
+        log.info("[{}/{}] {}: not selected, complete (outputs in {})", i + 1, entries.size(), e.id,
+                 stage_dir.string());
+      } else {
+        log.info("[{}/{}] {}: not selected and not complete for this config: the selected "
+                 "stages run without its outputs", i + 1, entries.size(), e.id);
+      }
+      continue;
+    }
     if (fs::exists(marker) && io::read_file(marker) == hash + "\n") {
       log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, entries.size(), e.id,
                stage_dir.string());

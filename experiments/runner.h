@@ -52,7 +52,23 @@ struct RunResult {
   int stages_skipped = 0;
 };
 
-RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment);
+// `stages=[a, b]` on the command line naming ids of the experiment's own list runs only those
+// stages: `full` is the experiment composed without that override (its run folder, config.yaml,
+// validation of every section and the resume hashes of every stage are those of the whole
+// experiment), `only` the ids to run. They read what the other stages left in that folder (the
+// run log says which of those are not complete for the config), so a subset reuses what the
+// whole experiment produced, or inputs named elsewhere (gates=<another run's folder>). A
+// `stages=` list naming any other stage (or entries with overrides) replaces the experiment's
+// list as any override does: `only` is then empty and `full` is `composed`.
+struct StageSelection {
+  config::ComposedConfig full;
+  std::vector<std::string> only;   // empty: every stage of full
+};
+StageSelection select_stages(const config::ComposedConfig& composed);
+
+// Runs `composed`'s stages, or only the ids in `only` (see select_stages).
+RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
+                         const std::vector<std::string>& only = {});
 
 // Folder name for a run: `run.name` when set, else "default" for no overrides, else the
 // overrides joined (Hydra's override dirname), so the same command lands in the same folder.

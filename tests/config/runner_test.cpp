@@ -213,3 +213,52 @@ TEST_CASE("a stage entry's overrides reach its config, validation and hash only"
   CHECK_THAT(bad_entry("{stage: count, id: b, override: [counter.value=2]}"),
              Contains("stages.b.override") && Contains("unknown key"));
 }
+
+TEST_CASE("stages=[...] of the experiment's own ids runs a subset in the whole run's folder",
+          "[config]") {
+  experiments::register_stage("count", [] { return std::make_unique<CountStage>(); });
+  experiments::register_stage("count_other", [] { return std::make_unique<CountOtherStage>(); });
+  const auto dir = fresh_dir("runner_subset");
+  const std::vector<std::string> ov = {"++run.dir=" + dir.string()};
+  auto with = [&](std::vector<std::string> extra) {
+    auto o = ov;
+    o.insert(o.end(), extra.begin(), extra.end());
+    return experiments::select_stages(test::compose_fixture("pipeline_chain", o));
+  };
+  // Only the downstream stage, before the upstream one ran: it runs (its inputs could come from
+  // elsewhere) and the log says what is missing.
+  g_runs = 0;
+  auto sel = with({"stages=[count_other]"});
+  REQUIRE(sel.only == std::vector<std::string>{"count_other"});
+  auto result = experiments::run_experiment(sel.full, "pipeline_chain", sel.only);
+  CHECK(g_runs == 1);
+  CHECK(result.stages_run == 1);
+  CHECK_FALSE(fs::exists(result.run_dir / "count"));
+  CHECK_THAT(io::read_file(result.run_dir / "log.txt"),
+             Contains("count: not selected and not complete"));
+  // The stage list is not part of the name: the folder of the whole experiment.
+  CHECK(result.run_dir.filename() ==
+        experiments::run_name_for(test::compose_fixture("pipeline_chain", ov)));
+
+  // Then the first alone (`other`, read only by the skipped stage, is no unknown section); then
+  // the whole experiment has nothing left to do: the subsets' hashes are the whole run's.
+  sel = with({"stages=[count]"});
+  result = experiments::run_experiment(sel.full, "pipeline_chain", sel.only);
+  CHECK(g_runs == 2);
+  CHECK(io::read_file(result.run_dir / "count" / "value.txt") == "1");
+  sel = with({});
+  CHECK(sel.only.empty());
+  result = experiments::run_experiment(sel.full, "pipeline_chain", sel.only);
+  CHECK(result.stages_run == 0);
+  CHECK(g_runs == 2);
+
+  // The skipped stage's section is still checked for unknown keys.
+  CHECK_THROWS_WITH(experiments::run_experiment(
+                        with({"stages=[count_other]", "+counter.bogus=1"}).full, "pipeline_chain",
+                        {"count_other"}),
+                    Contains("counter.bogus"));
+  // A list naming another stage replaces the experiment's list, as before.
+  sel = with({"stages=[count, {stage: count_other, id: again}]"});
+  CHECK(sel.only.empty());
+  CHECK(experiments::parse_stage_list(sel.full.tree).size() == 2);
+}
