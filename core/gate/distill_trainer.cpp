@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace fs = std::filesystem;
 
@@ -69,6 +71,26 @@ at::Tensor gate_log_scores(const AttnGate& gate, const at::Tensor& q, const at::
     return at::log_softmax(gate.logits_in(at::kBFloat16, q, k).to(at::kFloat), -1);
   return gate.log_scores(q, k);
 }
+
+// "step 7: loss nan, gradient norm nan; first non-finite layer 3 (value nan); samples s1, s4 ..."
+std::string nonfinite_step_message(int64_t step, double loss, double grad_norm,
+                                   const std::vector<double>& layer_values,
+                                   const DistillBatch& batch, const fs::path& out_dir) {
+  std::string layer = "none (the gradient alone)";
+  for (size_t l = 0; l < layer_values.size(); ++l)
+    if (!std::isfinite(layer_values[l])) {
+      layer = fmt::format("{} (value {})", l, layer_values[l]);
+      break;
+    }
+  std::vector<std::string> ids;
+  for (const auto& g : batch.groups) ids.insert(ids.end(), g.ids.begin(), g.ids.end());
+  return fmt::format("distill: step {}: loss {}, gradient norm {}; first non-finite layer: {}; "
+                     "samples of the step: {}. Nothing of this step was saved; the checkpoints in "
+                     "{} are from before it. Check those samples (their G and pooled Q/K) and the "
+                     "learning rate.", step, loss, grad_norm, layer, fmt::join(ids, ", "),
+                     checkpoint_root(out_dir).string());
+}
+
 
 }  // namespace
 
@@ -314,6 +336,10 @@ DistillStepMetrics DistillTrainer::run() {
     int64_t at_value = 2;
     for (const auto* layers : kl_layers)
       for (int64_t l : *layers) kl_sum[l] += h[at_value++];
+    // The values are on the host already: the check costs nothing. Stopping here keeps the last
+    // checkpoint, written before this step, intact.
+    if (!std::isfinite(h[0]) || !std::isfinite(h[1]))
+      throw std::runtime_error(nonfinite_step_message(step + 1, h[0], h[1], kl_sum, batch, out_dir_));
     ++step;
     ++done_this_call;
     const double secs =

@@ -48,7 +48,16 @@ PerplexityResult perplexity(Decoder& model, const std::vector<int64_t>& tokens,
       at::Tensor rows = logits[0].narrow(0, pred_lo - 1 - s, pred_hi - pred_lo);   // [n, V] float32
       at::Tensor targets = all.narrow(0, pred_lo, pred_hi - pred_lo).to(rows.device());
       at::Tensor nll = at::logsumexp(rows, -1) - rows.gather(1, targets.unsqueeze(1)).squeeze(1);
-      res.nll_sum += nll.to(at::kDouble).sum().item<double>();
+      const double chunk_nll = nll.to(at::kDouble).sum().item<double>();
+      // A NaN or Inf here (non-finite logits: a bad weight, an overflowing activation or an empty
+      // attention row) would turn the whole table into NaN, or worse into a plausible number.
+      if (!std::isfinite(chunk_nll))
+        throw std::runtime_error(fmt::format(
+            "perplexity: non-finite log-likelihood ({}) in the window of tokens [{}, {}), chunk "
+            "[{}, {}): {} of its {} predicted positions have non-finite logits", chunk_nll, begin,
+            end, s, s + len, at::logical_not(at::isfinite(rows).all(-1)).sum().item<int64_t>(),
+            pred_hi - pred_lo));
+      res.nll_sum += chunk_nll;
       res.tokens += pred_hi - pred_lo;
     }
     prev_end = end;

@@ -11,9 +11,12 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -199,4 +202,35 @@ TEST_CASE("distill schedule, sample order and train section", "[gates][distill]"
   CHECK(gates_test::contains(gates_test::error_message([&] {
           core::parse_distill_train_config(config::ConfigReader(bad, "train"));
         }), "train.learning_rate"));
+}
+
+TEST_CASE("a non-finite loss stops distillation naming the step, layer and samples",
+          "[gates][distill]") {
+  auto samples = teacher_samples(4);
+  // Sample s2's layer 1 map gets a NaN: the step that reads it must stop, not train on it.
+  samples[2].g[1][0][5][1] = std::numeric_limits<float>::quiet_NaN();
+  core::DistillTrainConfig cfg;
+  cfg.steps = 6;
+  cfg.batch = 2;
+  cfg.warmup_steps = 1;
+  cfg.checkpoint_every = 1;
+  const auto dir = gates_test::fresh_dir("distill_nan");
+  auto gates = core::GateSet::init(student_config(4), {kHq, kHkv, kD}, rope(), kLayers, "s");
+  std::vector<int64_t> order;
+  core::DistillTrainer trainer(gates, [&](int64_t i) {
+    order.push_back(i);
+    return samples[i];
+  }, static_cast<int64_t>(samples.size()), cfg, dir);
+  const std::string message = gates_test::error_message([&] { trainer.run(); });
+  CAPTURE(message);
+  CHECK(gates_test::contains(message, "first non-finite layer: 1"));
+  CHECK(gates_test::contains(message, "s2"));
+  CHECK(gates_test::contains(message, "loss nan"));
+  // The failing step is the one whose batch held s2; the checkpoints before it stay, none after.
+  const auto pos = std::find(order.begin(), order.end(), 2) - order.begin();
+  const int64_t failing_step = pos / cfg.batch + 1;
+  CHECK(gates_test::contains(message, fmt::format("step {}:", failing_step)));
+  CHECK(core::DistillTrainer(gates, [&](int64_t i) { return samples[i]; },
+                             static_cast<int64_t>(samples.size()), cfg, dir).resume_step() ==
+        failing_step - 1);
 }

@@ -9,9 +9,11 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -173,4 +175,24 @@ TEST_CASE("reference import: block RoPE from the model family, channels in the t
   auto avg = at::randn({5, 2, 8}, gen), mx = at::randn({5, 2, 8}, gen), mn = at::randn({5, 2, 8}, gen);
   auto captured = at::cat({avg, mx, mn}, -1);  // capture layout
   CHECK(at::equal(core::pooled_subset(captured, 8, back.config.k_pools), at::cat({mx, mn, avg}, -1)));
+}
+
+TEST_CASE("gates with NaN or Inf weights are refused naming the file, layer and tensor",
+          "[gates][gate_file]") {
+  core::GateConfig cfg;
+  cfg.block_size = 32;
+  cfg.hidden_size = 16;
+  auto gates = core::GateSet::init(cfg, {6, 2, 8}, llama3_rope(), 3, "tiny/llama");
+  {
+    at::NoGradGuard no_grad;
+    gates.layers[2].wk()[1][3][4] = std::numeric_limits<float>::infinity();
+  }
+  const auto dir = gates_test::fresh_dir("gate_folder_inf");
+  core::save_gates(gates, dir);
+  const std::string message = gates_test::error_message([&] { core::load_gates(dir); });
+  CAPTURE(message);
+  CHECK(gates_test::contains(message, ".safetensors"));
+  CHECK(gates_test::contains(message, "layer 2"));
+  CHECK(gates_test::contains(message, "1 non-finite"));
+  CHECK(gates_test::contains(message, core::reference_gate_tensor_name(2, false)));
 }

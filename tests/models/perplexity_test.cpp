@@ -10,6 +10,10 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
 
 namespace {
 
@@ -70,4 +74,48 @@ TEST_CASE("perplexity matches a direct computation over windows", "[models][perp
     CHECK(got.tokens == N - 1);
   }
   CHECK(std::isfinite(got.ppl()));
+}
+
+namespace {
+
+// Attention output NaN in layer 1 from position `from` of each window on (positions count from the
+// window's start): what an overflow would do.
+class NanAttention final : public seer::core::AttentionHook {
+ public:
+  explicit NanAttention(int64_t from) : from_(from) {}
+  std::optional<at::Tensor> attend(const seer::core::LayerAttentionInput& in) override {
+    if (in.layer != 1 || in.q_offset + in.q.size(1) <= from_) return std::nullopt;
+    auto out = at::zeros_like(in.q);
+    const int64_t lo = std::max<int64_t>(0, from_ - in.q_offset);
+    out.narrow(1, lo, in.q.size(1) - lo).fill_(std::numeric_limits<float>::quiet_NaN());
+    return out;
+  }
+
+ private:
+  int64_t from_;
+};
+
+}  // namespace
+
+TEST_CASE("non-finite logits stop perplexity naming the window and chunk", "[models][perplexity]") {
+  if (seer::test::hf_fixture_root().empty()) SEER_SKIP("venv python missing: " SEER_TEST_PYTHON);
+  seer::core::Decoder model = seer::core::load_hf_decoder(seer::test::hf_fixture_root() + "/qwen2_gqa_untied");
+  std::vector<int64_t> tokens;
+  at::Tensor r = at::randint(0, model.config().vocab_size, {40}, at::kLong);
+  for (int64_t i = 0; i < 40; ++i) tokens.push_back(r[i].item<int64_t>());
+  seer::core::PerplexityOptions opts;
+  opts.context = 16;
+  opts.chunk_size = 8;
+  NanAttention nan_from_11(11);
+  seer::core::ScopedAttentionHook attached(model, &nan_from_11);
+  std::string message = "<no error>";
+  try {
+    seer::core::perplexity(model, tokens, opts);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  CAPTURE(message);
+  // The first window's second chunk scores positions 8..14; 11..14 carry the NaN.
+  CHECK(message.find("window of tokens [0, 16), chunk [8, 16)") != std::string::npos);
+  CHECK(message.find("4 of its 7 predicted positions") != std::string::npos);
 }
