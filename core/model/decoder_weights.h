@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
 #include <vector>
 
 namespace seer::core {
@@ -23,5 +24,11 @@ struct DecoderWeights {
   at::Tensor final_norm;            // [hidden]
   at::Tensor lm_head;               // [V, hidden]; undefined when tied to embed_tokens
 };
+
+// Throws std::runtime_error naming `source`, the tensor ("layers.3.k_proj") and how many of its
+// values are NaN or Inf, for the first weight that holds any. One pass over the weights: a model
+// file with a corrupt tensor would otherwise give NaN perplexities or, through attention that
+// renormalises around them, numbers that look plausible.
+void check_weights_finite(const DecoderWeights& w, const std::string& source);
 
 }  // namespace seer::core

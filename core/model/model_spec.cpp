@@ -49,7 +49,10 @@ Decoder load_decoder(const ModelSpec& spec) {
   LoadOptions opts;
   opts.dtype = model_dtype(spec);
   opts.device = model_device(spec);
-  return spec.format == "gguf" ? load_gguf_decoder(spec.path, opts) : load_hf_decoder(spec.path, opts);
+  Decoder model =
+      spec.format == "gguf" ? load_gguf_decoder(spec.path, opts) : load_hf_decoder(spec.path, opts);
+  check_weights_finite(model.weights(), spec.path);
+  return model;
 }
 
 tokenizer::BpeTokenizer load_tokenizer(const ModelSpec& spec) {

@@ -13,6 +13,9 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <limits>
+#include <stdexcept>
+#include <string>
 #include <optional>
 #include <vector>
 
@@ -214,4 +217,25 @@ TEST_CASE("core::linear equals at::linear bit for bit", "[models][decoder]") {
   // A non-contiguous input takes at::linear's own path.
   const at::Tensor xt = x.transpose(0, x.dim() - 2);
   CHECK(seer::core::linear(xt, w, b).equal(bias ? at::linear(xt, w, b) : at::linear(xt, w)));
+}
+
+TEST_CASE("weights with NaN or Inf are refused naming the tensor", "[models][decoder]") {
+  if (seer::test::hf_fixture_root().empty()) SEER_SKIP("venv python missing: " SEER_TEST_PYTHON);
+  const std::string path = seer::test::hf_fixture_root() + "/qwen2_gqa_untied";
+  seer::core::Decoder model = seer::core::load_hf_decoder(path);
+  seer::core::DecoderWeights w = model.weights();
+  CHECK_NOTHROW(seer::core::check_weights_finite(w, path));
+  w.layers[1].k_proj = w.layers[1].k_proj.clone();
+  w.layers[1].k_proj[2][3] = std::numeric_limits<float>::quiet_NaN();
+  w.layers[1].k_proj[0][0] = -std::numeric_limits<float>::infinity();
+  std::string message = "<no error>";
+  try {
+    seer::core::check_weights_finite(w, path);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  CAPTURE(message);
+  CHECK(message.find(path) != std::string::npos);
+  CHECK(message.find("layers.1.k_proj") != std::string::npos);
+  CHECK(message.find("holds 2 non-finite") != std::string::npos);
 }

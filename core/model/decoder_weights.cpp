@@ -1,0 +1,38 @@
+#include "core/model/decoder_weights.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <utility>
+
+namespace seer::core {
+namespace {
+
+void check_one(const at::Tensor& t, const std::string& name, const std::string& source) {
+  if (!t.defined() || at::isfinite(t).all().item<bool>()) return;
+  const int64_t bad = at::logical_not(at::isfinite(t)).sum().item<int64_t>();
+  throw std::runtime_error(fmt::format("{}: weight '{}' holds {} non-finite values (NaN or Inf) "
+                                       "of {}", source, name, bad, t.numel()));
+}
+
+}  // namespace
+
+void check_weights_finite(const DecoderWeights& w, const std::string& source) {
+  check_one(w.embed_tokens, "embed_tokens", source);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const auto& L = w.layers[l];
+    const std::pair<const at::Tensor*, const char*> named[] = {
+        {&L.input_norm, "input_norm"}, {&L.q_proj, "q_proj"}, {&L.k_proj, "k_proj"},
+        {&L.v_proj, "v_proj"}, {&L.o_proj, "o_proj"}, {&L.q_bias, "q_bias"},
+        {&L.k_bias, "k_bias"}, {&L.v_bias, "v_bias"}, {&L.o_bias, "o_bias"},
+        {&L.post_attention_norm, "post_attention_norm"}, {&L.gate_proj, "gate_proj"},
+        {&L.up_proj, "up_proj"}, {&L.down_proj, "down_proj"}, {&L.gate_bias, "gate_bias"},
+        {&L.up_bias, "up_bias"}, {&L.down_bias, "down_bias"}};
+    for (const auto& [t, name] : named) check_one(*t, fmt::format("layers.{}.{}", l, name), source);
+  }
+  check_one(w.final_norm, "final_norm", source);
+  check_one(w.lm_head, "lm_head", source);
+}
+
+}  // namespace seer::core
