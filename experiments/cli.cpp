@@ -3,6 +3,7 @@
 #include "core/config/compose.h"
 #include "core/config/config_error.h"
 #include "core/config/paths.h"
+#include "experiments/gates_command.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
 #include "experiments/stage_list.h"
@@ -23,6 +24,7 @@ Usage:
   seer show EXPERIMENT [OVERRIDES]   print the fully resolved config (nothing runs)
   seer run EXPERIMENT [OVERRIDES]    run the experiment's stages into runs/EXPERIMENT/NAME/
   seer stages                        the stages experiments are built from
+  seer gates inspect|export|import   gate folders: Seer's layout <-> the reference's
   seer help COMMAND | EXPERIMENT     more about a command, or an experiment's config
 
 Options (before the command):
@@ -169,6 +171,7 @@ int cmd_help(const fs::path& dir, const std::vector<std::string>& rest) {
   if (topic == "run") fmt::print("{}", kRunHelp);
   else if (topic == "show") fmt::print("{}", kShowHelp);
   else if (topic == "list") fmt::print("{}", kListHelp);
+  else if (topic == "gates") fmt::print("{}", kGatesHelp);
   else if (topic == "stages") fmt::print("seer stages\n\nLists every stage with the config sections it reads.\n");
   else {
     const auto file = dir / "experiment" / (topic + ".yaml");
@@ -199,8 +202,9 @@ int run_cli(const std::vector<std::string>& args) {
   if (cmd == "show") return cmd_show(p.config_dir, rest);
   if (cmd == "run") return cmd_run(p.config_dir, rest);
   if (cmd == "stages") return cmd_stages();
+  if (cmd == "gates") return run_gates_command(rest);
   throw std::invalid_argument(
-      fmt::format("unknown command '{}' (commands: list, show, run, stages, help)", cmd));
+      fmt::format("unknown command '{}' (commands: list, show, run, stages, gates, help)", cmd));
 }
 
 }  // namespace seer::experiments

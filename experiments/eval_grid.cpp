@@ -4,6 +4,7 @@
 #include "core/gate/gate_file.h"
 #include "core/io/atomic_file.h"
 #include "core/sparsity/sparsity_policy.h"
+#include "experiments/gate_folders.h"
 #include "experiments/parallel_samples.h"
 
 #include <fmt/format.h>
@@ -80,7 +81,7 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
   }
   const fs::path dir = ctx.gates_path(grid.gates);
   ctx.log.info("gates from {}", dir.string());
-  core::GateSet gates = core::load_gates(dir);
+  core::GateSet gates = load_gates_for_model(dir, spec);
   gates.to(core::model_device(spec), at::kFloat);
   *block = gates.config.block_size;
   return gates;

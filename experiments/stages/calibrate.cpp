@@ -22,6 +22,7 @@
 #include "core/sparsity/threshold_file.h"
 #include "experiments/corpus_tokens.h"
 #include "experiments/data_splits.h"
+#include "experiments/gate_folders.h"
 #include "experiments/policy_resources.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
@@ -176,7 +177,7 @@ class CalibrateStage final : public Stage {
     if (want_gate) {
       const fs::path dir = ctx.gates_path(cfg.gates);
       ctx.log.info("gates from {}", dir.string());
-      gates = core::load_gates(dir);
+      gates = load_gates_for_model(dir, spec);
       gates->to(core::model_device(spec), at::kFloat);
       block = gates->config.block_size;
       fingerprint = gates_fingerprint(dir);

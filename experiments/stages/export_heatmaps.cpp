@@ -14,6 +14,7 @@
 #include "core/sparsity/sparsity_policy.h"
 #include "experiments/corpus_tokens.h"
 #include "experiments/data_splits.h"
+#include "experiments/gate_folders.h"
 #include "experiments/stage.h"
 #include "experiments/stages/stages.h"
 
@@ -94,7 +95,7 @@ class ExportHeatmapsStage final : public Stage {
       }
     }
     const fs::path gdir = ctx.gates_path(cfg.gates);
-    core::GateSet gates = core::load_gates(gdir);
+    core::GateSet gates = load_gates_for_model(gdir, spec);
     gates.to(core::model_device(spec), at::kFloat);
 
     const auto tok = core::load_tokenizer(spec);

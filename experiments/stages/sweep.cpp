@@ -24,6 +24,7 @@
 #include "experiments/corpus_tokens.h"
 #include "experiments/data_splits.h"
 #include "experiments/eval_grid.h"
+#include "experiments/gate_folders.h"
 #include "experiments/policy_resources.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
@@ -139,13 +140,13 @@ class SweepStage final : public Stage {
       auto it = gate_sets.find(id);
       if (it != gate_sets.end()) return it->second;
       const fs::path dir = ctx.gates_path(id);
-      if (!fs::exists(dir / "gates.json")) {
+      if (gate_layout(dir) == GateLayout::kNone) {
         throw std::runtime_error(fmt::format("sweep: no gates '{}': neither a stage of this run "
                                              "that wrote gates/ nor a gates folder ({})", id,
                                              dir.string()));
       }
       ctx.log.info("gates '{}' from {}", id, dir.string());
-      core::GateSet g = core::load_gates(dir);
+      core::GateSet g = load_gates_for_model(dir, spec);
       g.to(core::model_device(spec), at::kFloat);
       return gate_sets.emplace(id, LoadedGates{std::move(g), gates_fingerprint(dir)}).first->second;
     };
