@@ -27,6 +27,13 @@ fs::path fresh(const std::string& name) {
   return d;
 }
 
+core::ModelSpec embedded_spec() {
+  core::ModelSpec spec;
+  spec.path = test::embedded_model_path().string();
+  spec.format = "gguf";
+  return spec;
+}
+
 // Scores of every layer on the same random pooled inputs.
 std::vector<at::Tensor> all_scores(const core::GateSet& g) {
   auto gen = at::detail::createCPUGenerator(17);
@@ -45,9 +52,7 @@ std::vector<at::Tensor> all_scores(const core::GateSet& g) {
 TEST_CASE("gates round-trip through the reference layout with identical scores", "[eval][gates]") {
   const fs::path model = test::embedded_model_path();
   if (!fs::exists(model)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + model.string());
-  core::ModelSpec spec;
-  spec.path = model.string();
-  spec.format = "gguf";
+  const core::ModelSpec spec = embedded_spec();
   const auto geo = experiments::model_gate_geometry(spec);
   core::GateConfig cfg;
   cfg.rope_dim = "head_dim";   // D = 64 < d = 128: the import must bring this back
@@ -78,9 +83,7 @@ TEST_CASE("gates round-trip through the reference layout with identical scores",
 TEST_CASE("gate folders of another model or of no layout are refused", "[eval][gates]") {
   const fs::path model = test::embedded_model_path();
   if (!fs::exists(model)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + model.string());
-  core::ModelSpec spec;
-  spec.path = model.string();
-  spec.format = "gguf";
+  const core::ModelSpec spec = embedded_spec();
   auto geo = experiments::model_gate_geometry(spec);
   auto message = [&](const fs::path& dir) {
     try {
