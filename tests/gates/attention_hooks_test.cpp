@@ -2,7 +2,7 @@
 // policy equals dense attention; chunked prefill (pooled-K cache) gives the same masks and
 // outputs as one pass; dense policy defers to the model; the capture hook leaves the output
 // dense and records G, pooled Q/K and P exactly as the kernels and the gate compute them.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/capture_hook.h"
 #include "core/gate/gated_attention_hook.h"

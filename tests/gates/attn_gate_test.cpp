@@ -1,7 +1,7 @@
 // AttnGate forward against a plain re-implementation (loops, float64): pooling, per-head maps,
 // GQA sharing of the K gate, RoPE at each block's first token (also for chunked query offsets and
 // padded batches), block-causal softmax; and the reference-checkpoint identity-Q corner.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/attn_gate.h"
 #include "core/gate/gate_set.h"

@@ -4,7 +4,7 @@
 // files of another capture, and reads batches (only the asked poolings, float16 kept) equal to
 // what was written; the prefetcher hands out the same batches as direct reads, never holds more
 // than its bound, restarts on a jump and passes read errors on.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/distill_trainer.h"
 #include "data/capture_dataset.h"

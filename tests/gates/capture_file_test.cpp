@@ -2,7 +2,7 @@
 // and masks), append/resume
 // (an incomplete sequence is removed on reopen, complete ones are kept), mismatched info is
 // refused naming the attribute, and h5py reads the same values and attributes.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "data/capture_file.h"
 #include "data/capture_dataset.h"

@@ -3,7 +3,7 @@
 //   build/tests/seer_gates_tests "[.capture_io_bench]"    # write/read one 8k window
 //   build/tests/seer_gates_tests "[.distill_step_bench]"  # trainer steps/s, batched vs per sample
 // Shapes are SmolLM2-135M's (30 layers, Hq 9, Hkv 3, D 64, gate d 128, 64-token blocks).
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/distill_trainer.h"
 #include "data/capture_dataset.h"

@@ -3,7 +3,7 @@
 // one-sample-at-a-time reference (distill_sample_loss); and DistillTrainer::run, batched, in
 // micro-batches or over mixed lengths, reaches the weights of the one-sample-at-a-time loop
 // (written out here as the reference) within float tolerance.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/distill_trainer.h"
 #include "gates_test_util.h"

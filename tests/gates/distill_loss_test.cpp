@@ -1,7 +1,7 @@
 // The distillation loss KL(G || P): value against a plain float64 sum, gradient against central
 // finite differences (w.r.t. the logits and end to end w.r.t. gate weights), first-quarter drop,
 // padding rows, layer averaging and scale.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/attn_gate.h"
 #include "core/gate/distill_loss.h"

@@ -9,7 +9,7 @@
 //   - g_dtype bfloat16: the bf16 rounding and normalisation of G;
 //   - gate_dtype bfloat16: a bf16 forward whose gradient reaches float32 weights;
 //   - the train section of configs/train/reference.yaml and the errors for bad values.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/config/compose.h"
 #include "core/config/config_error.h"

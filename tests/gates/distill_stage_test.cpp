@@ -2,7 +2,7 @@
 // capture splits windows over files; offline distillation reads them through the dataset, online
 // distillation runs the model on the same windows in the same order and starts from the same loss;
 // a stage entry with overrides (max_sequences) trains on fewer windows; a second run skips all.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/config/compose.h"
 #include "experiments/runner.h"

@@ -2,7 +2,7 @@
 // "teacher" gate on random pooled Q/K: the loss falls by a wide margin and the top-k overlap with
 // the pattern rises); a run killed after a checkpoint resumes to bitwise the same weights as an
 // uninterrupted run; the schedule and the `train` section parse.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/distill_trainer.h"
 #include "core/sparsity/block_mask.h"

@@ -1,7 +1,7 @@
 // Gate files: Seer's own folder format round trip, and import/export of the reference layout
 // (tensor names, shapes, config fields), including the identity-Q corner; the exported file is
 // cross-read with the venv's `safetensors` package.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/capture_hook.h"
 #include "core/gate/gate_file.h"

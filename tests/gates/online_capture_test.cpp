@@ -1,7 +1,7 @@
 // Online distillation prefills a step's windows as one batch [B, S]: the CaptureHook's G and
 // pooled Q/K of the batched prefill equal those of each window prefilled alone (chunked, odd S,
 // GQA), whether the hook copies each layer to the host or keeps it on the device in float16.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/capture_hook.h"
 #include "core/model/random_decoder.h"

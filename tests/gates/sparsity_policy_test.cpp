@@ -2,7 +2,7 @@
 // oracle, streaming, random, calibrated thresholds, options), top-k nz_ratio against the
 // reference's rule, vertical-slash against a token-level brute force, sparsity statistics, and
 // parsing of every configs/sparsity/*.yaml and thresholds.json entries.
-#include "gates_catch.h"
+#include "catch.h"
 #include "gates_test_util.h"
 
 #include "core/config/config_error.h"

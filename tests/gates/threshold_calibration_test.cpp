@@ -4,7 +4,7 @@
 // any threshold can reach (the sparser one on a tie), the reported sparsity is what those masks
 // measure, and the G mass kept is the mean over rows of the kept share. Also the cut chooser on
 // lists with ties.
-#include "gates_catch.h"
+#include "catch.h"
 #include "gates_test_util.h"
 
 #include "core/sparsity/sparsity_policy.h"

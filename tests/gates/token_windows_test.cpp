@@ -1,7 +1,7 @@
 // Online distillation's window schedule: each epoch visits every window of its grid exactly once,
 // epochs after the first sit on shifted grids (new windows), the schedule is a pure function of
 // (seed, counter), and a cap reproduces offline's order over the first windows.
-#include "gates_catch.h"
+#include "catch.h"
 
 #include "core/gate/distill_trainer.h"
 #include "data/token_windows.h"

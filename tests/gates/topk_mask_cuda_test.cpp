@@ -4,7 +4,7 @@
 // chunk offset, padded batches, and widths that are not multiples of the kernel's 256 threads;
 // and the top-k policy's forced-block rules (forced blocks ranked as +inf scores).
 // The kernel's output starts poisoned (all true), so an entry it skips fails.
-#include "gates_catch.h"
+#include "catch.h"
 #include "gates_test_util.h"
 
 #include "core/sparsity/block_mask.h"
