@@ -92,57 +92,79 @@ std::string nonfinite_step_message(int64_t step, double loss, double grad_norm,
 }
 
 
+// Every `train` key is required: the defaults live in configs/train/*.yaml only, so a missing key
+// is an error that says where they are, never a value from C++.
+struct RequiredTrainKeys {
+  const config::ConfigReader& r;
+  void check(const std::string& key) const {
+    if (!r.has(key))
+      r.fail(key, "missing; every train key has its value in configs/train/distill.yaml (our "
+                  "defaults) or configs/train/reference.yaml (the reference's): compose one of "
+                  "them (defaults: [train: distill]) or set the key");
+  }
+  template <typename T>
+  T get(const std::string& key) const {
+    check(key);
+    return r.get<T>(key);
+  }
+  std::string choice(const std::string& key, const std::vector<std::string>& options) const {
+    check(key);
+    return r.get_choice(key, options);
+  }
+};
+
 }  // namespace
 
 DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
   DistillTrainConfig c;
-  c.steps = r.get<int64_t>("steps", c.steps);
+  const RequiredTrainKeys need{r};
+  c.steps = need.get<int64_t>("steps");
   if (c.steps < 1) r.fail("steps", "expected >= 1");
-  c.batch = r.get<int64_t>("batch", c.batch);
+  c.batch = need.get<int64_t>("batch");
   if (c.batch < 1) r.fail("batch", "expected >= 1");
-  c.lr = r.get<double>("lr", c.lr);
+  c.lr = need.get<double>("lr");
   if (!(c.lr > 0)) r.fail("lr", "expected > 0");
-  c.warmup_steps = r.get<int64_t>("warmup_steps", c.warmup_steps);
+  c.warmup_steps = need.get<int64_t>("warmup_steps");
   if (c.warmup_steps < 0) r.fail("warmup_steps", "expected >= 0");
-  c.warmup_offset = r.get<int64_t>("warmup_offset", c.warmup_offset);
+  c.warmup_offset = need.get<int64_t>("warmup_offset");
   if (c.warmup_offset != 0 && c.warmup_offset != 1)
     r.fail("warmup_offset", "expected 0 (transformers: the first step has lr 0) or 1");
-  c.min_lr_ratio = r.get<double>("min_lr_ratio", c.min_lr_ratio);
+  c.min_lr_ratio = need.get<double>("min_lr_ratio");
   if (c.min_lr_ratio < 0 || c.min_lr_ratio > 1) r.fail("min_lr_ratio", "expected in [0, 1]");
-  c.weight_decay = r.get<double>("weight_decay", c.weight_decay);
+  c.weight_decay = need.get<double>("weight_decay");
   if (c.weight_decay < 0) r.fail("weight_decay", "expected >= 0");
-  c.beta1 = r.get<double>("beta1", c.beta1);
+  c.beta1 = need.get<double>("beta1");
   if (!(c.beta1 >= 0 && c.beta1 < 1)) r.fail("beta1", "expected in [0, 1)");
-  c.beta2 = r.get<double>("beta2", c.beta2);
+  c.beta2 = need.get<double>("beta2");
   if (!(c.beta2 >= 0 && c.beta2 < 1)) r.fail("beta2", "expected in [0, 1)");
-  c.eps = r.get<double>("eps", c.eps);
+  c.eps = need.get<double>("eps");
   if (!(c.eps > 0)) r.fail("eps", "expected > 0");
-  c.grad_clip = r.get<double>("grad_clip", c.grad_clip);
+  c.grad_clip = need.get<double>("grad_clip");
   if (!(c.grad_clip >= 0)) r.fail("grad_clip", "expected >= 0 (0 = off)");
-  c.grad_scale = r.get<double>("grad_scale", c.grad_scale);
+  c.grad_scale = need.get<double>("grad_scale");
   if (!(c.grad_scale > 0)) r.fail("grad_scale", "expected > 0");
-  c.seed = r.get<int64_t>("seed", c.seed);
-  c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every);
+  c.seed = need.get<int64_t>("seed");
+  c.checkpoint_every = need.get<int64_t>("checkpoint_every");
   if (c.checkpoint_every < 1) r.fail("checkpoint_every", "expected >= 1");
-  c.keep_checkpoints = r.get<int64_t>("keep_checkpoints", c.keep_checkpoints);
+  c.keep_checkpoints = need.get<int64_t>("keep_checkpoints");
   if (c.keep_checkpoints < 1) r.fail("keep_checkpoints", "expected >= 1");
-  c.device = r.get<std::string>("device", c.device);
-  c.loss.scale = r.get<double>("loss_scale", c.loss.scale);
+  c.device = need.get<std::string>("device");
+  c.loss.scale = need.get<double>("loss_scale");
   if (!(c.loss.scale > 0)) r.fail("loss_scale", "expected > 0");
-  c.loss.drop_first_quarter = r.get<bool>("drop_first_quarter", c.loss.drop_first_quarter);
-  c.loss.reduction = r.get_choice("loss_reduction", {"row_mean", "element_mean"}, c.loss.reduction);
-  c.loss.layer_reduction = r.get_choice("layer_reduction", {"mean", "sum"}, c.loss.layer_reduction);
-  c.loss.g_dtype = r.get_choice("g_dtype", {"float32", "bfloat16"}, c.loss.g_dtype);
-  c.loss.gate_dtype = r.get_choice("gate_dtype", {"float32", "bfloat16"}, c.loss.gate_dtype);
-  c.loss.decision_weight = r.get<double>("decision_weight", c.loss.decision_weight);
+  c.loss.drop_first_quarter = need.get<bool>("drop_first_quarter");
+  c.loss.reduction = need.choice("loss_reduction", {"row_mean", "element_mean"});
+  c.loss.layer_reduction = need.choice("layer_reduction", {"mean", "sum"});
+  c.loss.g_dtype = need.choice("g_dtype", {"float32", "bfloat16"});
+  c.loss.gate_dtype = need.choice("gate_dtype", {"float32", "bfloat16"});
+  c.loss.decision_weight = need.get<double>("decision_weight");
   if (!(c.loss.decision_weight >= 0)) r.fail("decision_weight", "expected >= 0 (0 = KL only)");
-  c.loss.decision_tau = r.get<std::vector<double>>("decision_tau", c.loss.decision_tau);
+  c.loss.decision_tau = need.get<std::vector<double>>("decision_tau");
   for (double t : c.loss.decision_tau)
     if (!(t > 0 && t < 1)) r.fail("decision_tau", fmt::format("{} is not a threshold in (0, 1)", t));
   if (c.loss.decision_weight > 0 && c.loss.decision_tau.empty())
     r.fail("decision_tau", "expected at least one threshold when decision_weight > 0");
   c.loss.decision_temperature =
-      r.get<double>("decision_temperature", c.loss.decision_temperature);
+      need.get<double>("decision_temperature");
   if (!(c.loss.decision_temperature > 0)) r.fail("decision_temperature", "expected > 0");
   r.finish();
   return c;

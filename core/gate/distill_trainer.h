@@ -63,7 +63,8 @@ struct DistillTrainConfig {
 // The `train` section: keys steps, batch, lr, warmup_steps, warmup_offset, min_lr_ratio,
 // weight_decay, beta1, beta2, eps, grad_clip, grad_scale, seed, checkpoint_every,
 // keep_checkpoints, device, loss_scale, drop_first_quarter, loss_reduction, layer_reduction,
-// g_dtype, gate_dtype, decision_weight, decision_tau, decision_temperature. Unknown keys are errors.
+// g_dtype, gate_dtype, decision_weight, decision_tau, decision_temperature. Every key is required
+// (the values live in configs/train/*.yaml only) and unknown keys are errors.
 DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r);
 
 // lr of the optimiser step with 0-based index `step`: linear warm-up lr * (step + warmup_offset) /

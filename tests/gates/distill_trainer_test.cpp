@@ -191,17 +191,33 @@ TEST_CASE("distill schedule, sample order and train section", "[gates][distill]"
   for (int64_t c = 7; c < 14; ++c) ++seen[core::distill_sample_index(1, c, 7)];
   for (int v : seen) CHECK(v == 1);
 
+  // The defaults come from configs/train/distill.yaml, never from C++.
+  const std::string file = std::string(SEER_SOURCE_DIR) + "/configs/train/distill.yaml";
+  auto train_section = [&] { return YAML::LoadFile(file); };
   YAML::Node root;
-  root["train"] = YAML::Load("{steps: 20, batch: 4, lr: 0.002, loss_scale: 1.0}");
+  root["train"] = train_section();
+  root["train"]["steps"] = 20;
+  root["train"]["loss_scale"] = 1.0;
   config::ConfigTree tree(root);
   auto parsed = core::parse_distill_train_config(config::ConfigReader(tree, "train"));
   CHECK(parsed.steps == 20);
   CHECK(parsed.loss.scale == 1.0);
-  root["train"] = YAML::Load("{steps: 20, learning_rate: 0.1}");
+  CHECK(parsed.batch == root["train"]["batch"].as<int64_t>());
+  root["train"] = train_section();
+  root["train"]["learning_rate"] = 0.1;
   config::ConfigTree bad(root);
   CHECK(gates_test::contains(gates_test::error_message([&] {
           core::parse_distill_train_config(config::ConfigReader(bad, "train"));
         }), "train.learning_rate"));
+  root["train"] = train_section();
+  root["train"].remove("lr");
+  config::ConfigTree missing(root);
+  const std::string message = gates_test::error_message([&] {
+    core::parse_distill_train_config(config::ConfigReader(missing, "train"));
+  });
+  CAPTURE(message);
+  CHECK(gates_test::contains(message, "train.lr"));
+  CHECK(gates_test::contains(message, "configs/train/distill.yaml"));
 }
 
 TEST_CASE("a non-finite loss stops distillation naming the step, layer and samples",
