@@ -56,10 +56,11 @@ the same command again skips stages whose outputs are complete and resumes an in
 (capture appends, distill continues from its last checkpoint). A stage whose config changed, or
 that follows one that ran again, starts afresh; its old outputs move to <stage>.previous/.
 Set run.seed for a different seed (default 0).
-stages=[ID, ...] naming stages of the experiment runs only those, in the same folder (the stage
-list is left out of NAME): e.g. `seer run paper_ppl stages=[sweep] sweep.max_tokens=65536` scores
-again with the gates already trained there. Every section is still checked; the log says which
-stages before the selected ones are not complete for the config.
+stages=[ID, ...] naming stages of the experiment runs only those, in the folder the other
+overrides name (the stage list is left out of NAME): e.g. after `seer run paper_ppl`,
+`seer run paper_ppl stages=[sweep] sweep.max_tokens=65536 +run.name=default` scores again with the
+gates trained there. Every section is still checked; the log says which stages before the
+selected ones are not complete for the config.
 )";
 
 constexpr const char* kShowHelp = R"(seer show EXPERIMENT [OVERRIDES]

@@ -84,7 +84,7 @@ int inspect(const fs::path& dir) {
     const io::SafetensorsFile file(e.path().string());
     fmt::print("{}: {} tensors\n", e.path().filename().string(), file.names().size());
     for (const auto& name : file.names())
-      fmt::print("  {} {}\n", name, file.load(name).sizes());
+      fmt::print("  {} {} {}\n", name, file.info(name).dtype, file.info(name).shape);
   }
   fmt::print("(`seer gates import {} OUT --model MODEL` checks them against a model)\n",
              dir.string());

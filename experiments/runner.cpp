@@ -317,7 +317,7 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
       throw config::ConfigError("command line", "stages", id,
                                 "not a stage id of this experiment");
   }
-  // The last selected stage; the ones before it that are not selected must be complete.
+  // Nothing after the last selected stage runs or is looked at.
   size_t last = entries.size();
   if (!selected.empty()) {
     log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
@@ -338,11 +338,12 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
     const std::string& hash = upstream_hash;
     const fs::path marker = stage_dir / ".done";
     const fs::path started = stage_dir / ".started";
+    const bool complete = fs::exists(marker) && io::read_file(marker) == hash + "\n";
     if (!selected.empty() && !selected.count(e.id)) {
       // Selected stages may read their inputs from elsewhere (e.g. gates=<another run>), so an
       // incomplete upstream stage is said, not refused; a stage that needs its outputs stops
       // with its own error naming what is missing.
-      if (fs::exists(marker) && io::read_file(marker) == hash + "\n") {
+      if (complete) {
         log.info("[{}/{}] {}: not selected, complete (outputs in {})", i + 1, entries.size(), e.id,
                  stage_dir.string());
       } else {
@@ -351,7 +352,7 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
       }
       continue;
     }
-    if (fs::exists(marker) && io::read_file(marker) == hash + "\n") {
+    if (complete) {
       log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, entries.size(), e.id,
                stage_dir.string());
       ++result.stages_skipped;

@@ -73,6 +73,7 @@ KlSums kl_sums(const at::Tensor& log_p, const at::Tensor& g, const DistillLossOp
   auto present = gt > 0;
   auto safe_lp = lp.masked_fill(present.logical_not(), 0.0);
   auto elem = at::xlogy(gt, gt) - gt * safe_lp;         // [B, Hq, rows, nbk]
+  auto row_valid = gt.sum(-1, /*keepdim=*/true) > 0;    // [B, Hq, rows, 1]
   if (opts.decision_weight > 0.0) {
     // Causal blocks only (log P finite); elsewhere z is a finite stand-in and the term is masked.
     const auto causal = at::isfinite(lp);
@@ -85,13 +86,12 @@ KlSums kl_sums(const at::Tensor& log_p, const at::Tensor& g, const DistillLossOp
       decisions = decisions.defined() ? decisions + bce : bce;
     }
     const double w = opts.decision_weight / static_cast<double>(opts.decision_tau.size());
-    elem = elem + (decisions * w).masked_fill(causal.logical_not(), 0.0)
-                      .masked_fill(gt.sum(-1, /*keepdim=*/true).le(0), 0.0);
+    elem = elem + (decisions * w).masked_fill(causal.logical_not().logical_or(
+                                                  row_valid.logical_not()), 0.0);
   }
-  auto row_valid = gt.sum(-1) > 0;                       // [B, Hq, rows]
   KlSums s;
   s.total = elem.sum({1, 2, 3});
-  s.count = row_valid.sum({1, 2}).to(lp.scalar_type());
+  s.count = row_valid.sum({1, 2, 3}).to(lp.scalar_type());
   if (opts.reduction == "element_mean") s.count = s.count * static_cast<double>(lp.size(3));
   return s;
 }

@@ -91,7 +91,6 @@ std::string nonfinite_step_message(int64_t step, double loss, double grad_norm,
                      checkpoint_root(out_dir).string());
 }
 
-
 // Every `train` key is required: the defaults live in configs/train/*.yaml only, so a missing key
 // is an error that says where they are, never a value from C++.
 struct RequiredTrainKeys {
@@ -163,8 +162,7 @@ DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
     if (!(t > 0 && t < 1)) r.fail("decision_tau", fmt::format("{} is not a threshold in (0, 1)", t));
   if (c.loss.decision_weight > 0 && c.loss.decision_tau.empty())
     r.fail("decision_tau", "expected at least one threshold when decision_weight > 0");
-  c.loss.decision_temperature =
-      need.get<double>("decision_temperature");
+  c.loss.decision_temperature = need.get<double>("decision_temperature");
   if (!(c.loss.decision_temperature > 0)) r.fail("decision_temperature", "expected > 0");
   r.finish();
   return c;

@@ -2,6 +2,7 @@
 
 #include "core/gate/safetensors_writer.h"
 #include "core/io/atomic_file.h"
+#include "core/io/check_finite.h"
 #include "core/io/safetensors.h"
 
 #include <ATen/ATen.h>
@@ -114,13 +115,8 @@ std::vector<AttnGate> read_layers(const io::SafetensorsFile& file, const GateCon
     at::Tensor wq = file.has(q_name) ? file.load(q_name, at::kFloat) : at::Tensor();
     at::Tensor wk = file.load(k_name, at::kFloat);
     // NaN or Inf weights would give NaN scores and silently empty or full masks downstream.
-    for (const auto& [name, w] : {std::pair{q_name, wq}, std::pair{k_name, wk}}) {
-      if (w.defined() && !at::isfinite(w).all().item<bool>())
-        throw std::runtime_error(fmt::format(
-            "{}: layer {}: tensor '{}' holds {} non-finite values (NaN or Inf), e.g. at flat index "
-            "{}", file.path(), l, name, at::logical_not(at::isfinite(w)).sum().item<int64_t>(),
-            at::logical_not(at::isfinite(w)).flatten().nonzero()[0].item<int64_t>()));
-    }
+    io::check_finite(wq, fmt::format("{}: layer {}: tensor '{}'", file.path(), l, q_name));
+    io::check_finite(wk, fmt::format("{}: layer {}: tensor '{}'", file.path(), l, k_name));
     try {
       layers.emplace_back(cfg, shape, rope, wq, wk);
     } catch (const std::exception& e) {

@@ -1,25 +1,18 @@
 #include "core/model/decoder_weights.h"
 
-#include <ATen/ATen.h>
+#include "core/io/check_finite.h"
+
 #include <fmt/format.h>
 
-#include <stdexcept>
 #include <utility>
 
 namespace seer::core {
-namespace {
-
-void check_one(const at::Tensor& t, const std::string& name, const std::string& source) {
-  if (!t.defined() || at::isfinite(t).all().item<bool>()) return;
-  const int64_t bad = at::logical_not(at::isfinite(t)).sum().item<int64_t>();
-  throw std::runtime_error(fmt::format("{}: weight '{}' holds {} non-finite values (NaN or Inf) "
-                                       "of {}", source, name, bad, t.numel()));
-}
-
-}  // namespace
 
 void check_weights_finite(const DecoderWeights& w, const std::string& source) {
-  check_one(w.embed_tokens, "embed_tokens", source);
+  auto check = [&](const at::Tensor& t, const std::string& name) {
+    io::check_finite(t, fmt::format("{}: weight '{}'", source, name));
+  };
+  check(w.embed_tokens, "embed_tokens");
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const auto& L = w.layers[l];
     const std::pair<const at::Tensor*, const char*> named[] = {
@@ -29,10 +22,10 @@ void check_weights_finite(const DecoderWeights& w, const std::string& source) {
         {&L.post_attention_norm, "post_attention_norm"}, {&L.gate_proj, "gate_proj"},
         {&L.up_proj, "up_proj"}, {&L.down_proj, "down_proj"}, {&L.gate_bias, "gate_bias"},
         {&L.up_bias, "up_bias"}, {&L.down_bias, "down_bias"}};
-    for (const auto& [t, name] : named) check_one(*t, fmt::format("layers.{}.{}", l, name), source);
+    for (const auto& [t, name] : named) check(*t, fmt::format("layers.{}.{}", l, name));
   }
-  check_one(w.final_norm, "final_norm", source);
-  check_one(w.lm_head, "lm_head", source);
+  check(w.final_norm, "final_norm");
+  check(w.lm_head, "lm_head");
 }
 
 }  // namespace seer::core

@@ -25,7 +25,7 @@ struct DecoderWeights {
   at::Tensor lm_head;               // [V, hidden]; undefined when tied to embed_tokens
 };
 
-// Throws std::runtime_error naming `source`, the tensor ("layers.3.k_proj") and how many of its
+// Throws (io::check_finite) naming `source`, the tensor ("layers.3.k_proj") and how many of its
 // values are NaN or Inf, for the first weight that holds any. One pass over the weights: a model
 // file with a corrupt tensor would otherwise give NaN perplexities or, through attention that
 // renormalises around them, numbers that look plausible.

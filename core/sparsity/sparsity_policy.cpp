@@ -114,9 +114,7 @@ at::Tensor TopPPolicy::select(const SparsityInputs& in) const {
 at::Tensor OracleCountPolicy::select(const SparsityInputs& in) const {
   const auto& geo = in.geo;
   const at::Tensor forced = forced_blocks(in, options_);
-  const at::Tensor oracle = finalize_block_mask(
-      mask_from_threshold(source_scores(in, ScoreSource::kOracle, "gate_oracle_count policy"),
-                          geo, tau_), geo, options_);
+  const at::Tensor oracle = ThresholdPolicy(tau_, ScoreSource::kOracle, options_).mask(in);
   const at::Tensor count = oracle.sum(-1, /*keepdim=*/true);   // [B, Hq, nbq, 1]
   const at::Tensor ranked =
       forced_first(source_scores(in, ScoreSource::kGate, "gate_oracle_count policy"), forced, geo);
