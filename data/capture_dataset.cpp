@@ -108,7 +108,7 @@ core::DistillBatch CaptureDataset::read_batch(const std::vector<int64_t>& indice
       return at::empty(sizes, at::TensorOptions().dtype(dtype).pinned_memory(layout.pin));
     };
     for (size_t l = 0; l < first.layers.size(); ++l) {
-      g.q_pooled.push_back(alloc({B, nb, Hq, D * nq}, qk_dtype));
+      g.q_pooled.push_back(alloc({B, nb * info_.q_subblocks, Hq, D * nq}, qk_dtype));
       g.k_pooled.push_back(alloc({B, nb, Hkv, D * nk}, qk_dtype));
       g.g.push_back(alloc({B, Hg, nb, nb}, g_dtype));
     }

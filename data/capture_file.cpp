@@ -182,6 +182,7 @@ void write_info(hid_t root, const CaptureFileInfo& info) {
   write_attr_str(root, "pool_kinds", "avg,max,min");
   write_attr_str(root, "g_dtype", info.g_dtype);
   write_attr_str(root, "qk_dtype", info.qk_dtype);
+  write_attr_i64(root, "q_subblocks", info.q_subblocks);
   write_attr_i64s(root, "layers", info.layers);
   write_attr_i64s(root, "heads", info.heads);
 }
@@ -201,6 +202,11 @@ CaptureFileInfo read_info(hid_t root, const std::string& where) {
   info.head_dim = read_attr_i64(root, "head_dim", where);
   info.g_dtype = read_attr_str(root, "g_dtype", where);
   info.qk_dtype = has_attr(root, "qk_dtype") ? read_attr_str(root, "qk_dtype", where) : "float32";
+  info.q_subblocks =
+      has_attr(root, "q_subblocks") ? read_attr_i64(root, "q_subblocks", where) : 1;
+  if (info.q_subblocks < 1 || info.block_size % info.q_subblocks != 0)
+    throw DataError(fmt::format("{}: attribute 'q_subblocks' = {} does not divide block_size {}",
+                                where, info.q_subblocks, info.block_size));
   info.layers = read_attr_i64s(root, "layers", where);
   info.heads = read_attr_i64s(root, "heads", where);
   return info;
@@ -227,6 +233,7 @@ void check_same_capture(const CaptureFileInfo& have, const CaptureFileInfo& want
            fmt::format("{}", fmt::join(want.heads, ",")));
   mismatch("g_dtype", have.g_dtype, want.g_dtype);
   mismatch("qk_dtype", have.qk_dtype, want.qk_dtype);
+  mismatch("q_subblocks", std::to_string(have.q_subblocks), std::to_string(want.q_subblocks));
 }
 
 at::ScalarType capture_dtype(const std::string& name) {
@@ -432,12 +439,12 @@ CaptureLayerData CaptureReader::read_layer(const std::string& id, int64_t layer)
 namespace {
 
 // Reads the channels of `slots` (ascending stored pooling slots, D channels each, of a dataset
-// [nb, H, 3D]) into dst [nb, H, D * |slots|]: one H5Dread per run of adjacent slots.
+// [rows, H, 3D]) into dst [rows, H, D * |slots|]: one H5Dread per run of adjacent slots.
 void read_slots(hid_t ds, const std::vector<int64_t>& slots, int64_t D, const at::Tensor& dst,
                 hid_t mem, const std::string& where) {
   const auto dims = dataset_dims(ds);
   if (dims.size() != 3 || dims[2] != 3 * D)
-    throw DataError(fmt::format("{}: stored as [{}], expected [nb, H, 3 * {}]", where,
+    throw DataError(fmt::format("{}: stored as [{}], expected [rows, H, 3 * {}]", where,
                                 fmt::join(dims, ", "), D));
   const int64_t n = static_cast<int64_t>(slots.size());
   if (dst.sizes() != at::IntArrayRef({dims[0], dims[1], D * n}))

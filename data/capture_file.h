@@ -2,12 +2,14 @@
 //
 //   /                      attrs format = "seer-capture", version, model, block_size, num_layers,
 //                          num_q_heads, num_kv_heads, head_dim, pool_kinds = "avg,max,min",
-//                          g_dtype, layers [..], heads [..] (the selection; empty = all)
+//                          g_dtype, layers [..], heads [..] (the selection; empty = all),
+//                          q_subblocks (s, Q rows per block; 1 when absent)
 //   /sequences/<id>/       attrs sequence_id, length, num_blocks, complete (written LAST)
 //     layer_<l>/           attrs layer, block_size, num_heads
 //       G        [H_sel, nb, nb]   float16 or float32 (g_dtype), row-normalised block max-pool map
-//       q_pooled [nb, Hq, 3D]      float16 or float32 (qk_dtype, a root attribute; float32 when
-//                                  absent), block-pooled pre-RoPE Q (avg | max | min channels)
+//       q_pooled [nb * s, Hq, 3D]  float16 or float32 (qk_dtype, a root attribute; float32 when
+//                                  absent), pre-RoPE Q pooled per block / s tokens (avg | max |
+//                                  min channels; core/gate/attn_gate.h pool_query_subblocks)
 //       k_pooled [nb, Hkv, 3D]     as q_pooled
 //       P        [H_sel, nb, nb]   optional gate scores (float32)
 //       mask     [H_sel, nb, nb]   optional block masks (uint8)
@@ -45,6 +47,7 @@ struct CaptureFileInfo {
   std::vector<int64_t> heads;    // query heads of G / P / mask (empty = all)
   std::string g_dtype = "float16";  // float16 | float32
   std::string qk_dtype = "float32"; // float16 | float32: pooled Q/K
+  int64_t q_subblocks = 1;          // pooled Q rows per block
 };
 
 // Throws DataError naming `where` and the first attribute in which `have` differs from `want`
@@ -62,7 +65,7 @@ std::vector<kernels::PoolKind> capture_read_kinds(const std::vector<kernels::Poo
 struct CaptureLayerData {
   int64_t layer = 0;
   at::Tensor g;         // [H_sel, nb, nb]
-  at::Tensor q_pooled;  // [nb, Hq, 3D] (may be undefined)
+  at::Tensor q_pooled;  // [nb * q_subblocks, Hq, 3D] (may be undefined)
   at::Tensor k_pooled;  // [nb, Hkv, 3D] (may be undefined)
   at::Tensor p;         // optional [H_sel, nb, nb]
   at::Tensor mask;      // optional [H_sel, nb, nb] bool

@@ -50,8 +50,9 @@ double rms(const at::Tensor& t) { return t.to(at::kDouble).pow(2).mean().sqrt().
 
 void print_gate_set(const core::GateSet& g) {
   const auto& c = g.config;
-  fmt::print("type {}  block {}  hidden {}  block RoPE {} (theta {})\n", c.type_name(),
-             c.block_size, c.hidden_size, c.rope_dim, g.rope.rope.theta);
+  fmt::print("type {}  block {}  hidden {}  query sub-blocks {}  block RoPE {} (theta {})\n",
+             c.type_name(), c.block_size, c.hidden_size, c.q_subblocks, c.rope_dim,
+             g.rope.rope.theta);
   fmt::print("{} layers, {} query heads, {} key/value heads, head dim {}; base model '{}'\n",
              g.num_layers(), g.shape.num_q_heads, g.shape.num_kv_heads, g.shape.head_dim,
              g.base_model);

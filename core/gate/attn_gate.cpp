@@ -51,6 +51,23 @@ int64_t rope_dim_of(const GateConfig& cfg, const GateShape& shape) {
 
 }  // namespace
 
+at::Tensor pool_query_subblocks(const at::Tensor& q, int64_t block, int64_t subblocks,
+                                const std::vector<kernels::PoolKind>& kinds,
+                                const std::optional<at::Tensor>& seq_lens) {
+  if (subblocks == 1) return kernels::pool_blocks(q, block, kinds, seq_lens);
+  TORCH_CHECK(subblocks > 1 && block % subblocks == 0, "pool_query_subblocks: ", subblocks,
+              " sub-blocks do not divide the block size ", block);
+  const int64_t sub = block / subblocks, B = q.size(0), S = q.size(1);
+  auto pooled = kernels::pool_blocks(q, sub, kinds, seq_lens);  // [B, ceil(S / sub), H, F]
+  const int64_t rows = (S + block - 1) / block * subblocks;
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(pooled.device());
+  auto lens = seq_lens ? seq_lens->to(long_opts) : at::full({B}, S, long_opts);
+  auto last = ((lens + sub - 1).div(sub, "floor") - 1).clamp(0, pooled.size(1) - 1);  // [B]
+  auto index = at::minimum(at::arange(rows, long_opts).unsqueeze(0), last.unsqueeze(1));
+  return pooled.gather(
+      1, index.view({B, rows, 1, 1}).expand({B, rows, pooled.size(2), pooled.size(3)}));
+}
+
 AttnGate::AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq,
                    at::Tensor wk)
     : cfg_(std::move(cfg)), shape_(shape), rope_(std::move(rope)),
@@ -94,7 +111,8 @@ PooledQK AttnGate::pool(const at::Tensor& q_pre_rope, const at::Tensor& k_pre_ro
                   k_pre_rope.size(3) == shape_.head_dim,
               "AttnGate::pool: k must be [B, S, Hkv=", shape_.num_kv_heads, ", D=",
               shape_.head_dim, "], got ", k_pre_rope.sizes());
-  return {kernels::pool_blocks(q_pre_rope, cfg_.block_size, cfg_.q_pools, seq_lens),
+  return {pool_query_subblocks(q_pre_rope, cfg_.block_size, cfg_.q_subblocks, cfg_.q_pools,
+                               seq_lens),
           kernels::pool_blocks(k_pre_rope, cfg_.block_size, cfg_.k_pools, seq_lens)};
 }
 
@@ -117,7 +135,12 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
                   k_pooled.size(0) == q_pooled.size(0),
               "AttnGate: pooled k must be [B=", q_pooled.size(0), ", nbk, Hkv=", Hkv, ", ",
               k_in_features(cfg_, shape_), "], got ", k_pooled.sizes());
-  const int64_t B = q_pooled.size(0), nbq = q_pooled.size(1), nbk = k_pooled.size(1);
+  const int64_t sub = cfg_.q_subblocks;
+  TORCH_CHECK(q_pooled.size(1) % sub == 0, "AttnGate: pooled q has ", q_pooled.size(1),
+              " rows, not a multiple of q_subblocks = ", sub);
+  // nq query rows: nbq blocks of `sub` rows each.
+  const int64_t B = q_pooled.size(0), nq = q_pooled.size(1), nbq = nq / sub;
+  const int64_t nbk = k_pooled.size(1);
   const auto wk = wk_.to(dtype);  // no-op (same tensor) in the weights' own dtype
 
   auto q = q_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hq, nbq, Dq]
@@ -133,7 +156,11 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
 
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(wk_.device());
   const int64_t b = cfg_.block_size;
-  auto q_pos = (at::arange(nbq, long_opts) + q_block_offset) * b;
+  // Every row of a block is rotated at the block's first token, like the keys: positions stay in
+  // block units, and a row repeated past a sequence's end (pool_query_subblocks) scores exactly as
+  // the row it repeats, so it cannot change the block's max.
+  auto q_abs = at::arange(nq, long_opts).div(sub, "floor") + q_block_offset;  // block of each row
+  auto q_pos = q_abs * b;
   auto k_pos = at::arange(nbk, long_opts) * b;
   q = rotate(q, rotary_.cos_sin(q_pos, dtype));
   k = rotate(k, rotary_.cos_sin(k_pos, dtype));
@@ -142,21 +169,26 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
   at::Tensor s;
   if (wq_.defined() && g > 1) {
     // Shared K gate: [B, Hkv, g, nbq, d] x [B, Hkv, 1, d, nbk].
-    s = at::matmul(q.reshape({B, Hkv, g, nbq, d}), k.unsqueeze(2).transpose(-1, -2));
-    s = s.reshape({B, Hq, nbq, nbk});
+    s = at::matmul(q.reshape({B, Hkv, g, nq, d}), k.unsqueeze(2).transpose(-1, -2));
+    s = s.reshape({B, Hq, nq, nbk});
   } else {
-    s = at::matmul(q, k.transpose(-1, -2));  // [B, Hq, nbq, nbk]
+    s = at::matmul(q, k.transpose(-1, -2));  // [B, Hq, nq, nbk]
   }
   s = s * scale;
 
-  auto q_abs = at::arange(nbq, long_opts) + q_block_offset;
-  auto masked = at::arange(nbk, long_opts).unsqueeze(0) > q_abs.unsqueeze(1);  // [nbq, nbk]
-  masked = masked.view({1, 1, nbq, nbk});
+  auto masked = at::arange(nbk, long_opts).unsqueeze(0) > q_abs.unsqueeze(1);  // [nq, nbk]
+  masked = masked.view({1, 1, nq, nbk});
   if (kv_blocks) {
     auto lim = kv_blocks->to(long_opts).view({B, 1, 1, 1});
     masked = masked.logical_or(at::arange(nbk, long_opts).view({1, 1, 1, nbk}) >= lim);
   }
-  return s.masked_fill(masked, -std::numeric_limits<double>::infinity());
+  s = s.masked_fill(masked, -std::numeric_limits<double>::infinity());
+  if (sub == 1) return s;
+  // Each sub-row's log-softmax in at least float32 (a bf16 log-softmax would round the small
+  // probabilities the max compares), then the max over a block's rows.
+  const auto acc = at::isReducedFloatingType(dtype) ? at::kFloat : dtype;
+  auto rows = at::log_softmax(s, -1, acc).view({B, Hq, nbq, sub, nbk});
+  return std::get<0>(rows.max(3)).to(dtype);
 }
 
 at::Tensor AttnGate::scores(const at::Tensor& q_pooled, const at::Tensor& k_pooled,

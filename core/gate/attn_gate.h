@@ -8,6 +8,11 @@
 // Reference-checkpoint corner: with one Q pooling and d == D the reference has no Q map (identity)
 // and a K map per *query* head, wk [Hq, D*|k pools|, d]; `wq` is then undefined.
 //
+// Query sub-blocks (GateConfig::q_subblocks = s > 1): pooled Q has s rows per query block
+// ([B, nbq * s, Hq, Dq], pool_query_subblocks), each row rotated at its block's first token (as
+// the keys) and scored against the key blocks its block may see; logits() returns, per block, the max over its s
+// rows of their log-softmax, so softmax(logits) is the renormalised max of the rows' distributions.
+//
 // Block RoPE (GateConfig::rope_dim): all d channels with dim-d frequencies (hidden_size), or the
 // first D channels with the model's dim-D frequencies and [D, d) unrotated (head_dim, needs D <= d).
 #pragma once
@@ -37,9 +42,17 @@ struct GateRope {
 };
 
 struct PooledQK {
-  at::Tensor q;  // [B, nbq, Hq, D * |q pools|]
+  at::Tensor q;  // [B, nbq * q_subblocks, Hq, D * |q pools|]
   at::Tensor k;  // [B, nbk, Hkv, D * |k pools|]
 };
+
+// Q [B, S, H, D] pooled per (block / subblocks)-token sub-block: [B, ceil(S / block) * subblocks, H,
+// D * |kinds|]. Sub-rows past a sequence's last token (S, or `seq_lens` of a padded batch) repeat
+// its last sub-row, so a block's max over its rows sees only real tokens. subblocks 1 is
+// kernels::pool_blocks.
+at::Tensor pool_query_subblocks(const at::Tensor& q, int64_t block, int64_t subblocks,
+                                const std::vector<kernels::PoolKind>& kinds,
+                                const std::optional<at::Tensor>& seq_lens = std::nullopt);
 
 class AttnGate {
  public:

@@ -71,10 +71,11 @@ std::optional<at::Tensor> CaptureHook::attend(const LayerAttentionInput& in) {
   pc.g.push_back(keep(select_heads(r.block_maxpool, opts_.heads).to(opts_.g_dtype)));
   at::Tensor q_pool, k_pool;
   if (opts_.pooled || opts_.gates) {
-    q_pool = kernels::pool_blocks(in.q_pre_rope, opts_.block, capture_pool_kinds(), in.seq_lens);
     k_pool = kernels::pool_blocks(in.k_pre_rope, opts_.block, capture_pool_kinds(), in.seq_lens);
   }
   if (opts_.pooled) {
+    q_pool = pool_query_subblocks(in.q_pre_rope, opts_.block, opts_.q_subblocks,
+                                  capture_pool_kinds(), in.seq_lens);
     pc.q.push_back(keep(q_pool.to(opts_.pooled_dtype)));
     pc.k.push_back(keep(k_pool.to(opts_.pooled_dtype)));
   }
@@ -92,8 +93,10 @@ std::optional<at::Tensor> CaptureHook::attend(const LayerAttentionInput& in) {
     pc.k_all = in.q_offset == 0 || !pc.k_all.defined() ? kp : at::cat({pc.k_all, kp}, 1);
     std::optional<at::Tensor> kv_blocks;
     if (in.seq_lens) kv_blocks = valid_key_blocks(geo);
-    si.gate_scores = gate.scores(pooled_subset(q_pool, D, gate.config().q_pools), pc.k_all,
-                                 in.q_offset / opts_.block, kv_blocks);
+    // The gate's own Q pooling (its sub-blocks need not be the recorded ones).
+    auto qp = pool_query_subblocks(in.q_pre_rope, opts_.block, gate.config().q_subblocks,
+                                   gate.config().q_pools, in.seq_lens);
+    si.gate_scores = gate.scores(qp, pc.k_all, in.q_offset / opts_.block, kv_blocks);
     pc.p.push_back(keep(select_heads(si.gate_scores.to(at::kFloat), opts_.heads)));
   }
   if (opts_.policy)

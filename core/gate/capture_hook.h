@@ -26,7 +26,7 @@ at::Tensor pooled_subset(const at::Tensor& all_pools, int64_t head_dim,
 
 struct CapturedLayer {
   at::Tensor g;         // [B, H_sel, nb, nb] (query heads in `heads` order)
-  at::Tensor q_pooled;  // [B, nb, Hq, 3D] pre-RoPE pooled Q (all query heads: the gate needs them)
+  at::Tensor q_pooled;  // [B, nb * q_subblocks, Hq, 3D] pre-RoPE pooled Q (all query heads)
   at::Tensor k_pooled;  // [B, nb, Hkv, 3D]
   at::Tensor p;         // [B, H_sel, nb, nb] gate scores, when gates were given
   at::Tensor mask;      // [B, H_sel, nb, nb] bool, when a policy was given
@@ -37,6 +37,7 @@ struct CaptureOptions {
   std::vector<int64_t> layers;   // empty = all
   std::vector<int64_t> heads;    // query heads of G / P / masks; empty = all
   bool pooled = true;            // record pooled Q/K
+  int64_t q_subblocks = 1;       // Q pooled per block / q_subblocks tokens (GateConfig::q_subblocks)
   const GateSet* gates = nullptr;           // record P (not owned)
   const SparsityPolicy* policy = nullptr;   // record masks (needs gates if the policy does)
   // Where and how the recorded tensors stay. to_host copies each layer's tensors to the host as

@@ -25,7 +25,7 @@ const std::vector<kernels::PoolKind>& capture_pool_kinds();
 struct DistillSample {
   std::string id;
   std::vector<int64_t> layers;        // model layers present (gates of other layers get no loss)
-  std::vector<at::Tensor> q_pooled;   // per entry of `layers`: [nb, Hq, D * |q_kinds|]
+  std::vector<at::Tensor> q_pooled;   // per entry of `layers`: [nb * s, Hq, D * |q_kinds|]
   std::vector<at::Tensor> k_pooled;   // [nb, Hkv, D * |k_kinds|]
   std::vector<at::Tensor> g;          // [H_sel, nb, nb] ground truth
   std::vector<int64_t> heads;         // query heads of g (empty = all)
@@ -42,7 +42,7 @@ struct DistillGroup {
   std::vector<int64_t> heads;
   std::vector<kernels::PoolKind> q_kinds = capture_pool_kinds();
   std::vector<kernels::PoolKind> k_kinds = capture_pool_kinds();
-  std::vector<at::Tensor> q_pooled;   // per entry of `layers`: [B, nb, Hq, D * |q_kinds|]
+  std::vector<at::Tensor> q_pooled;   // per entry of `layers`: [B, nb * s, Hq, D * |q_kinds|]
   std::vector<at::Tensor> k_pooled;   // [B, nb, Hkv, D * |k_kinds|]
   std::vector<at::Tensor> g;          // [B, H_sel, nb, nb]
 

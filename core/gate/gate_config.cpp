@@ -75,6 +75,10 @@ void parse_gate_type(const std::string& text, std::vector<kernels::PoolKind>* q_
   *k_pools = parse_kinds(text.substr(sep + 2), text);
 }
 
+bool valid_q_subblocks(int64_t block_size, int64_t q_subblocks) {
+  return q_subblocks >= 1 && block_size % q_subblocks == 0 && block_size / q_subblocks >= 16;
+}
+
 GateConfig parse_gate_config(const config::ConfigReader& r) {
   GateConfig c;
   const std::string type = r.get<std::string>("type", c.type_name());
@@ -91,6 +95,11 @@ GateConfig parse_gate_config(const config::ConfigReader& r) {
   c.init_std = r.get<double>("init_std", c.init_std);
   if (!(c.init_std > 0)) r.fail("init_std", "expected a positive number");
   c.rope_dim = r.get_choice("rope_dim", {"hidden_size", "head_dim"}, c.rope_dim);
+  c.q_subblocks = r.get<int64_t>("q_subblocks", c.q_subblocks);
+  if (!valid_q_subblocks(c.block_size, c.q_subblocks))
+    r.fail("q_subblocks", fmt::format("{}: expected a divisor of block_size {} leaving sub-blocks "
+                                      "of >= 16 tokens (the pooling kernels' smallest block)",
+                                      c.q_subblocks, c.block_size));
   r.finish();
   return c;
 }

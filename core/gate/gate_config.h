@@ -25,6 +25,10 @@ struct GateConfig {
   // "head_dim" rotates the first D channels with the model's own dim-D frequencies and leaves
   // [D, d) unrotated (the reference on Llama-family models, docs/distillation.md). Same when D == d.
   std::string rope_dim = "hidden_size";
+  // Query sub-blocks s: the Q side pools b/s-token sub-blocks, each scores the key blocks with its
+  // own softmax, and a block's P is the renormalised max over its s sub-rows, as G takes the max
+  // over a block's query rows (DESIGN.md §1). 1 is the paper's gate (one average per block).
+  int64_t q_subblocks = 1;
 
   std::string type_name() const { return gate_type_name(q_pools, k_pools); }
   static std::string gate_type_name(const std::vector<kernels::PoolKind>& q,
@@ -37,7 +41,11 @@ const char* pool_kind_name(kernels::PoolKind kind);   // "avg" | "max" | "min"
 void parse_gate_type(const std::string& text, std::vector<kernels::PoolKind>* q_pools,
                      std::vector<kernels::PoolKind>* k_pools);
 
-// Keys: type, block_size, hidden_size, seed, init_std, rope_dim (unknown keys are errors).
+// q_subblocks divides block_size and leaves sub-blocks of >= 16 tokens (pool_blocks' sizes).
+bool valid_q_subblocks(int64_t block_size, int64_t q_subblocks);
+
+// Keys: type, block_size, hidden_size, seed, init_std, rope_dim, q_subblocks (unknown keys are
+// errors).
 GateConfig parse_gate_config(const config::ConfigReader& r);
 
 }  // namespace seer::core

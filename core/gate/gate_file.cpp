@@ -157,6 +157,7 @@ void save_gates(const GateSet& gates, const fs::path& dir) {
             {"seed", gates.config.seed},
             {"init_std", gates.config.init_std},
             {"rope_dim", gates.config.rope_dim},
+            {"q_subblocks", gates.config.q_subblocks},
             {"base_model", gates.base_model},
             {"num_layers", gates.num_layers()},
             {"num_q_heads", gates.shape.num_q_heads},
@@ -187,6 +188,11 @@ GateSet load_gates(const fs::path& dir) {
     if (g.config.rope_dim != "hidden_size" && g.config.rope_dim != "head_dim")
       throw std::runtime_error(fmt::format("{}: rope_dim = '{}': expected hidden_size | head_dim",
                                            cfg_path.string(), g.config.rope_dim));
+    g.config.q_subblocks = j.value("q_subblocks", int64_t{1});
+    if (!valid_q_subblocks(g.config.block_size, g.config.q_subblocks))
+      throw std::runtime_error(fmt::format("{}: q_subblocks = {} does not divide block_size {}",
+                                           cfg_path.string(), g.config.q_subblocks,
+                                           g.config.block_size));
     g.base_model = j.value("base_model", "");
     g.shape = {j.at("num_q_heads").get<int64_t>(), j.at("num_kv_heads").get<int64_t>(),
                j.at("head_dim").get<int64_t>()};
@@ -200,6 +206,10 @@ GateSet load_gates(const fs::path& dir) {
 }
 
 void export_reference_gates(const GateSet& gates, const fs::path& dir) {
+  if (gates.config.q_subblocks != 1)
+    throw std::runtime_error(fmt::format(
+        "{}: gates with q_subblocks = {} have no reference layout (its gate scores one pooled "
+        "query per block)", dir.string(), gates.config.q_subblocks));
   fs::create_directories(dir);
   // The reference builds the identity-Q layout for one Q pooling with d == D unless told
   // otherwise; gates of ours that have a Q map there need force_double.

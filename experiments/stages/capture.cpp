@@ -42,6 +42,7 @@ struct CaptureConfig {
   int64_t num_sequences = 8;
   int64_t sequences_per_file = 32;
   int64_t block_size = 64;
+  int64_t q_subblocks = 1;       // Q rows per block (the gates it trains: gate.q_subblocks)
   std::vector<int64_t> layers;   // empty = all
   std::vector<int64_t> heads;    // empty = all
   std::string g_dtype = "float16";
@@ -59,6 +60,10 @@ CaptureConfig parse_capture_config(const config::ConfigReader& r) {
   c.sequences_per_file = r.get<int64_t>("sequences_per_file", c.sequences_per_file);
   if (c.sequences_per_file < 1) r.fail("sequences_per_file", "expected >= 1");
   c.block_size = core::read_block_size(r, "block_size", c.block_size);
+  c.q_subblocks = r.get<int64_t>("q_subblocks", c.q_subblocks);
+  if (!core::valid_q_subblocks(c.block_size, c.q_subblocks))
+    r.fail("q_subblocks", fmt::format("{}: expected a divisor of block_size {} leaving "
+                                      ">= 16-token sub-blocks", c.q_subblocks, c.block_size));
   c.layers = r.get<std::vector<int64_t>>("layers", {});
   c.heads = r.get<std::vector<int64_t>>("heads", {});
   c.g_dtype = r.get_choice("g_dtype", {"float16", "float32"}, c.g_dtype);
@@ -116,6 +121,7 @@ class CaptureStage final : public Stage {
     info.heads = cfg.heads;
     info.g_dtype = cfg.g_dtype;
     info.qk_dtype = cfg.qk_dtype;
+    info.q_subblocks = cfg.q_subblocks;
     const auto dir = ctx.stage_dir / "capture";
     data::CaptureFolderWriter writer(dir, info, cfg.sequences_per_file, cfg.compression);
 
@@ -124,6 +130,7 @@ class CaptureStage final : public Stage {
     opts.layers = cfg.layers;
     opts.heads = cfg.heads;
     opts.pooled = cfg.pooled;
+    opts.q_subblocks = cfg.q_subblocks;
     opts.to_host = false;
     opts.g_dtype = data::capture_dtype(cfg.g_dtype);
     opts.pooled_dtype = data::capture_dtype(cfg.qk_dtype);

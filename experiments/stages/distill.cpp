@@ -182,6 +182,11 @@ class DistillStage final : public Stage {
         throw config::ConfigError(fmt::format(
             "{}: captured with block size {}, gate.block_size is {}", location,
             dataset->info().block_size, gate_cfg.block_size));
+      if (dataset->info().q_subblocks != gate_cfg.q_subblocks)
+        throw config::ConfigError(fmt::format(
+            "{}: captured with {} query sub-blocks per block, gate.q_subblocks is {} (set "
+            "capture.q_subblocks to the gate's)", location, dataset->info().q_subblocks,
+            gate_cfg.q_subblocks));
       if (dataset->size() == 0) throw config::ConfigError("distill: no training sequences in " + location);
       hbool_t threadsafe = 0;
       H5is_library_threadsafe(&threadsafe);
@@ -218,6 +223,7 @@ class DistillStage final : public Stage {
           static_cast<int64_t>(stream.size()), cfg.seq_len, train.seed, cfg.num_sequences);
       core::CaptureOptions opts;
       opts.block = gate_cfg.block_size;
+      opts.q_subblocks = gate_cfg.q_subblocks;
       opts.layers = cfg.layers;
       opts.to_host = false;   // the gates read the windows' tensors where the model made them
       hook = std::make_unique<core::CaptureHook>(opts);

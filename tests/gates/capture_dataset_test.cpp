@@ -179,6 +179,33 @@ TEST_CASE("capture dataset refuses files of another capture", "[gates][capture]"
         }), "b.h5: attribute 'block_size'"));
 }
 
+TEST_CASE("capture with query sub-blocks: s rows of Q per block, an attribute of the capture",
+          "[gates][capture]") {
+  const auto dir = gates_test::fresh_dir("capture_subblocks");
+  auto sub_info = info("float32");
+  sub_info.q_subblocks = 4;
+  auto seq = sequence(0, 40);   // 3 blocks, the last partial
+  for (auto& l : seq.layers) l.q_pooled = at::randn({3 * 4, kHq, 3 * kD});
+  {
+    data::CaptureFolderWriter out(dir, sub_info, 2, "none");
+    out.write(0, seq);
+    out.finish();
+  }
+  data::CaptureDataset d(data::capture_files(dir.string()));
+  CHECK(d.info().q_subblocks == 4);
+  data::CaptureReadLayout layout;
+  layout.q_kinds = {K::kAvg};
+  auto batch = d.read_batch({0, 0}, layout);
+  REQUIRE(batch.groups.size() == 1);
+  CHECK(batch.groups[0].q_pooled[1].sizes() == at::IntArrayRef({2, 12, kHq, kD}));
+  CHECK(at::equal(batch.groups[0].q_pooled[1][1], seq.layers[1].q_pooled.narrow(-1, 0, kD)));
+  // One file of the capture with another sub-block count is refused by name.
+  { data::CaptureWriter other(dir / "capture_00009.h5", info("float32")); }
+  CHECK(gates_test::contains(gates_test::error_message([&] {
+          data::CaptureDataset mixed(data::capture_files(dir.string()));
+        }), "attribute 'q_subblocks'"));
+}
+
 TEST_CASE("float16 capture refuses values beyond float16", "[gates][capture]") {
   const auto dir = gates_test::fresh_dir("capture_overflow");
   data::CaptureWriter w(dir / "c.h5", info());
