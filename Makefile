@@ -4,13 +4,14 @@
 #   make test        setup + build + every test (ctest)
 #   make quickstart  setup + build + `build/seer run quickstart`
 #   make gpu-check   on the GPU machine: build there and run the GPU tests (scripts/gpu-check.sh)
+#   make fuzz        libFuzzer over every parser of outside input, FUZZ_SECONDS (60) each (scripts/fuzz.sh)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 # ccache hashes paths inside the tree relative to it, so every clone (CI's too) shares one cache.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: setup build test quickstart gpu-check clean
+.PHONY: setup build test quickstart gpu-check fuzz clean
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +30,9 @@ quickstart: build
 
 gpu-check:
 	scripts/gpu-check.sh
+
+fuzz: setup
+	scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)

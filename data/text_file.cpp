@@ -22,7 +22,43 @@ std::string read_text_file(const fs::path& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) throw DataError(fmt::format("{}: read error", path.string()));
-  return buffer.str();
+  std::string text = buffer.str();
+  // The tokenizer's pre-tokenizer matches UTF-8; a Latin-1 or binary file is a wrong input here.
+  const size_t bad = first_invalid_utf8(text);
+  if (bad != std::string::npos) {
+    throw DataError(fmt::format("{}: not UTF-8 text (byte {} is 0x{:02x}); convert it, e.g. iconv "
+                                "-f latin1 -t utf-8", path.string(), bad,
+                                static_cast<unsigned char>(text[bad])));
+  }
+  return text;
+}
+
+size_t first_invalid_utf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;   // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;                 // no overlong 3-byte forms
+    else if (c == 0xED) len = 3, hi = 0x9F;                 // no surrogates
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;                 // no overlong 4-byte forms
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;                 // nothing above U+10FFFF
+    else return i;
+    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
+    i += len;
+  }
+  return std::string::npos;
 }
 
 void for_each_jsonl_record(const fs::path& path,

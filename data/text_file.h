@@ -8,11 +8,16 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace seer::data {
 
-// The bytes of `path`; DataError naming the path when it is missing or unreadable.
+// The bytes of `path`; DataError naming the path when it is missing, unreadable or not UTF-8.
 std::string read_text_file(const std::filesystem::path& path);
+
+// Offset of the first byte where `text` stops being well-formed UTF-8 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF, no cut sequence), or std::string::npos.
+size_t first_invalid_utf8(std::string_view text);
 
 // Calls `on_record(line_no, record)` for each non-blank line of a JSONL file (1-based line
 // numbers), in file order, until it returns false. Parse errors name path:line.

@@ -5,6 +5,7 @@
 #include "experiments/data_splits.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <limits>
@@ -87,7 +88,19 @@ std::vector<int64_t> split_tokens(const config::ConfigTree& config, const std::s
   if (max_tokens > 0) length = std::min(length, max_tokens);
   const int64_t begin = spec.skip_tokens;
   const int64_t end = length == kToEnd ? kToEnd : begin + length;
-  return stream_window(docs, cache, begin, end);
+  auto tokens = stream_window(docs, cache, begin, end);
+  // An empty split would score nothing and report a perplexity of null as if it had run.
+  if (tokens.empty()) {
+    std::vector<std::string> names;
+    for (const auto& d : docs) {
+      if (names.size() == 5) { names.push_back("..."); break; }
+      names.push_back(d.id);
+    }
+    throw data::DataError(fmt::format(
+        "data.{}: no tokens to read ({} document(s): {}; skip_tokens {}): empty files, or "
+        "skip_tokens past the end", split, docs.size(), fmt::join(names, ", "), begin));
+  }
+  return tokens;
 }
 
 }  // namespace seer::experiments

@@ -149,7 +149,7 @@ SampleLog::SampleLog(const fs::path& dir, const std::string& hash) : path_(dir /
       if (line.empty()) continue;
       // A line cut short by a kill does not parse; everything before it is whole.
       auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.contains("key")) break;
+      if (j.is_discarded() || !j.is_object() || !j.contains("key") || !j["key"].is_string()) break;
       records_[j["key"].get<std::string>()] = j;
       kept += line + "\n";
     }

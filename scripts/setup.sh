@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libpcre2-dev           # tokenizer pre-split regexes (Unicode properties)
   libpng-dev             # PNG output
   nlohmann-json3-dev     # JSON (configs of checkpoints, results)
+  clang libclang-rt-14-dev   # libFuzzer + sanitizer runtimes: `make fuzz` (scripts/fuzz.sh)
   bible-kjv              # training text: its `bible` program prints the King James Bible
                          # (fetch_corpus.sh). r-cran-janeaustenr and r-cran-tokenizers (books,
                          # Moby Dick) are downloaded and unpacked by the fetch scripts, not

@@ -132,7 +132,8 @@ class Composer {
         out.push_back(s == "_self_" ? DefaultsEntry{"", "", true} : DefaultsEntry{"", s, false});
       } else if (item.IsMap() && item.size() == 1) {
         const auto group = item.begin()->first.as<std::string>();
-        const auto& opt = item.begin()->second;
+        // A copy: the iterator (and the pair it points at) is a temporary of this line.
+        const YAML::Node opt = item.begin()->second;
         if (opt.IsNull()) continue;   // `- sparsity: null` leaves the group out
         if (!opt.IsScalar()) {
           throw ConfigError(shown, "defaults." + group, "", "expected an option name");

@@ -24,7 +24,14 @@ class Resolver {
       for (size_t i = 0; i < node.size(); ++i) {
         YAML::Node item = node[i];
         if (item.IsScalar() && has_interp(item.Scalar())) {
-          node[i] = resolve_scalar(item.Scalar(), fmt::format("{}[{}]", path, i));
+          // List items are resolved here, not through resolve_path, so their cycle guard is here
+          // too (`a: [${a}]` would otherwise recurse until the stack runs out).
+          const auto item_path = fmt::format("{}[{}]", path, i);
+          if (!in_progress_.insert(item_path).second) {
+            throw ConfigError(tree_.source_of(path), item_path, item.Scalar(), "interpolation cycle");
+          }
+          node[i] = resolve_scalar(item.Scalar(), item_path);
+          in_progress_.erase(item_path);
         } else {
           resolve_all(item, fmt::format("{}[{}]", path, i));
         }

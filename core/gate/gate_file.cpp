@@ -3,6 +3,7 @@
 #include "core/gate/safetensors_writer.h"
 #include "core/io/atomic_file.h"
 #include "core/io/check_finite.h"
+#include "core/io/json_int.h"
 #include "core/io/safetensors.h"
 
 #include <ATen/ATen.h>
@@ -180,8 +181,8 @@ GateSet load_gates(const fs::path& dir) {
   GateSet g;
   try {
     parse_gate_type(j.at("type").get<std::string>(), &g.config.q_pools, &g.config.k_pools);
-    g.config.block_size = j.at("block_size").get<int64_t>();
-    g.config.hidden_size = j.at("hidden_size").get<int64_t>();
+    g.config.block_size = io::json_int(j.at("block_size"), 1, 1 << 16, cfg_path.string() + ": block_size");
+    g.config.hidden_size = io::json_int(j.at("hidden_size"), 2, 1 << 16, cfg_path.string() + ": hidden_size");
     g.config.seed = j.value("seed", int64_t{0});
     g.config.init_std = j.value("init_std", 0.02);
     g.config.rope_dim = j.value("rope_dim", std::string("hidden_size"));
@@ -194,14 +195,16 @@ GateSet load_gates(const fs::path& dir) {
                                            cfg_path.string(), g.config.q_subblocks,
                                            g.config.block_size));
     g.base_model = j.value("base_model", "");
-    g.shape = {j.at("num_q_heads").get<int64_t>(), j.at("num_kv_heads").get<int64_t>(),
-               j.at("head_dim").get<int64_t>()};
+    g.shape = {io::json_int(j.at("num_q_heads"), 1, 1 << 16, cfg_path.string() + ": num_q_heads"),
+               io::json_int(j.at("num_kv_heads"), 1, 1 << 16, cfg_path.string() + ": num_kv_heads"),
+               io::json_int(j.at("head_dim"), 1, 1 << 16, cfg_path.string() + ": head_dim")};
     g.rope = rope_from_json(j.at("rope"), cfg_path.string());
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: {}", cfg_path.string(), e.what()));
   }
   io::SafetensorsFile file((dir / "gates.safetensors").string());
-  g.layers = read_layers(file, g.config, g.shape, g.rope, j.at("num_layers").get<int64_t>());
+  g.layers = read_layers(file, g.config, g.shape, g.rope,
+                         io::json_int(j.at("num_layers"), 1, 1 << 16, cfg_path.string() + ": num_layers"));
   return g;
 }
 
@@ -243,8 +246,10 @@ GateSet import_reference_gates(const fs::path& dir, const GateRope& rope, const 
     } catch (const std::invalid_argument& e) {
       throw std::runtime_error(fmt::format("{}: seerattn_gate_type: {}", cfg_path.string(), e.what()));
     }
-    g.config.block_size = j.at("seerattn_gate_block_size").get<int64_t>();
-    g.config.hidden_size = j.at("seerattn_gate_hidden_size").get<int64_t>();
+    g.config.block_size = io::json_int(j.at("seerattn_gate_block_size"), 1, 1 << 16,
+                                       cfg_path.string() + ": seerattn_gate_block_size");
+    g.config.hidden_size = io::json_int(j.at("seerattn_gate_hidden_size"), 2, 1 << 16,
+                                        cfg_path.string() + ": seerattn_gate_hidden_size");
     g.base_model = j.value("base_model", "");
     g.config.rope_dim = reference_rope_dim(j, shape.head_dim, g.config.hidden_size);
     if (g.config.rope_dim != "hidden_size" && g.config.rope_dim != "head_dim")

@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -150,7 +151,19 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     if (n_dims == 0 || n_dims > 4) {
       throw FormatError(fmt::format("{}: corrupt GGUF file: tensor '{}' has {} dims", path, t.name, n_dims));
     }
-    for (uint32_t d = 0; d < n_dims; ++d) t.ne.push_back(static_cast<int64_t>(c.read<uint64_t>(t.name)));
+    // Each dimension and the element count bounded (2^48 elements, far beyond any checkpoint), so
+    // the byte counts below cannot overflow.
+    constexpr uint64_t kMaxElements = uint64_t{1} << 48;
+    uint64_t elements = 1;
+    for (uint32_t d = 0; d < n_dims; ++d) {
+      const uint64_t n = c.read<uint64_t>(t.name);
+      if (n > kMaxElements / elements) {   // elements >= 1; a division cannot wrap
+        throw FormatError(fmt::format("{}: corrupt GGUF file: tensor '{}' dimension {} is {} "
+                                      "(more than 2^48 elements in all)", path, t.name, d, n));
+      }
+      elements *= std::max<uint64_t>(n, 1);
+      t.ne.push_back(static_cast<int64_t>(n));
+    }
     t.type = c.read<uint32_t>(t.name);
     t.offset = c.read<uint64_t>(t.name);
     try {
@@ -161,10 +174,18 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     tensor_index_[t.name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }
-  const uint64_t alignment = has("general.alignment") ? get_int("general.alignment") : 32;
-  data_offset_ = (c.pos() + alignment - 1) / alignment * alignment;
+  const int64_t alignment = has("general.alignment") ? get_int("general.alignment") : 32;
+  if (alignment < 1 || alignment > (1 << 20) || (alignment & (alignment - 1)) != 0) {
+    throw FormatError(fmt::format("{}: corrupt GGUF file: general.alignment = {} (expected a power "
+                                  "of two up to 2^20)", path, alignment));
+  }
+  const uint64_t align = static_cast<uint64_t>(alignment);
+  data_offset_ = (c.pos() + align - 1) / align * align;
   for (const auto& t : tensors_) {
-    if (data_offset_ + t.offset + t.nbytes > file_->size()) {
+    // In this order so that no sum wraps around: offset and size each within the file first.
+    const uint64_t size = file_->size();
+    if (data_offset_ > size || t.offset > size - data_offset_ ||
+        t.nbytes > size - data_offset_ - t.offset) {
       throw FormatError(fmt::format("{}: truncated GGUF file: tensor '{}' ({} bytes at offset {}) "
                                     "ends past the end of the file ({} bytes)", path, t.name,
                                     t.nbytes, data_offset_ + t.offset, file_->size()));
@@ -225,12 +246,13 @@ at::Tensor GgufFile::load_float(const std::string& name) const {
     throw FormatError(fmt::format("{}: tensor '{}' is missing from the GGUF file", path(), name));
   }
   at::Tensor out = at::empty(t->torch_shape(), at::kFloat);
+  if (out.numel() == 0) return out;   // a zero dimension: no rows to read
   const uint8_t* src = file_->data() + data_offset_ + t->offset;
   const int64_t row = t->ne[0];
   const int64_t rows = t->numel() / row;
-  const uint64_t row_bytes = ggml_nbytes(t->type, row);
   float* dst = out.data_ptr<float>();
   try {
+    const uint64_t row_bytes = ggml_nbytes(t->type, row);
     dequantize_row(t->type, src, dst, 0);  // throws for unsupported types before the threads start
     at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) dequantize_row(t->type, src + r * row_bytes, dst + r * row, row);

@@ -1,5 +1,6 @@
 // Building a BpeModel from tokenizer.json (tokenizers' serialisation) or GGUF metadata.
 #include "core/io/gguf.h"
+#include "core/io/json_int.h"
 #include "core/io/mapped_file.h"
 #include "core/tokenizer/bpe_tokenizer.h"
 
@@ -53,6 +54,9 @@ std::pair<std::string, std::string> split_merge(const std::string& line, const s
 
 }  // namespace
 
+// Larger than any real vocabulary (Gemma's 262k, byte-level BPEs to ~1M).
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+
 BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw io::FormatError(fmt::format("{}: cannot open tokenizer", path));
@@ -67,7 +71,8 @@ BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& path) {
                                         model.value("type", "")));
     }
     for (auto it = model.at("vocab").begin(); it != model.at("vocab").end(); ++it) {
-      const int64_t id = it->get<int64_t>();
+      // Ids index the vocabulary table: bounded so that a bad file cannot make it huge.
+      const int64_t id = io::json_int(*it, 0, kMaxVocab, path + ": model.vocab['" + it.key() + "']");
       if (id >= static_cast<int64_t>(m.id_to_token.size())) m.id_to_token.resize(id + 1);
       m.id_to_token[id] = it.key();
     }
@@ -81,7 +86,9 @@ BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& path) {
     m.ignore_merges = model.value("ignore_merges", false);
     if (j.contains("added_tokens")) {
       for (const auto& a : j.at("added_tokens")) {
-        m.added.push_back({a.at("content").get<std::string>(), a.at("id").get<int64_t>(), a.value("special", false)});
+        m.added.push_back({a.at("content").get<std::string>(),
+                           io::json_int(a.at("id"), 0, kMaxVocab, path + ": added_tokens[].id"),
+                           a.value("special", false)});
       }
     }
     if (j.contains("pre_tokenizer")) add_pre_tokenizer(j.at("pre_tokenizer"), m, path);

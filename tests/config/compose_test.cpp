@@ -112,6 +112,9 @@ TEST_CASE("interpolation", "[config]") {
   CHECK_THAT(config_error_of([] { compose_fixture("bad_ref"); }),
              Contains("bad_ref.yaml") && Contains("nowhere.key"));
   CHECK_THAT(config_error_of([] { compose_fixture("cycle"); }), Contains("cycle"));
+  // Found by tests/fuzz (fuzz_config): a list item naming its own list recursed without end.
+  CHECK_THAT(config_error_of([] { compose_fixture("list_cycle"); }),
+             Contains("items[1]") && Contains("interpolation cycle"));
 }
 
 TEST_CASE("file errors name the file", "[config]") {

@@ -70,6 +70,15 @@ TEST_CASE("SampleLog keeps whole records, drops a torn line, restarts on a new h
     log.append({{"key", "a/2"}, {"score", 0.0}});
   }
   CHECK(read_jsonl(dir / "samples.jsonl").size() == 3);
+  {  // a line that parses but is no record of ours (a key that is not a string): reuse stops there
+    std::ofstream out(dir / "samples.jsonl", std::ios::app);
+    out << "{\"key\": 7}\n[1, 2]\n";
+  }
+  {
+    experiments::SampleLog log(dir, "h1");
+    CHECK(log.reused() == 3);
+  }
+  CHECK(read_jsonl(dir / "samples.jsonl").size() == 3);
   experiments::SampleLog other(dir, "h2");
   CHECK(other.reused() == 0);
   CHECK(read_jsonl(dir / "samples.jsonl").empty());

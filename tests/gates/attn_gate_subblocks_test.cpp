@@ -10,6 +10,7 @@
 #include "core/gate/gate_config.h"
 #include "core/gate/gate_file.h"
 #include "core/gate/gate_set.h"
+#include "gates_test_util.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -34,16 +35,6 @@ std::vector<double> project(const std::vector<double>& x, const at::Tensor& w) {
   return r;
 }
 
-std::vector<double> rope(const std::vector<double>& v, double p, double theta) {
-  const size_t r = v.size();
-  std::vector<double> out = v;
-  for (size_t i = 0; i < r / 2; ++i) {
-    const double f = p * std::pow(theta, -2.0 * i / r);
-    out[i] = v[i] * std::cos(f) - v[i + r / 2] * std::sin(f);
-    out[i + r / 2] = v[i + r / 2] * std::cos(f) + v[i] * std::sin(f);
-  }
-  return out;
-}
 
 // Channels of x[bi, rows [lo, hi), h, :] pooled by `kind`.
 std::vector<double> pool_rows(const at::Tensor& x, int64_t bi, int64_t lo, int64_t hi, int64_t h,
@@ -82,15 +73,15 @@ at::Tensor subblock_scores_ref(const at::Tensor& q, const at::Tensor& k, const a
           auto part = pool_rows(k, bi, lo, hi, h / g, kind);
           kin.insert(kin.end(), part.begin(), part.end());
         }
-        keys.push_back(rope(project(kin, wk[h / g]), double(lo), theta));
+        keys.push_back(gates_test::rope_ref(project(kin, wk[h / g]), double(lo), theta));
       }
       for (int64_t i = 0; i < valid_blocks; ++i) {
         std::vector<double> best(i + 1, 0.0);
         for (int64_t r = 0; r < s; ++r) {
           const int64_t lo = i * b + r * sub, hi = std::min(len, lo + sub);
           if (lo >= hi) continue;  // a sub-block past the sequence's end
-          auto qr = rope(project(pool_rows(q, bi, lo, hi, h, PoolKind::kAvg), wq[h]),
-                         double(i * b), theta);
+          const auto pooled_q = pool_rows(q, bi, lo, hi, h, PoolKind::kAvg);
+          auto qr = gates_test::rope_ref(project(pooled_q, wq[h]), double(i * b), theta);
           std::vector<double> logit(i + 1);
           double mx = -std::numeric_limits<double>::infinity();
           for (int64_t j = 0; j <= i; ++j) {
@@ -112,12 +103,6 @@ at::Tensor subblock_scores_ref(const at::Tensor& q, const at::Tensor& k, const a
   return out;
 }
 
-core::GateRope rope_of(double theta) {
-  core::GateRope r;
-  r.rope.theta = theta;
-  r.max_position_embeddings = 1 << 20;
-  return r;
-}
 
 core::GateConfig subblock_config(int64_t b, int64_t s, int64_t d, int64_t seed) {
   core::GateConfig cfg;
@@ -143,7 +128,7 @@ TEST_CASE("AttnGate with query sub-blocks matches a float64 re-implementation",
   const auto cfg = subblock_config(b, s, d, 500 + S);
   const double theta = 500.0;  // fast phases: a wrong position shows
   auto gen = at::detail::createCPUGenerator(91 + S * 7 + s + g);
-  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, rope_of(theta), gen);
+  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, gates_test::default_rope(theta), gen);
   gate.to(at::kCPU, at::kDouble);
   auto q = at::randn({B, S, Hq, D}, gen, at::kDouble);
   auto k = at::randn({B, S, Hkv, D}, gen, at::kDouble);
@@ -224,14 +209,14 @@ TEST_CASE("q_subblocks: config check, gate file round trip, no reference layout"
           "[gates][gate_file]") {
   const config::ConfigTree bad(YAML::Load("gate: {block_size: 64, q_subblocks: 8}"));
   CHECK_THROWS_WITH(core::parse_gate_config(config::ConfigReader(bad, "gate")),
-                    Catch::Matchers::Contains("q_subblocks") &&
-                        Catch::Matchers::Contains("8"));
+                    seer::test::Contains("q_subblocks") &&
+                        seer::test::Contains("8"));
 
   auto gen = at::detail::createCPUGenerator(8);
   core::GateSet set;
   set.config = subblock_config(64, 4, 8, 3);
   set.shape = {4, 2, 8};
-  set.rope = rope_of(10000.0);
+  set.rope = gates_test::default_rope(10000.0);
   set.base_model = "toy";
   for (int l = 0; l < 2; ++l)
     set.layers.push_back(core::AttnGate::init(set.config, set.shape, set.rope, gen));
@@ -242,6 +227,6 @@ TEST_CASE("q_subblocks: config check, gate file round trip, no reference layout"
   CHECK(back.config.q_subblocks == 4);
   CHECK(at::equal(back.layers[1].wq(), set.layers[1].wq()));
   CHECK_THROWS_WITH(core::export_reference_gates(set, dir / "ref"),
-                    Catch::Matchers::Contains("q_subblocks = 4"));
+                    seer::test::Contains("q_subblocks = 4"));
   std::filesystem::remove_all(dir);
 }

@@ -5,6 +5,7 @@
 
 #include "core/gate/attn_gate.h"
 #include "core/gate/gate_set.h"
+#include "gates_test_util.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -45,18 +46,6 @@ at::Tensor pool_ref(const at::Tensor& x, int64_t b, const std::vector<PoolKind>&
   return out;
 }
 
-// HF default RoPE in float64 on the first r channels of a vector v [d] at position p (frequencies
-// of dim r, rotate-half pairs (i, i + r/2)); channels [r, d) pass unchanged. r = 0 means r = d.
-std::vector<double> rope_ref(const std::vector<double>& v, double p, double theta, size_t r = 0) {
-  if (r == 0) r = v.size();
-  std::vector<double> out = v;
-  for (size_t i = 0; i < r / 2; ++i) {
-    const double f = p * std::pow(theta, -2.0 * i / r);
-    out[i] = v[i] * std::cos(f) - v[i + r / 2] * std::sin(f);
-    out[i + r / 2] = v[i + r / 2] * std::cos(f) + v[i] * std::sin(f);
-  }
-  return out;
-}
 
 // P [B, Hq, nbq, nbk] from pooled inputs, one (batch, head, row, column) at a time.
 at::Tensor scores_ref(const at::Tensor& qp, const at::Tensor& kp, const at::Tensor& wq,
@@ -86,13 +75,13 @@ at::Tensor scores_ref(const at::Tensor& qp, const at::Tensor& kp, const at::Tens
         } else {
           q = project(qp[bi][i][h], wq[h]);
         }
-        q = rope_ref(q, double((q_off + i) * b), theta, rope_dims);
+        q = gates_test::rope_ref(q, double((q_off + i) * b), theta, rope_dims);
         std::vector<double> logits(nbk, -std::numeric_limits<double>::infinity());
         double mx = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < nbk; ++j) {
           if (j > q_off + i || j >= kv_blocks[bi]) continue;
-          auto k = rope_ref(project(kp[bi][j][hk], identity ? wk[h] : wk[hk]), double(j * b), theta,
-                            rope_dims);
+          auto k = gates_test::rope_ref(project(kp[bi][j][hk], identity ? wk[h] : wk[hk]),
+                                        double(j * b), theta, rope_dims);
           double dot = 0;
           for (int64_t c = 0; c < d; ++c) dot += q[c] * k[c];
           logits[j] = dot / std::sqrt(double(d));
@@ -106,12 +95,6 @@ at::Tensor scores_ref(const at::Tensor& qp, const at::Tensor& kp, const at::Tens
   return out;
 }
 
-core::GateRope default_rope(double theta) {
-  core::GateRope r;
-  r.rope.theta = theta;
-  r.max_position_embeddings = 1 << 20;
-  return r;
-}
 
 }  // namespace
 
@@ -130,7 +113,7 @@ TEST_CASE("AttnGate scores match a plain re-implementation", "[gates][attn_gate]
   cfg.init_std = 0.5;  // large enough that the scores are far from uniform
   const double theta = 500.0;  // small base: phases turn fast, so a wrong position shows
   auto gen = at::detail::createCPUGenerator(77 + S * 10 + g);
-  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, default_rope(theta), gen);
+  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, gates_test::default_rope(theta), gen);
   gate.to(at::kCPU, at::kDouble);
 
   auto q = at::randn({B, S, Hq, D}, gen, at::kDouble);
@@ -173,7 +156,7 @@ TEST_CASE("AttnGate scores match a plain re-implementation", "[gates][attn_gate]
     // Changing one KV head's map changes exactly its g query heads.
     auto wk2 = gate.wk().clone();
     wk2[0].add_(1.0);
-    core::AttnGate other(cfg, {Hq, Hkv, D}, default_rope(theta), gate.wq(), wk2);
+    core::AttnGate other(cfg, {Hq, Hkv, D}, gates_test::default_rope(theta), gate.wq(), wk2);
     auto p2 = other.scores(pooled.q, pooled.k);
     auto diff = (p2 - p).abs().amax({0, 2, 3});  // per head
     for (int64_t h = 0; h < Hq; ++h) {
@@ -198,7 +181,7 @@ TEST_CASE("AttnGate rope_dim head_dim rotates the first D channels at the model'
   cfg.rope_dim = "head_dim";
   const double theta = 500.0;
   auto gen = at::detail::createCPUGenerator(31 + S + g);
-  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, default_rope(theta), gen);
+  auto gate = core::AttnGate::init(cfg, {Hq, Hkv, D}, gates_test::default_rope(theta), gen);
   gate.to(at::kCPU, at::kDouble);
   auto q = at::randn({B, S, Hq, D}, gen, at::kDouble);
   auto k = at::randn({B, S, Hkv, D}, gen, at::kDouble);
@@ -216,9 +199,9 @@ TEST_CASE("AttnGate rope_dim head_dim rotates the first D channels at the model'
   core::GateConfig same = cfg;
   same.hidden_size = D;
   auto wq = at::randn({Hq, D, D}, gen, at::kDouble), wk = at::randn({Hkv, 3 * D, D}, gen, at::kDouble);
-  core::AttnGate head(same, {Hq, Hkv, D}, default_rope(theta), wq, wk);
+  core::AttnGate head(same, {Hq, Hkv, D}, gates_test::default_rope(theta), wq, wk);
   same.rope_dim = "hidden_size";
-  core::AttnGate hidden(same, {Hq, Hkv, D}, default_rope(theta), wq, wk);
+  core::AttnGate hidden(same, {Hq, Hkv, D}, gates_test::default_rope(theta), wq, wk);
   CHECK(at::equal(head.scores(pooled.q, pooled.k), hidden.scores(pooled.q, pooled.k)));
 
   // D > d: the reference's flash-attn rotary refuses it, and so do we.
@@ -226,7 +209,7 @@ TEST_CASE("AttnGate rope_dim head_dim rotates the first D channels at the model'
   narrow.hidden_size = 4;
   const auto msg = [&] {
     try {
-      core::AttnGate::init(narrow, {Hq, Hkv, D}, default_rope(theta), gen);
+      core::AttnGate::init(narrow, {Hq, Hkv, D}, gates_test::default_rope(theta), gen);
     } catch (const std::exception& e) {
       return std::string(e.what());
     }
@@ -246,7 +229,7 @@ TEST_CASE("AttnGate identity-Q corner (reference checkpoints with d == D)", "[ga
   cfg.k_pools = {PoolKind::kMax, PoolKind::kMin};
   auto gen = at::detail::createCPUGenerator(5 + S);
   auto wk = at::randn({Hq, 2 * D, D}, gen, at::kDouble) * 0.5;
-  core::AttnGate gate(cfg, {Hq, Hkv, D}, default_rope(10000.0), at::Tensor(), wk);
+  core::AttnGate gate(cfg, {Hq, Hkv, D}, gates_test::default_rope(10000.0), at::Tensor(), wk);
   CHECK(gate.identity_q());
   auto q = at::randn({1, S, Hq, D}, gen, at::kDouble);
   auto k = at::randn({1, S, Hkv, D}, gen, at::kDouble);
@@ -260,7 +243,7 @@ TEST_CASE("AttnGate identity-Q corner (reference checkpoints with d == D)", "[ga
   // A d != D or two Q poolings cannot drop the Q map.
   core::GateConfig bad = cfg;
   bad.q_pools = {PoolKind::kAvg, PoolKind::kMax};
-  CHECK_THROWS(core::AttnGate(bad, {Hq, Hkv, D}, default_rope(10000.0), at::Tensor(), wk));
+  CHECK_THROWS(core::AttnGate(bad, {Hq, Hkv, D}, gates_test::default_rope(10000.0), at::Tensor(), wk));
 }
 
 TEST_CASE("GateSet init is seeded and shaped", "[gates][attn_gate]") {
@@ -268,10 +251,10 @@ TEST_CASE("GateSet init is seeded and shaped", "[gates][attn_gate]") {
   cfg.block_size = 16;
   cfg.hidden_size = 8;
   cfg.seed = 42;
-  auto a = core::GateSet::init(cfg, {4, 2, 8}, default_rope(10000.0), 3, "tiny");
-  auto b = core::GateSet::init(cfg, {4, 2, 8}, default_rope(10000.0), 3, "tiny");
+  auto a = core::GateSet::init(cfg, {4, 2, 8}, gates_test::default_rope(10000.0), 3, "tiny");
+  auto b = core::GateSet::init(cfg, {4, 2, 8}, gates_test::default_rope(10000.0), 3, "tiny");
   cfg.seed = 43;
-  auto c = core::GateSet::init(cfg, {4, 2, 8}, default_rope(10000.0), 3, "tiny");
+  auto c = core::GateSet::init(cfg, {4, 2, 8}, gates_test::default_rope(10000.0), 3, "tiny");
   REQUIRE(a.parameters().size() == 6);
   CHECK(a.layers[1].wq().sizes() == at::IntArrayRef({4, 8, 8}));
   CHECK(a.layers[1].wk().sizes() == at::IntArrayRef({2, 24, 8}));

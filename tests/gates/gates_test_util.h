@@ -1,15 +1,39 @@
 // Small helpers shared by the gates tests.
 #pragma once
 
+#include "core/gate/attn_gate.h"
 #include "core/sparsity/block_mask.h"
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace seer::gates_test {
+
+// HF default RoPE in float64 on the first r channels of a vector v [d] at position p (frequencies
+// of dim r, rotate-half pairs (i, i + r/2)); channels [r, d) pass unchanged. r = 0 means r = d.
+inline std::vector<double> rope_ref(const std::vector<double>& v, double p, double theta, size_t r = 0) {
+  if (r == 0) r = v.size();
+  std::vector<double> out = v;
+  for (size_t i = 0; i < r / 2; ++i) {
+    const double f = p * std::pow(theta, -2.0 * i / r);
+    out[i] = v[i] * std::cos(f) - v[i + r / 2] * std::sin(f);
+    out[i + r / 2] = v[i + r / 2] * std::cos(f) + v[i] * std::sin(f);
+  }
+  return out;
+}
+
+// The model RoPE the gate tests use: default kind at `theta`, positions far beyond any test's.
+inline core::GateRope default_rope(double theta) {
+  core::GateRope r;
+  r.rope.theta = theta;
+  r.max_position_embeddings = 1 << 20;
+  return r;
+}
 
 // Block geometry of `B` sequences x `heads` query heads, `sq` queries against `sk` keys in blocks
 // of `b` (CPU unless `device` says otherwise).

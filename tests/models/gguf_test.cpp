@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace fs = std::filesystem;
 using seer::test::Contains;
@@ -118,6 +119,41 @@ TEST_CASE("broken GGUF files give errors naming the file and the problem", "[mod
   SECTION("empty file") {
     std::ofstream(dir + "/empty.gguf", std::ios::binary);
     CHECK_THROWS_WITH(seer::io::GgufFile(dir + "/empty.gguf"), Contains("empty.gguf") && Contains("truncated"));
+  }
+  // Hand-built headers (the fuzz target's findings, tests/fuzz/regressions/gguf): one F32 tensor of
+  // the given dims, optionally a general.alignment.
+  auto header = [](std::vector<uint64_t> dims, std::optional<uint32_t> alignment) {
+    std::string b("GGUF");
+    auto put = [&b](auto v) { b.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+    auto put_str = [&](const std::string& t) { put(uint64_t{t.size()}); b += t; };
+    put(uint32_t{3});
+    put(uint64_t{1});
+    put(uint64_t{alignment ? 1u : 0u});
+    if (alignment) {
+      put_str("general.alignment");
+      put(uint32_t{4});   // UINT32
+      put(*alignment);
+    }
+    put_str("w");
+    put(static_cast<uint32_t>(dims.size()));
+    for (uint64_t d : dims) put(d);
+    put(uint32_t{0});   // F32
+    put(uint64_t{0});
+    return b + std::string(64, '\0');
+  };
+  SECTION("dimensions whose product overflows") {
+    std::ofstream(dir + "/huge.gguf", std::ios::binary) << header({32, uint64_t{1} << 59}, std::nullopt);
+    CHECK_THROWS_WITH(seer::io::GgufFile(dir + "/huge.gguf"),
+                      Contains("huge.gguf") && Contains("tensor 'w' dimension 1"));
+  }
+  SECTION("alignment 0") {
+    std::ofstream(dir + "/align0.gguf", std::ios::binary) << header({4}, 0u);
+    CHECK_THROWS_WITH(seer::io::GgufFile(dir + "/align0.gguf"),
+                      Contains("align0.gguf") && Contains("general.alignment = 0"));
+  }
+  SECTION("a zero dimension loads as an empty tensor") {
+    std::ofstream(dir + "/zero.gguf", std::ios::binary) << header({0, 3}, std::nullopt);
+    CHECK(seer::io::GgufFile(dir + "/zero.gguf").load_float("w").numel() == 0);
   }
   if (seer::test::embedded_gguf_path().empty()) return;
   const std::string src = seer::test::embedded_gguf_path();
