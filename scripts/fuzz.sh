@@ -21,11 +21,12 @@ export CCACHE_BASEDIR="$PWD"
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 if [[ ! -f "$BUILD/build.ninja" ]]; then
+  mkdir -p "$BUILD"
   CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
     -DSEER_CUDA=OFF -DBUILD_TESTING=OFF -DSEER_FUZZ=ON \
-    -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_C_FLAGS="$SAN" > "$BUILD.configure.log" 2>&1 \
-    || { cat "$BUILD.configure.log"; exit 2; }
+    -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_C_FLAGS="$SAN" > "$BUILD/configure.log" 2>&1 \
+    || { cat "$BUILD/configure.log"; exit 2; }
 fi
 cmake --build "$BUILD" -j "$(nproc)" $(printf -- '--target fuzz_%s ' "${TARGETS[@]}") || exit 2
 .venv/bin/python tests/fuzz/make_seeds.py "$BUILD/seeds" || exit 2

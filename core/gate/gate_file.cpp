@@ -67,9 +67,17 @@ GateRope rope_from_json(const json& j, const std::string& file) {
   r.factor = j.value("factor", 1.0);
   r.low_freq_factor = j.value("low_freq_factor", 1.0);
   r.high_freq_factor = j.value("high_freq_factor", 4.0);
-  r.original_max_position_embeddings = j.value("original_max_position_embeddings", int64_t{0});
+  r.original_max_position_embeddings =
+      j.contains("original_max_position_embeddings")
+          ? io::json_int(j.at("original_max_position_embeddings"), 0, int64_t{1} << 30,
+                         file + ": rope.original_max_position_embeddings")
+          : 0;
   r.truncate = j.value("truncate", true);
-  g.max_position_embeddings = j.value("max_position_embeddings", int64_t{2048});
+  g.max_position_embeddings =
+      j.contains("max_position_embeddings")
+          ? io::json_int(j.at("max_position_embeddings"), 1, int64_t{1} << 30,
+                         file + ": rope.max_position_embeddings")
+          : 2048;
   auto opt = [&](const char* key, std::optional<double>* v) {
     if (j.contains(key)) *v = j.at(key).get<double>();
   };

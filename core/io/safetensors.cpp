@@ -1,5 +1,7 @@
 #include "core/io/safetensors.h"
 
+#include "core/io/json_int.h"
+
 #include <ATen/ATen.h>
 #include <c10/util/StringUtil.h>
 #include <fmt/format.h>
@@ -11,7 +13,12 @@
 #include <sstream>
 
 namespace seer::io {
+
 namespace fs = std::filesystem;
+
+// Far beyond any checkpoint tensor; keeps element and byte counts well inside 64 bits.
+constexpr int64_t kMaxElements = int64_t{1} << 48;
+
 using nlohmann::json;
 
 at::ScalarType safetensors_dtype(const std::string& d, const std::string& file, const std::string& tensor) {
@@ -61,20 +68,29 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
     SafetensorInfo info;
     try {
       info.dtype = it->at("dtype").get<std::string>();
-      info.shape = it->at("shape").get<std::vector<int64_t>>();
-      const auto offs = it->at("data_offsets").get<std::vector<uint64_t>>();
-      if (offs.size() != 2) throw FormatError("data_offsets must have 2 entries");
-      info.begin = offs[0];
-      info.end = offs[1];
+      // Integers checked one by one: nlohmann converts floats such as 1e26 without a range check.
+      const auto& shape = it->at("shape");
+      if (!shape.is_array()) throw FormatError("shape must be a list");
+      for (const auto& d : shape) info.shape.push_back(json_int(d, 0, kMaxElements, "shape entry"));
+      const auto& offs = it->at("data_offsets");
+      if (!offs.is_array() || offs.size() != 2) throw FormatError("data_offsets must have 2 entries");
+      info.begin = static_cast<uint64_t>(json_int(offs[0], 0, INT64_MAX, "data_offsets[0]"));
+      info.end = static_cast<uint64_t>(json_int(offs[1], 0, INT64_MAX, "data_offsets[1]"));
     } catch (const std::exception& e) {
       throw FormatError(fmt::format("{}: corrupt safetensors header entry for tensor '{}': {}", path,
                                     it.key(), e.what()));
     }
     const at::ScalarType st = safetensors_dtype(info.dtype, path, it.key());
+    // The element count bounded by a division check, so neither it nor the byte count can wrap
+    // around to a small number that would pass the span check below.
     uint64_t numel = 1;
     for (int64_t s : info.shape) {
-      if (s < 0) throw FormatError(fmt::format("{}: tensor '{}' has a negative dimension", path, it.key()));
-      numel *= static_cast<uint64_t>(s);
+      const uint64_t d = static_cast<uint64_t>(s);
+      if (d != 0 && numel > kMaxElements / d) {
+        throw FormatError(fmt::format("{}: tensor '{}' has shape {}: more than 2^48 elements", path,
+                                      it.key(), c10::str(at::IntArrayRef(info.shape))));
+      }
+      numel *= d;
     }
     const uint64_t expect = numel * at::elementSize(st);
     if (info.end < info.begin || info.end - info.begin != expect) {

@@ -82,6 +82,16 @@ TEST_CASE("broken safetensors files give errors naming file and tensor", "[model
     write_safetensors(p, {{"w", w}}, R"({"w": {"dtype": "F32", "shape": [4, 7], "data_offsets": [0, 96]}})");
     CHECK_THROWS_WITH(seer::io::SafetensorsFile(p), Contains("'w'") && Contains("needs 112 bytes"));
   }
+  SECTION("a shape whose element count wraps 64 bits to zero bytes") {
+    // 2^32 x 2^32 floats is 2^66 bytes, which wrapped to 0 and matched offsets [0, 0].
+    write_safetensors(p, {{"w", w}},
+                      R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})");
+    CHECK_THROWS_WITH(seer::io::SafetensorsFile(p), Contains("'w'") && Contains("more than 2^48"));
+  }
+  SECTION("a float where an integer belongs (found by tests/fuzz)") {
+    write_safetensors(p, {{"w", w}}, R"({"w": {"dtype": "F32", "shape": [1.1e26], "data_offsets": [0, 96]}})");
+    CHECK_THROWS_WITH(seer::io::SafetensorsFile(p), Contains("'w'") && Contains("shape entry = 1.1e+26"));
+  }
   SECTION("unknown dtype") {
     write_safetensors(p, {{"w", w}}, R"({"w": {"dtype": "F8_E9", "shape": [4, 6], "data_offsets": [0, 96]}})");
     CHECK_THROWS_WITH(seer::io::SafetensorsFile(p), Contains("'w'") && Contains("unsupported dtype 'F8_E9'"));
