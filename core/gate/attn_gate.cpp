@@ -57,7 +57,7 @@ at::Tensor pool_query_subblocks(const at::Tensor& q, int64_t block, int64_t subb
   if (subblocks == 1) return kernels::pool_blocks(q, block, kinds, seq_lens);
   TORCH_CHECK(subblocks > 1 && block % subblocks == 0, "pool_query_subblocks: ", subblocks,
               " sub-blocks do not divide the block size ", block);
-  const int64_t sub = block / subblocks, B = q.size(0), S = q.size(1);
+  const int64_t sub = block / subblocks, B = q.size(0), S = q.size(1);   // sub: tokens per row
   auto pooled = kernels::pool_blocks(q, sub, kinds, seq_lens);  // [B, ceil(S / sub), H, F]
   const int64_t rows = (S + block - 1) / block * subblocks;
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(pooled.device());
@@ -135,18 +135,18 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
                   k_pooled.size(0) == q_pooled.size(0),
               "AttnGate: pooled k must be [B=", q_pooled.size(0), ", nbk, Hkv=", Hkv, ", ",
               k_in_features(cfg_, shape_), "], got ", k_pooled.sizes());
-  const int64_t sub = cfg_.q_subblocks;
-  TORCH_CHECK(q_pooled.size(1) % sub == 0, "AttnGate: pooled q has ", q_pooled.size(1),
-              " rows, not a multiple of q_subblocks = ", sub);
-  // nq query rows: nbq blocks of `sub` rows each.
-  const int64_t B = q_pooled.size(0), nq = q_pooled.size(1), nbq = nq / sub;
+  const int64_t rows_per_block = cfg_.q_subblocks;
+  TORCH_CHECK(q_pooled.size(1) % rows_per_block == 0, "AttnGate: pooled q has ",
+              q_pooled.size(1), " rows, not a multiple of q_subblocks = ", rows_per_block);
+  // nq query rows: nbq blocks of `rows_per_block` rows each.
+  const int64_t B = q_pooled.size(0), nq = q_pooled.size(1), nbq = nq / rows_per_block;
   const int64_t nbk = k_pooled.size(1);
   const auto wk = wk_.to(dtype);  // no-op (same tensor) in the weights' own dtype
 
-  auto q = q_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hq, nbq, Dq]
+  auto q = q_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hq, nq, Dq]
   auto k = k_pooled.to(wk_.device(), dtype).permute({0, 2, 1, 3});  // [B, Hkv, nbk, Dk]
   if (wq_.defined()) {
-    q = at::matmul(q, wq_.to(dtype));  // [B, Hq, nbq, d]
+    q = at::matmul(q, wq_.to(dtype));  // [B, Hq, nq, d]
     k = at::matmul(k, wk);             // [B, Hkv, nbk, d]
   } else {
     // Reference corner: a K map per query head, so K is read once per query head.
@@ -159,7 +159,8 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
   // Every row of a block is rotated at the block's first token, like the keys: positions stay in
   // block units, and a row repeated past a sequence's end (pool_query_subblocks) scores exactly as
   // the row it repeats, so it cannot change the block's max.
-  auto q_abs = at::arange(nq, long_opts).div(sub, "floor") + q_block_offset;  // block of each row
+  // The absolute block of each row.
+  auto q_abs = at::arange(nq, long_opts).div(rows_per_block, "floor") + q_block_offset;
   auto q_pos = q_abs * b;
   auto k_pos = at::arange(nbk, long_opts) * b;
   q = rotate(q, rotary_.cos_sin(q_pos, dtype));
@@ -168,7 +169,7 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   at::Tensor s;
   if (wq_.defined() && g > 1) {
-    // Shared K gate: [B, Hkv, g, nbq, d] x [B, Hkv, 1, d, nbk].
+    // Shared K gate: [B, Hkv, g, nq, d] x [B, Hkv, 1, d, nbk].
     s = at::matmul(q.reshape({B, Hkv, g, nq, d}), k.unsqueeze(2).transpose(-1, -2));
     s = s.reshape({B, Hq, nq, nbk});
   } else {
@@ -183,11 +184,11 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
     masked = masked.logical_or(at::arange(nbk, long_opts).view({1, 1, 1, nbk}) >= lim);
   }
   s = s.masked_fill(masked, -std::numeric_limits<double>::infinity());
-  if (sub == 1) return s;
+  if (rows_per_block == 1) return s;
   // Each sub-row's log-softmax in at least float32 (a bf16 log-softmax would round the small
   // probabilities the max compares), then the max over a block's rows.
   const auto acc = at::isReducedFloatingType(dtype) ? at::kFloat : dtype;
-  auto rows = at::log_softmax(s, -1, acc).view({B, Hq, nbq, sub, nbk});
+  auto rows = at::log_softmax(s, -1, acc).view({B, Hq, nbq, rows_per_block, nbk});
   return std::get<0>(rows.max(3)).to(dtype);
 }
 
