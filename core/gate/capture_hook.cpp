@@ -93,9 +93,12 @@ std::optional<at::Tensor> CaptureHook::attend(const LayerAttentionInput& in) {
     pc.k_all = in.q_offset == 0 || !pc.k_all.defined() ? kp : at::cat({pc.k_all, kp}, 1);
     std::optional<at::Tensor> kv_blocks;
     if (in.seq_lens) kv_blocks = valid_key_blocks(geo);
-    // The gate's own Q pooling (its sub-blocks need not be the recorded ones).
-    auto qp = pool_query_subblocks(in.q_pre_rope, opts_.block, gate.config().q_subblocks,
-                                   gate.config().q_pools, in.seq_lens);
+    // The recorded Q pooling serves the gate when its sub-blocks are the gate's; else its own.
+    const int64_t rows = gate.config().q_subblocks;
+    auto qp = q_pool.defined() && rows == opts_.q_subblocks
+                  ? pooled_subset(q_pool, D, gate.config().q_pools)
+                  : pool_query_subblocks(in.q_pre_rope, opts_.block, rows, gate.config().q_pools,
+                                         in.seq_lens);
     si.gate_scores = gate.scores(qp, pc.k_all, in.q_offset / opts_.block, kv_blocks);
     pc.p.push_back(keep(select_heads(si.gate_scores.to(at::kFloat), opts_.heads)));
   }

@@ -151,9 +151,9 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     if (n_dims == 0 || n_dims > 4) {
       throw FormatError(fmt::format("{}: corrupt GGUF file: tensor '{}' has {} dims", path, t.name, n_dims));
     }
-    // Each dimension and the element count bounded (2^48 elements, far beyond any checkpoint), so
-    // the byte counts below cannot overflow.
-    constexpr uint64_t kMaxElements = uint64_t{1} << 48;
+    // Each dimension and the element count bounded (kMaxTensorElements), so the byte counts below
+    // cannot overflow.
+    constexpr uint64_t kMaxElements = static_cast<uint64_t>(kMaxTensorElements);
     uint64_t elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t n = c.read<uint64_t>(t.name);

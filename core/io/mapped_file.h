@@ -15,6 +15,10 @@ class FormatError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The most elements a tensor read from a checkpoint header may have: far beyond any real tensor,
+// and small enough that element and byte counts cannot overflow 64 bits (checked by division).
+constexpr int64_t kMaxTensorElements = int64_t{1} << 48;
+
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);

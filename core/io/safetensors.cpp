@@ -16,9 +16,6 @@ namespace seer::io {
 
 namespace fs = std::filesystem;
 
-// Far beyond any checkpoint tensor; keeps element and byte counts well inside 64 bits.
-constexpr int64_t kMaxElements = int64_t{1} << 48;
-
 using nlohmann::json;
 
 at::ScalarType safetensors_dtype(const std::string& d, const std::string& file, const std::string& tensor) {
@@ -71,7 +68,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
       // Integers checked one by one: nlohmann converts floats such as 1e26 without a range check.
       const auto& shape = it->at("shape");
       if (!shape.is_array()) throw FormatError("shape must be a list");
-      for (const auto& d : shape) info.shape.push_back(json_int(d, 0, kMaxElements, "shape entry"));
+      for (const auto& d : shape) info.shape.push_back(json_int(d, 0, kMaxTensorElements, "shape entry"));
       const auto& offs = it->at("data_offsets");
       if (!offs.is_array() || offs.size() != 2) throw FormatError("data_offsets must have 2 entries");
       info.begin = static_cast<uint64_t>(json_int(offs[0], 0, INT64_MAX, "data_offsets[0]"));
@@ -81,12 +78,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
                                     it.key(), e.what()));
     }
     const at::ScalarType st = safetensors_dtype(info.dtype, path, it.key());
-    // The element count bounded by a division check, so neither it nor the byte count can wrap
-    // around to a small number that would pass the span check below.
+    // Bounded by a division check, so neither the element nor the byte count can wrap around to a
+    // small number that would pass the span check below.
     uint64_t numel = 1;
     for (int64_t s : info.shape) {
       const uint64_t d = static_cast<uint64_t>(s);
-      if (d != 0 && numel > kMaxElements / d) {
+      if (d != 0 && numel > static_cast<uint64_t>(kMaxTensorElements) / d) {
         throw FormatError(fmt::format("{}: tensor '{}' has shape {}: more than 2^48 elements", path,
                                       it.key(), c10::str(at::IntArrayRef(info.shape))));
       }

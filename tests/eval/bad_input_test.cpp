@@ -54,10 +54,6 @@ void check_refused(const CliResult& r, const std::vector<std::string>& pieces) {
   for (const auto& p : pieces) CHECK_THAT(r.error_lines[0], Contains(p));
 }
 
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 std::string head_of(const fs::path& path, size_t n) {
   std::ifstream in(path, std::ios::binary);
   std::string out(n, '\0');
@@ -73,7 +69,7 @@ TEST_CASE("bad configs: typo, wrong type, malformed YAML", "[eval][bad_input]") 
   check_refused(run_seer("eval_ppl eval.contxt=1024", dir), {"eval.contxt", "no such key"});
   check_refused(run_seer("eval_ppl eval.context=abc", dir),
                 {"eval.context", "'abc'", "expected an integer"});
-  write_bytes(dir / "broken.yaml", "defaults:\n  - model: smollm2\neval: [1, 2\n");
+  seer::test::write_file(dir / "broken.yaml", "defaults:\n  - model: smollm2\neval: [1, 2\n");
   check_refused(run_seer("'" + (dir / "broken.yaml").string() + "'", dir),
                 {"broken.yaml:", "malformed YAML"});
 }
@@ -84,10 +80,10 @@ TEST_CASE("bad checkpoints: missing, not a GGUF, truncated", "[eval][bad_input]"
   const auto dir = seer::test::fresh_tmp_dir("bad_input_model");
   check_refused(run_seer(fmt::format("eval_ppl model.path={}", (dir / "missing.gguf").string()), dir),
                 {"missing.gguf", "cannot open"});
-  write_bytes(dir / "noise.gguf", std::string(4096, '\x5a'));
+  seer::test::write_file(dir / "noise.gguf", std::string(4096, '\x5a'));
   check_refused(run_seer(fmt::format("eval_ppl model.path={}", (dir / "noise.gguf").string()), dir),
                 {"noise.gguf", "not a GGUF file"});
-  write_bytes(dir / "cut.gguf", head_of(model, 65536));
+  seer::test::write_file(dir / "cut.gguf", head_of(model, 65536));
   check_refused(run_seer(fmt::format("eval_ppl model.path={}", (dir / "cut.gguf").string()), dir),
                 {"cut.gguf", "truncated GGUF file", "65536"});
 }
@@ -98,11 +94,11 @@ TEST_CASE("bad data: missing folder, empty split, not UTF-8", "[eval][bad_input]
   check_refused(run_seer(fmt::format("eval_ppl data.eval.path={}", (dir / "nowhere").string()), dir),
                 {"data.eval", "nowhere", "not a directory"});
   fs::create_directories(dir / "empty_books");
-  write_bytes(dir / "empty_books" / "blank.txt", "");
+  seer::test::write_file(dir / "empty_books" / "blank.txt", "");
   check_refused(run_seer(fmt::format("eval_ppl data.eval.path={} '~data.eval.include'",
                                      (dir / "empty_books").string()), dir),
                 {"data.eval", "no tokens", "blank.txt"});
-  write_bytes(dir / "latin1.txt", "Un caf\xE9 noir.\n");
+  seer::test::write_file(dir / "latin1.txt", "Un caf\xE9 noir.\n");
   check_refused(run_seer(fmt::format("eval_ppl data.eval.kind=text_file data.eval.path={} "
                                      "'~data.eval.include'", (dir / "latin1.txt").string()), dir),
                 {"data.eval", "latin1.txt", "not UTF-8", "0xe9"});
@@ -126,13 +122,13 @@ TEST_CASE("bad gates: another model's, a truncated weight file", "[eval][bad_inp
   auto ours = seer::core::GateSet::init(cfg, {9, 3, 64}, rope, 30, "SmolLM2-135M-Instruct-Q4_1");
   seer::core::save_gates(ours, dir / "cut");
   const auto weights = dir / "cut" / "gates.safetensors";
-  write_bytes(weights, head_of(weights, fs::file_size(weights) / 2));
+  seer::test::write_file(weights, head_of(weights, fs::file_size(weights) / 2));
   check_refused(run_seer(sweep + (dir / "cut").string(), dir), {"gates.safetensors"});
 }
 
 TEST_CASE("an unwritable run folder is refused by name", "[eval][bad_input]") {
   const auto dir = seer::test::fresh_tmp_dir("bad_input_run_dir");
-  write_bytes(dir / "a_file", "not a folder");
+  seer::test::write_file(dir / "a_file", "not a folder");
   check_refused(run_seer(fmt::format("eval_ppl +run.dir={}", (dir / "a_file" / "runs").string()), dir),
                 {"a_file"});
 }
