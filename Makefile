@@ -2,7 +2,7 @@
 #   make setup       Debian packages, the Python venv (libtorch), the embedded model and books
 #   make build       configure (once) and build into build/ (build/seer)
 #   make test        setup + build + every test (ctest)
-#   make quickstart  setup + build + `build/seer run quickstart`
+#   make quickstart  setup + build the seer program + `build/seer run quickstart`
 #   make gpu-check   on the GPU machine: build there and run the GPU tests (scripts/gpu-check.sh)
 #   make fuzz        libFuzzer over every parser of outside input, FUZZ_SECONDS (60) each (scripts/fuzz.sh)
 BUILD ?= build
@@ -25,7 +25,9 @@ build: setup $(BUILD)/build.ninja
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure
 
-quickstart: build
+# The demo needs the `seer` program only, not the tests: a first run builds about half as much.
+quickstart: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target seer
 	$(BUILD)/seer run quickstart
 
 gpu-check:
