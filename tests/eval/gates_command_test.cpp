@@ -1,16 +1,20 @@
 // `seer gates export|import|inspect` and the stages' loader of either layout, on gates shaped for
 // the embedded model (skipped without it): a round trip through the reference layout keeps every
-// weight and gives identical scores; gates of another model are refused naming both shapes.
+// weight and gives identical scores; gates of another model are refused naming both shapes; the
+// sweep stage reads a reference-layout folder as it reads ours.
 #include "catch.h"
+#include "eval_test_util.h"
 #include "run_test_util.h"
 
 #include "core/gate/gate_file.h"
 #include "experiments/gate_folders.h"
 #include "experiments/gates_command.h"
+#include "experiments/runner.h"
 #include "experiments/stages/gate_stages.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 
 #include <stdexcept>
 #include <string>
@@ -106,4 +110,39 @@ TEST_CASE("gate folders of another model or of no layout are refused", "[eval][g
   CHECK_THAT(message(empty), Contains(empty.string()) && Contains("no gates"));
   CHECK_THROWS_WITH(experiments::run_gates_command({"import", dir.string(), empty.string()}),
                     Contains("expected 4 arguments"));
+}
+
+TEST_CASE("sweep scores gates in the reference layout as it scores ours", "[eval][gates]") {
+  const fs::path model = test::embedded_model_path();
+  if (!fs::exists(model)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + model.string());
+  const core::ModelSpec spec = embedded_spec();
+  const auto geo = experiments::model_gate_geometry(spec);
+  core::GateConfig cfg;
+  cfg.init_std = 0.5;   // peaked scores, so that tau = 0.3 keeps some blocks and drops others
+  const auto gates = core::GateSet::init(cfg, geo.shape, geo.rope, geo.num_layers, "embedded");
+  const fs::path ours = fresh("sweep_gates_ours"), ref = fresh("sweep_gates_ref");
+  core::save_gates(gates, ours);
+  REQUIRE(experiments::run_gates_command({"export", ours.string(), ref.string()}) == 0);
+
+  auto sweep_cell = [&](const fs::path& gate_dir, const std::string& name) {
+    const fs::path dir = fresh("sweep_gates_run_" + name);
+    const auto result = experiments::run_experiment(
+        test::compose_experiment(
+            "eval_ppl",
+            {"++run.dir=" + dir.string(), "++run.name=t", "stages=[sweep]",
+             "++sweep={contexts: [256], max_tokens: 256, chunk_size: 128, gates: " +
+                 gate_dir.string() +
+                 ", methods: {gate: {policy: threshold, tau: 0.3, keep_sink: true}}}"}),
+        "eval_ppl");
+    const auto cells = nlohmann::json::parse(
+        test::read_file(result.run_dir / "sweep" / "results.json"))["cells"];
+    REQUIRE(cells.size() == 1);
+    return cells[0];
+  };
+  const auto a = sweep_cell(ours, "ours");
+  const auto b = sweep_cell(ref, "ref");
+  CHECK(a["sparsity"].get<double>() > 0.0);   // the gates decide something
+  CHECK(a["sparsity"].get<double>() < 1.0);
+  CHECK(b["sparsity"].get<double>() == a["sparsity"].get<double>());
+  CHECK(b["ppl"].get<double>() == a["ppl"].get<double>());
 }
