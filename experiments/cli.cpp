@@ -12,6 +12,8 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
+
 namespace fs = std::filesystem;
 
 namespace seer::experiments {
@@ -46,10 +48,12 @@ Examples:
 constexpr const char* kRunHelp = R"(seer run EXPERIMENT [OVERRIDES]
 
 Composes configs/experiment/EXPERIMENT.yaml with its defaults and your overrides, checks every
-section before anything runs, then runs its stages in order into runs/EXPERIMENT/NAME/:
+section and the inputs of the stages to run (checkpoint, corpus, contexts against the model's
+positions) before anything is created, then runs its stages in order into runs/EXPERIMENT/NAME/:
   config.yaml     the resolved config (exactly what ran)
   overrides.yaml  the overrides you typed
-  log.txt         the console output
+  log.txt         the console output (a failed run's ends with the error)
+  .lock           held while a run uses the folder: a second run there fails, naming the PID
   <stage>/        each stage's outputs, and `.done` once complete
 NAME is run.name when set, else `default` without overrides, else the overrides joined. Running
 the same command again skips stages whose outputs are complete and resumes an interrupted one
@@ -66,7 +70,8 @@ selected ones are not complete for the config.
 constexpr const char* kShowHelp = R"(seer show EXPERIMENT [OVERRIDES]
 
 Prints the fully resolved YAML (defaults merged, overrides applied, ${...} resolved) and the
-group choices, and checks it the way `seer run` would. Nothing runs and nothing is written.
+group choices, and checks every section the way `seer run` would (not the files they name: a
+config can be shown without its checkpoint). Nothing runs and nothing is written.
 )";
 
 constexpr const char* kListHelp = R"(seer list
@@ -79,19 +84,35 @@ struct Parsed {
   std::vector<std::string> rest;
 };
 
+// A configs folder the user named must be there: otherwise `seer list` prints no experiments and
+// `seer run` says only that the experiment's file is missing.
+void check_config_dir(const fs::path& dir, const std::string& named_by) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  throw std::invalid_argument(fmt::format(
+      "{} {}: {}; expected the configs folder (holding experiment/, model/, data/, ...)", named_by,
+      dir.string(), fs::exists(dir, ec) ? "not a folder" : "no such folder"));
+}
+
 Parsed parse_global(const std::vector<std::string>& args) {
   Parsed p;
   p.config_dir = config::config_dir();
+  std::string named_by;
+  if (const char* env = std::getenv("SEER_CONFIG_DIR"); env != nullptr && *env != '\0')
+    named_by = "$SEER_CONFIG_DIR =";
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--config-dir") {
       if (i + 1 >= args.size()) throw std::invalid_argument("--config-dir needs a folder");
       p.config_dir = fs::absolute(args[++i]);
+      named_by = "--config-dir";
     } else if (args[i].rfind("--config-dir=", 0) == 0) {
       p.config_dir = fs::absolute(args[i].substr(13));
+      named_by = "--config-dir";
     } else {
       p.rest.push_back(args[i]);
     }
   }
+  if (!named_by.empty()) check_config_dir(p.config_dir, named_by);
   return p;
 }
 

@@ -103,4 +103,16 @@ std::vector<int64_t> split_tokens(const config::ConfigTree& config, const std::s
   return tokens;
 }
 
+void require_one_window(const config::ConfigTree& config, const std::string& split, size_t tokens,
+                        int64_t window, const std::string& window_key) {
+  if (static_cast<int64_t>(tokens) >= window) return;
+  const data::TextCorpusSpec spec = parse_data_split(config, split);
+  std::string where = fmt::format("{}", fmt::join(spec.paths, ", "));
+  if (!spec.include.empty()) where += fmt::format(", include {}", fmt::join(spec.include, ", "));
+  if (spec.skip_tokens > 0) where += fmt::format(", skip_tokens {}", spec.skip_tokens);
+  if (spec.max_tokens > 0) where += fmt::format(", max_tokens {}", spec.max_tokens);
+  throw data::DataError(fmt::format("data.{} ({}) has {} tokens, fewer than one window of {} ({})",
+                                    split, where, tokens, window, window_key));
+}
+
 }  // namespace seer::experiments

@@ -22,4 +22,11 @@ namespace seer::experiments {
 std::vector<int64_t> split_tokens(const config::ConfigTree& config, const std::string& split,
                                   const tokenizer::BpeTokenizer& tok, int64_t max_tokens);
 
+// DataError when `tokens` tokens read from `split` are fewer than one `window` (a context, a
+// sequence length) that `window_key` asks for, naming the split, its paths, the count and the
+// window: a score over a few tokens says nothing about the model at that context.
+//   data.eval (/data/tiny.txt) has 3 tokens, fewer than one window of 1024 (eval.context)
+void require_one_window(const config::ConfigTree& config, const std::string& split, size_t tokens,
+                        int64_t window, const std::string& window_key);
+
 }  // namespace seer::experiments

@@ -167,6 +167,12 @@ void validate_data_splits(const config::ConfigTree& config, const std::string& s
   parse_data_split(config, split);
 }
 
+void check_data_split_files(const config::ConfigTree& config,
+                            const std::vector<std::string>& splits) {
+  for (const auto& name : splits.empty() ? data_split_names(config) : splits)
+    resolve_split(config, name);
+}
+
 std::string DocTokenCache::key(const data::TextDoc& doc) {
   return canonical_of(doc.file) + "\n" + doc.id;
 }

@@ -34,6 +34,13 @@ data::TextCorpusSpec parse_data_split(const config::ConfigTree& config, const st
 // checks that `split` is one of them. Touches no file.
 void validate_data_splits(const config::ConfigTree& config, const std::string& split);
 
+// Lists the files of `splits` of `data` (empty: every split), reading no text: DataError naming
+// the split when a path is missing, a folder holds no .txt file, or an include / exclude name
+// matches none. For a stage's check_inputs(): split_tokens reads the file lists of every split
+// (the overlap check), so each must be there whichever split the stage scores.
+void check_data_split_files(const config::ConfigTree& config,
+                            const std::vector<std::string>& splits = {});
+
 // Token ids of documents, each encoded once (encode(text) without BOS) and kept for the caller.
 // Keyed by the canonical path of the document's file and its id, so a file reached through two
 // paths is encoded once.

@@ -8,7 +8,9 @@
 #include "core/config/paths.h"
 #include "core/io/atomic_file.h"
 #include "core/io/remove_tree.h"
+#include "experiments/error_line.h"
 #include "experiments/progress.h"
+#include "experiments/run_lock.h"
 #include "experiments/stage.h"
 
 #include <ATen/Context.h>
@@ -290,70 +292,83 @@ StageSelection select_stages(const config::ComposedConfig& composed) {
   return {std::move(full), std::move(only)};
 }
 
-RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
-                         const std::vector<std::string>& only) {
-  const auto& tree = composed.tree;
-  validate_experiment(composed);
-  const std::set<std::string> selected(only.begin(), only.end());
-  const auto run = parse_run_section(tree);
-  const auto exp_name = fs::path(experiment).stem().string();
-  RunResult result;
-  result.run_dir = config::resolve_project_path(run.dir) / exp_name / run_name_for(composed);
-  fs::create_directories(result.run_dir);
+namespace {
 
-  io::write_file_atomic(result.run_dir / "config.yaml",
-                        fmt::format("# seer run {} {}\n# composed {}\n{}", experiment,
-                                    fmt::join(composed.overrides, " "), analysis::utc_timestamp(),
-                                    tree.to_yaml()));
-  std::string overrides_yaml;
-  for (const auto& o : composed.overrides) overrides_yaml += fmt::format("- '{}'\n", o);
-  io::write_file_atomic(result.run_dir / "overrides.yaml", overrides_yaml.empty() ? "[]\n" : overrides_yaml);
+// A stage of the run as planned before anything is created: its config and resume hash.
+struct PlannedStage {
+  StageEntry entry;
+  config::ConfigTree tree;
+  std::string hash;
+};
 
-  Logger log(result.run_dir / "log.txt");
-  log.info("seer run {} -> {}", experiment, result.run_dir.string());
-  const auto entries = parse_stage_list(tree);
-  for (const auto& id : selected) {
-    if (std::none_of(entries.begin(), entries.end(), [&](const StageEntry& e) { return e.id == id; }))
-      throw config::ConfigError("command line", "stages", id,
-                                "not a stage id of this experiment");
-  }
-  // Nothing after the last selected stage runs or is looked at.
-  size_t last = entries.size();
-  if (!selected.empty()) {
-    log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
-    for (size_t i = 0; i < entries.size(); ++i)
-      if (selected.count(entries[i].id)) last = i + 1;
-  }
+bool is_complete(const fs::path& stage_dir, const std::string& hash) {
+  const fs::path marker = stage_dir / ".done";
+  return fs::exists(marker) && io::read_file(marker) == hash + "\n";
+}
+
+// Each stage's config and hash, for the entries up to `last`. The hash covers the sections the
+// stage reads (with its own overrides applied) and the hash of the stage before it, so a change
+// upstream (a new capture) re-runs everything downstream (the gates trained on it).
+std::vector<PlannedStage> plan_stages(const config::ComposedConfig& composed,
+                                      const std::vector<StageEntry>& entries, size_t last) {
+  std::vector<PlannedStage> plan;
   std::string upstream_hash;
   for (size_t i = 0; i < last; ++i) {
     const auto& e = entries[i];
+    const auto stage = make_stage(e.stage);
+    config::ConfigTree tree = stage_config(composed, e);
+    upstream_hash = stable_hash(upstream_hash + "\n" + e.stage + "\n" + e.id + "\n" +
+                                section_yaml(tree, stage->sections(), stage->unhashed_keys()));
+    plan.push_back({e, std::move(tree), upstream_hash});
+  }
+  return plan;
+}
+
+// check_inputs of the stages this run will run (selected, not complete), before the run folder
+// exists: a missing checkpoint is an error, not a run that failed. Their warnings, prefixed with
+// the stage id.
+std::vector<std::string> check_planned_inputs(const std::vector<PlannedStage>& plan,
+                                              const std::set<std::string>& selected,
+                                              const fs::path& run_dir) {
+  std::vector<std::string> warnings;
+  for (const auto& p : plan) {
+    if (!selected.empty() && !selected.count(p.entry.id)) continue;
+    if (is_complete(run_dir / p.entry.id, p.hash)) continue;
+    for (const auto& w : make_stage(p.entry.stage)->check_inputs(p.tree))
+      warnings.push_back(fmt::format("{}: {}", p.entry.id, w));
+  }
+  return warnings;
+}
+
+// The stages of `plan`, logged to `log`; a stage's outputs and markers as run() describes.
+void run_planned_stages(const config::ComposedConfig& composed, const std::string& experiment,
+                        const std::vector<PlannedStage>& plan, size_t num_entries,
+                        const std::set<std::string>& selected, int64_t seed, Logger& log,
+                        RunResult& result) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto& e = plan[i].entry;
+    const std::string& hash = plan[i].hash;
+    const config::ConfigTree& stage_tree = plan[i].tree;
     auto stage = make_stage(e.stage);
     const fs::path stage_dir = result.run_dir / e.id;
-    const config::ConfigTree stage_tree = stage_config(composed, e);
-    // The hash covers the sections the stage reads (with its own overrides applied) and the hash
-    // of the stage before it, so a change upstream (a new capture) re-runs everything downstream
-    // (the gates trained on it).
-    upstream_hash = stable_hash(upstream_hash + "\n" + e.stage + "\n" + e.id + "\n" +
-                                section_yaml(stage_tree, stage->sections(), stage->unhashed_keys()));
-    const std::string& hash = upstream_hash;
     const fs::path marker = stage_dir / ".done";
     const fs::path started = stage_dir / ".started";
-    const bool complete = fs::exists(marker) && io::read_file(marker) == hash + "\n";
+    const bool complete = is_complete(stage_dir, hash);
     if (!selected.empty() && !selected.count(e.id)) {
       // Selected stages may read their inputs from elsewhere (e.g. gates=<another run>), so an
       // incomplete upstream stage is said, not refused; a stage that needs its outputs stops
       // with its own error naming what is missing.
       if (complete) {
-        log.info("[{}/{}] {}: not selected, complete (outputs in {})", i + 1, entries.size(), e.id,
+        log.info("[{}/{}] {}: not selected, complete (outputs in {})", i + 1, num_entries, e.id,
                  stage_dir.string());
       } else {
         log.info("[{}/{}] {}: not selected and not complete for this config: the selected "
-                 "stages run without its outputs", i + 1, entries.size(), e.id);
+                 "stages run without its outputs", i + 1, num_entries, e.id);
       }
       continue;
     }
     if (complete) {
-      log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, entries.size(), e.id,
+      log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, num_entries, e.id,
                stage_dir.string());
       ++result.stages_skipped;
       continue;
@@ -367,15 +382,15 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
       io::remove_tree(previous);
       fs::rename(stage_dir, previous);
       log.info("[{}/{}] {}: config changed since the last run; old outputs moved to {}", i + 1,
-               entries.size(), e.id, previous.string());
+               num_entries, e.id, previous.string());
     } else if (fs::exists(marker)) {
       fs::remove(marker);
     }
     fs::create_directories(stage_dir);
     io::write_file_atomic(started, hash + "\n");
-    log.info("[{}/{}] {}: {}", i + 1, entries.size(), e.id, stage->summary());
+    log.info("[{}/{}] {}: {}", i + 1, num_entries, e.id, stage->summary());
     if (!e.overrides.empty()) {
-      log.info("[{}/{}] {}: with overrides {}", i + 1, entries.size(), e.id,
+      log.info("[{}/{}] {}: with overrides {}", i + 1, num_entries, e.id,
                fmt::join(e.overrides, " "));
       io::write_file_atomic(stage_dir / "config.yaml",
                             fmt::format("# stage {} ({}) of seer run {} {}\n# overrides: {}\n{}",
@@ -383,15 +398,67 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
                                         fmt::join(composed.overrides, " "),
                                         fmt::join(e.overrides, " "), stage_tree.to_yaml()));
     }
-    at::manual_seed(static_cast<uint64_t>(run.seed));
+    at::manual_seed(static_cast<uint64_t>(seed));
     StageContext ctx{stage_tree, result.run_dir, stage_dir, e.id, log};
     const auto t0 = std::chrono::steady_clock::now();
     stage->run(ctx);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     io::write_file_atomic(marker, hash + "\n");
-    log.info("[{}/{}] {}: done in {:.1f}s", i + 1, entries.size(), e.id, secs);
+    log.info("[{}/{}] {}: done in {:.1f}s", i + 1, num_entries, e.id, secs);
     ++result.stages_run;
+  }
+}
+
+}  // namespace
+
+RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
+                         const std::vector<std::string>& only) {
+  // Everything that can be checked is checked before the run folder is created: the config,
+  // the stage selection, and the inputs of the stages that will run.
+  const auto& tree = composed.tree;
+  validate_experiment(composed);
+  const std::set<std::string> selected(only.begin(), only.end());
+  const auto entries = parse_stage_list(tree);
+  for (const auto& id : selected) {
+    if (std::none_of(entries.begin(), entries.end(), [&](const StageEntry& e) { return e.id == id; }))
+      throw config::ConfigError("command line", "stages", id,
+                                "not a stage id of this experiment");
+  }
+  // Nothing after the last selected stage runs or is looked at.
+  size_t last = entries.size();
+  if (!selected.empty()) {
+    for (size_t i = 0; i < entries.size(); ++i)
+      if (selected.count(entries[i].id)) last = i + 1;
+  }
+  const auto run = parse_run_section(tree);
+  const auto exp_name = fs::path(experiment).stem().string();
+  RunResult result;
+  result.run_dir = config::resolve_project_path(run.dir) / exp_name / run_name_for(composed);
+  const auto plan = plan_stages(composed, entries, last);
+  const auto warnings = check_planned_inputs(plan, selected, result.run_dir);
+
+  fs::create_directories(result.run_dir);
+  const RunLock lock(result.run_dir);
+  io::write_file_atomic(result.run_dir / "config.yaml",
+                        fmt::format("# seer run {} {}\n# composed {}\n{}", experiment,
+                                    fmt::join(composed.overrides, " "), analysis::utc_timestamp(),
+                                    tree.to_yaml()));
+  std::string overrides_yaml;
+  for (const auto& o : composed.overrides) overrides_yaml += fmt::format("- '{}'\n", o);
+  io::write_file_atomic(result.run_dir / "overrides.yaml", overrides_yaml.empty() ? "[]\n" : overrides_yaml);
+
+  Logger log(result.run_dir / "log.txt");
+  try {
+    log.info("seer run {} -> {}", experiment, result.run_dir.string());
+    for (const auto& w : warnings) log.info("warning: {}", w);
+    if (!selected.empty()) log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
+    run_planned_stages(composed, experiment, plan, entries.size(), selected, run.seed, log, result);
+  } catch (const std::exception& e) {
+    // The console gets the error from main; the log would otherwise end at the last progress
+    // line and not say why the run stopped.
+    log.file_only(fmt::format("seer: error: {}", error_line(e)));
+    throw;
   }
   log.info("run complete: {} stage(s) run, {} skipped; outputs in {}", result.stages_run,
            result.stages_skipped, result.run_dir.string());

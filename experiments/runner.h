@@ -1,7 +1,9 @@
-// Runs an experiment: composes its config, validates every stage's sections before anything runs,
-// creates runs/<experiment>/<name>/ with the resolved config.yaml, the overrides and log.txt, then
-// runs the stages in order. A stage whose folder holds a `.done` marker with the same config hash
-// is skipped, so re-running the same command resumes an interrupted pipeline.
+// Runs an experiment: composes its config, validates every stage's sections and checks the inputs
+// of the stages it will run (Stage::check_inputs) before anything is created, then creates
+// runs/<experiment>/<name>/, locks it (run_lock.h: one run per folder), writes the resolved
+// config.yaml, the overrides and log.txt, and runs the stages in order. A stage whose folder holds
+// a `.done` marker with the same config hash is skipped, so re-running the same command resumes an
+// interrupted pipeline. A failed run's log.txt ends with the error line `seer` prints.
 #pragma once
 
 #include "core/config/compose.h"

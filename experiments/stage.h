@@ -45,6 +45,15 @@ class Stage {
   // Parses every section it reads and throws ConfigError on a bad one, without running
   // anything heavy. The runner validates all stages before the first one runs.
   virtual void validate(const config::ConfigTree& config) const = 0;
+  // What the config asks of the world outside it: the files the stage reads from outside the run
+  // exist (the checkpoint, the corpus; experiments/stage_inputs.h) and can do what is asked (no
+  // context longer than the model's positions). Reads headers and folder listings, never weights
+  // or text. `seer run` calls it for the stages it will run, after every validate() and before it
+  // creates anything (`seer show` does not: a config can be shown without its files). Throws
+  // naming the key; returns warnings for the run's log.
+  virtual std::vector<std::string> check_inputs(const config::ConfigTree& /*config*/) const {
+    return {};
+  }
   virtual void run(StageContext& ctx) = 0;
 };
 

@@ -22,6 +22,11 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     ::close(fd);
     throw FormatError(fmt::format("{}: cannot stat: {}", path, std::strerror(err)));
   }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    // mmap of a folder fails with "No such device", which names neither the folder nor the fix.
+    throw FormatError(fmt::format("{}: is a folder, not a file", path));
+  }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -55,6 +55,12 @@ Decoder load_decoder(const ModelSpec& spec) {
   return model;
 }
 
+ModelConfig load_model_config(const ModelSpec& spec) {
+  if (spec.format == "hf")
+    return load_hf_model_config((std::filesystem::path(spec.path) / "config.json").string());
+  return model_config_from_gguf(io::GgufFile(spec.path));
+}
+
 tokenizer::BpeTokenizer load_tokenizer(const ModelSpec& spec) {
   if (spec.format == "gguf") return tokenizer::BpeTokenizer::from_gguf(io::GgufFile(spec.path));
   return tokenizer::BpeTokenizer::from_tokenizer_json(

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/model/decoder.h"
+#include "core/model/model_config.h"
 #include "core/model/model_loader.h"
 #include "core/tokenizer/bpe_tokenizer.h"
 
@@ -35,6 +36,9 @@ at::ScalarType model_dtype(const ModelSpec& spec);
 // (a CPU-only build or machine), instead of the driver's message from deep inside a kernel call.
 at::Device model_device(const ModelSpec& spec);
 Decoder load_decoder(const ModelSpec& spec);
+// The architecture from the checkpoint's header (GGUF metadata or config.json), without the
+// weights: head counts, rotary settings, max_position_embeddings.
+ModelConfig load_model_config(const ModelSpec& spec);
 // From the GGUF metadata, or tokenizer.json next to an HF checkpoint.
 tokenizer::BpeTokenizer load_tokenizer(const ModelSpec& spec);
 

@@ -31,6 +31,7 @@
 #include "experiments/eval_grid.h"
 #include "experiments/progress.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 #include "experiments/sweep_grid.h"
 
@@ -188,6 +189,17 @@ class BenchPrefillStage final : public Stage {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     if (cfg.weights == "model") validate_data_splits(config, "eval");
     if (cfg.gates == "random") core::parse_gate_config(config::ConfigReader(config, "gate"));
+  }
+  // Random weights take their shape from the config; a checkpoint and its text must be there.
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const auto cfg = parse_bench_prefill(config);
+    if (cfg.weights != "model") return warnings;
+    const ModelLimits model = check_model_inputs(config);
+    check_data_split_files(config);
+    const config::ConfigReader bench(config, "bench_prefill");
+    for (const int64_t n : cfg.lengths) check_length_fits(model, bench, "lengths", n, warnings);
+    return warnings;
   }
 
   void run(StageContext& ctx) override {

@@ -27,6 +27,7 @@
 #include "experiments/progress.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 
 #include <ATen/ATen.h>
@@ -162,6 +163,15 @@ class CalibrateStage final : public Stage {
     validate_data_splits(config, "calib");
     parse_calibrate(config::ConfigReader(config, "calibrate"));
   }
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    check_data_split_files(config);
+    const config::ConfigReader calibrate(config, "calibrate");
+    for (const int64_t context : parse_calibrate(calibrate).contexts)
+      check_length_fits(model, calibrate, "contexts", context, warnings);
+    return warnings;
+  }
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_calibrate(config::ConfigReader(ctx.config, "calibrate"));
@@ -233,12 +243,9 @@ class CalibrateStage final : public Stage {
   nlohmann::json calibrate_context(StageContext& ctx, const CalibrateConfig& cfg,
                                    core::Decoder& model, const core::GateSet* gates, int64_t block,
                                    const std::vector<int64_t>& tokens, int64_t context) {
+    require_one_window(ctx.config, "calib", tokens.size(), context, "calibrate.contexts");
     const int64_t available = static_cast<int64_t>(tokens.size()) / context;
     const int64_t windows = std::min(cfg.windows, available);
-    if (windows == 0) {
-      throw std::runtime_error(fmt::format("calibrate: the calibration text has {} tokens, fewer "
-                                           "than one window of {}", tokens.size(), context));
-    }
     if (windows < cfg.windows) {
       ctx.log.info("warning: calibrate: the calibration text holds {} windows of {}, not {}",
                    windows, context, cfg.windows);

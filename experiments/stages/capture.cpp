@@ -25,6 +25,7 @@
 #include "data/capture_folder.h"
 #include "experiments/data_splits.h"
 #include "experiments/progress.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/gate_stages.h"
 
 #include <ATen/ATen.h>
@@ -89,6 +90,14 @@ class CaptureStage final : public Stage {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_capture_config(config::ConfigReader(config, "capture"));
     validate_data_splits(config, "train");
+  }
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    check_data_split_files(config);
+    const config::ConfigReader capture(config, "capture");
+    check_length_fits(model, capture, "seq_len", parse_capture_config(capture).seq_len, warnings);
+    return warnings;
   }
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));

@@ -14,6 +14,7 @@
 #include "experiments/corpus_tokens.h"
 #include "experiments/data_splits.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 
 #include <fmt/format.h>
@@ -72,6 +73,17 @@ class CorpusStatsStage final : public Stage {
     const auto cfg = parse_corpus_stats(config);
     for (const auto& split : chosen_splits(config, cfg)) validate_data_splits(config, split);
     if (cfg.tokens) core::parse_model_spec(config::ConfigReader(config, "model"));
+  }
+  // Token counts read every split (split_tokens' overlap check); word counts the chosen ones.
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    const auto cfg = parse_corpus_stats(config);
+    if (!cfg.tokens) {
+      check_data_split_files(config, chosen_splits(config, cfg));
+      return {};
+    }
+    check_model_inputs(config);
+    check_data_split_files(config);
+    return {};
   }
   void run(StageContext& ctx) override {
     const auto cfg = parse_corpus_stats(ctx.config);

@@ -25,6 +25,7 @@
 #include "data/token_windows.h"
 #include "experiments/data_splits.h"
 #include "experiments/progress.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/gate_stages.h"
 
 #include <ATen/ATen.h>
@@ -155,6 +156,18 @@ class DistillStage final : public Stage {
     core::parse_distill_train_config(config::ConfigReader(config, "train"));
     if (parse_distill_stage_config(config::ConfigReader(config, "distill")).mode == "online")
       validate_data_splits(config, "train");
+  }
+  // Offline, the capture it reads is usually an earlier stage's output: it is checked when read.
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);   // the gates take its geometry
+    const config::ConfigReader distill(config, "distill");
+    const auto cfg = parse_distill_stage_config(distill);
+    if (cfg.mode == "online") {
+      check_data_split_files(config);
+      check_length_fits(model, distill, "seq_len", cfg.seq_len, warnings);
+    }
+    return warnings;
   }
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));

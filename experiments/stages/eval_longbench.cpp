@@ -24,6 +24,7 @@
 #include "experiments/runner.h"
 #include "experiments/sparse_generate.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 
 #include <nlohmann/json.hpp>
@@ -117,6 +118,16 @@ class EvalLongBenchStage final : public Stage {
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_longbench_stage(config);
+  }
+  // A prompt of max_length tokens must leave room for at least one generated token.
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    const int64_t max_length = parse_longbench_stage(config).spec.max_length;
+    check_length_fits(model, config::ConfigReader(config, "longbench"), "max_length",
+                      max_length + 1, warnings,
+                      fmt::format("a prompt of {} tokens and one generated", max_length));
+    return warnings;
   }
 
   void run(StageContext& ctx) override {

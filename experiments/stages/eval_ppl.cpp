@@ -12,6 +12,7 @@
 #include "experiments/corpus_tokens.h"
 #include "experiments/data_splits.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 
 #include <ATen/ATen.h>
@@ -56,14 +57,29 @@ class EvalPplStage final : public Stage {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     validate_data_splits(config, parse_ppl_config(config::ConfigReader(config, "eval")).split);
   }
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    check_data_split_files(config);
+    const config::ConfigReader eval(config, "eval");
+    const PplConfig cfg = parse_ppl_config(eval);
+    // After the model's limit, so that a context too long for the model is named as such first.
+    check_length_fits(model, eval, "context", cfg.context, warnings);
+    if (cfg.max_tokens > 0 && cfg.max_tokens < cfg.context)
+      eval.fail("max_tokens", fmt::format("{} tokens is less than one window of eval.context = {} "
+                                          "(0 = the whole split)", cfg.max_tokens, cfg.context));
+    return warnings;
+  }
   void run(StageContext& ctx) override {
     const core::ModelSpec spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
     const PplConfig cfg = parse_ppl_config(config::ConfigReader(ctx.config, "eval"));
     const auto t0 = std::chrono::steady_clock::now();
-    ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
-    core::Decoder model = core::load_decoder(spec);
+    // The text before the weights: a split too short for one window fails before the slow part.
     const tokenizer::BpeTokenizer tok = core::load_tokenizer(spec);
     const std::vector<int64_t> tokens = split_tokens(ctx.config, cfg.split, tok, cfg.max_tokens);
+    require_one_window(ctx.config, cfg.split, tokens.size(), cfg.context, "eval.context");
+    ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
+    core::Decoder model = core::load_decoder(spec);
     ctx.log.info("{} tokens of data.{}, context {}, stride {}", tokens.size(), cfg.split, cfg.context,
                  cfg.stride > 0 ? cfg.stride : cfg.context);
     core::PerplexityOptions opts;

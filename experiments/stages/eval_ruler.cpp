@@ -30,6 +30,7 @@
 #include "experiments/runner.h"
 #include "experiments/sparse_generate.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 
 #include <nlohmann/json.hpp>
@@ -140,6 +141,15 @@ class EvalRulerStage final : public Stage {
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_ruler_stage(config);
+  }
+  // A RULER length is the whole sample: the prompt and the answer generated after it.
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    const config::ConfigReader ruler(config, "ruler");
+    for (const int64_t length : parse_ruler_stage(config).spec.lengths)
+      check_length_fits(model, ruler, "lengths", length, warnings);
+    return warnings;
   }
 
   void run(StageContext& ctx) override {

@@ -16,6 +16,7 @@
 #include "experiments/data_splits.h"
 #include "experiments/gate_folders.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 
 #include <ATen/ATen.h>
@@ -74,11 +75,23 @@ class ExportHeatmapsStage final : public Stage {
     core::parse_sparsity_policy(config::ConfigReader(config, "sparsity"));
     parse_heatmaps(config::ConfigReader(config, "heatmaps"));
   }
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    check_data_split_files(config);
+    const config::ConfigReader heatmaps(config, "heatmaps");
+    check_length_fits(model, heatmaps, "seq_len", parse_heatmaps(heatmaps).seq_len, warnings);
+    return warnings;
+  }
 
   void run(StageContext& ctx) override {
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
     const auto policy = core::parse_sparsity_policy(config::ConfigReader(ctx.config, "sparsity"));
     const auto cfg = parse_heatmaps(config::ConfigReader(ctx.config, "heatmaps"));
+    // The text before the weights: a split too short for the sequence fails before the slow part.
+    const auto tok = core::load_tokenizer(spec);
+    const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.seq_len);
+    require_one_window(ctx.config, "eval", tokens.size(), cfg.seq_len, "heatmaps.seq_len");
 
     core::Decoder model = core::load_decoder(spec);
     const auto& mc = model.config();
@@ -97,13 +110,6 @@ class ExportHeatmapsStage final : public Stage {
     const fs::path gdir = ctx.gates_path(cfg.gates);
     core::GateSet gates = load_gates_for_model(gdir, spec);
     gates.to(core::model_device(spec), at::kFloat);
-
-    const auto tok = core::load_tokenizer(spec);
-    const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.seq_len);
-    if (tokens.size() < 2) {
-      throw std::runtime_error(fmt::format("export_heatmaps: the data.eval split has only {} tokens",
-                                           tokens.size()));
-    }
 
     core::CaptureOptions opts;
     opts.block = gates.config.block_size;

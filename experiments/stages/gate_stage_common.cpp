@@ -1,10 +1,6 @@
 // Helpers shared by the capture and distill stages.
-#include "core/io/gguf.h"
-#include "core/model/model_config.h"
 #include "experiments/corpus_tokens.h"
 #include "experiments/stages/gate_stages.h"
-
-#include <filesystem>
 
 namespace seer::experiments {
 
@@ -25,12 +21,7 @@ std::vector<std::vector<int64_t>> gate_token_windows(const config::ConfigTree& c
 }
 
 ModelGateGeometry model_gate_geometry(const core::ModelSpec& spec) {
-  core::ModelConfig mc;
-  if (spec.format == "hf") {
-    mc = core::load_hf_model_config((std::filesystem::path(spec.path) / "config.json").string());
-  } else {
-    mc = core::model_config_from_gguf(io::GgufFile(spec.path));
-  }
+  const core::ModelConfig mc = core::load_model_config(spec);
   ModelGateGeometry g;
   g.num_layers = mc.num_hidden_layers;
   g.shape = {mc.num_attention_heads, mc.num_key_value_heads, mc.head_dim};

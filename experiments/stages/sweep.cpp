@@ -29,6 +29,7 @@
 #include "experiments/progress.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
+#include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
 #include "experiments/sweep_grid.h"
 
@@ -36,6 +37,7 @@
 #include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -112,15 +114,31 @@ class SweepStage final : public Stage {
     validate_data_splits(config, "eval");
     parse_sweep(config);
   }
+  std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
+    std::vector<std::string> warnings;
+    const ModelLimits model = check_model_inputs(config);
+    check_data_split_files(config);
+    const config::ConfigReader sweep(config, "sweep");
+    const SweepConfig cfg = parse_sweep(config);
+    for (const int64_t context : cfg.contexts)
+      check_length_fits(model, sweep, "contexts", context, warnings);
+    const int64_t longest = *std::max_element(cfg.contexts.begin(), cfg.contexts.end());
+    if (cfg.max_tokens > 0 && cfg.max_tokens < longest)
+      sweep.fail("max_tokens", fmt::format("{} tokens is less than one window of the longest "
+                                           "context {} (sweep.contexts; 0 = the whole eval split)",
+                                           cfg.max_tokens, longest));
+    return warnings;
+  }
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_sweep(ctx.config);
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
-    core::Decoder model = core::load_decoder(spec);
     const auto tok = core::load_tokenizer(spec);
     // Held-out text: the eval split, which shares no token with the train split (split_tokens).
     const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.max_tokens);
-    if (tokens.size() < 2) throw std::runtime_error("sweep: the data.eval split has < 2 tokens");
+    require_one_window(ctx.config, "eval", tokens.size(),
+                       *std::max_element(cfg.contexts.begin(), cfg.contexts.end()), "sweep.contexts");
+    core::Decoder model = core::load_decoder(spec);
     ctx.log.info("sweep: {} settings x {} contexts over {} tokens of data.eval, {}",
                  cfg.settings.size(), cfg.contexts.size(), tokens.size(), spec.name);
 

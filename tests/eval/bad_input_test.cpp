@@ -6,9 +6,9 @@
 #include "core/gate/gate_set.h"
 #include "eval_test_util.h"
 #include "run_test_util.h"
+#include "seer_cli_util.h"
 
 #include <fmt/format.h>
-#include <sys/wait.h>
 
 #include <ATen/ATen.h>
 
@@ -19,40 +19,10 @@
 #include <vector>
 
 namespace fs = std::filesystem;
-using seer::test::Contains;
+using seer::test::check_refused;
+using seer::test::run_seer;
 
 namespace {
-
-struct CliResult {
-  int exit_code = -1;
-  bool signalled = false;
-  std::string output;
-  std::vector<std::string> error_lines;   // lines starting "seer: error:"
-};
-
-CliResult run_seer(const std::string& args, const fs::path& dir) {
-  const auto log = dir / "seer.log";
-  const std::string cmd = fmt::format("cd '{}' && timeout 600 '{}' run {} > '{}' 2>&1",
-                                      SEER_SOURCE_DIR, SEER_CLI, args, log.string());
-  const int status = std::system(cmd.c_str());
-  CliResult r;
-  r.signalled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 124);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.output = seer::test::read_file(log);
-  std::istringstream in(r.output);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("seer: error:", 0) == 0) r.error_lines.push_back(line);
-  return r;
-}
-
-// One line, exit status 1, every expected piece in it.
-void check_refused(const CliResult& r, const std::vector<std::string>& pieces) {
-  INFO(r.output);
-  CHECK_FALSE(r.signalled);
-  CHECK(r.exit_code == 1);
-  REQUIRE(r.error_lines.size() == 1);
-  for (const auto& p : pieces) CHECK_THAT(r.error_lines[0], Contains(p));
-}
 
 std::string head_of(const fs::path& path, size_t n) {
   std::ifstream in(path, std::ios::binary);
