@@ -5,13 +5,14 @@
 #   make quickstart  setup + build the seer program + `build/seer run quickstart`
 #   make gpu-check   on the GPU machine: build there and run the GPU tests (scripts/gpu-check.sh)
 #   make fuzz        libFuzzer over every parser of outside input, FUZZ_SECONDS (60) each (scripts/fuzz.sh)
+#   make test-sanitize  every CPU test under AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-sanitize.sh)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 # ccache hashes paths inside the tree relative to it, so every clone (CI's too) shares one cache.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: setup build test quickstart gpu-check fuzz clean
+.PHONY: setup build test quickstart gpu-check fuzz test-sanitize clean
 
 setup:
 	@scripts/setup.sh
@@ -35,6 +36,9 @@ gpu-check:
 
 fuzz: setup
 	scripts/fuzz.sh
+
+test-sanitize: setup
+	scripts/test-sanitize.sh
 
 clean:
 	rm -rf $(BUILD)

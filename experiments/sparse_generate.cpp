@@ -5,10 +5,37 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
+#include <string>
 
 namespace seer::experiments {
+namespace {
+
+// The greedy next id, and whether every logit is finite, in one device -> host copy. argmax ranks
+// NaN above every number, so without the check a NaN row would decode to a plausible token id and
+// a silently wrong score.
+int64_t next_token_checked(const at::Tensor& logits, int64_t step, const std::string& sample) {
+  const auto both = at::stack({logits.argmax(-1).reshape({}).to(at::kLong),
+                               at::isfinite(logits).all().to(at::kLong)})
+                        .cpu();
+  const int64_t* v = both.data_ptr<int64_t>();
+  if (v[1] == 0) {
+    const int64_t bad = at::logical_not(at::isfinite(logits)).sum().item<int64_t>();
+    throw std::runtime_error(fmt::format(
+        "{}: non-finite logits {}: {} of {} values are NaN or Inf (a bad weight, an overflowing "
+        "activation or a row whose mask kept no block)",
+        sample.empty() ? "generation" : sample,
+        step == 0 ? std::string("after the prefill") : fmt::format("at decode step {}", step), bad,
+        logits.numel()));
+  }
+  return v[0];
+}
+
+}  // namespace
 
 SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector<int64_t>& prompt,
                                          const core::SparsityPolicy& policy,
@@ -38,7 +65,7 @@ SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector
 
   const auto& stops = opts.stop_ids.empty() ? model.config().eos_token_ids : opts.stop_ids;
   for (int64_t step = 0; step < opts.max_new_tokens; ++step) {
-    const int64_t next = logits.argmax(-1).item<int64_t>();
+    const int64_t next = next_token_checked(logits, step, opts.sample);
     out.tokens.push_back(next);
     if (std::find(stops.begin(), stops.end(), next) != stops.end()) break;
     if (step + 1 == opts.max_new_tokens) break;

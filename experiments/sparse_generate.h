@@ -11,6 +11,7 @@
 #include "data/text_tokenizer.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace seer::experiments {
@@ -45,6 +46,7 @@ struct SparseGenerateOptions {
   int64_t max_new_tokens = 32;
   int64_t chunk_size = 0;              // prefill chunk; 0 = the whole prompt in one forward
   std::vector<int64_t> stop_ids;       // empty = the model's eos ids
+  std::string sample;                  // names the sample in errors (non-finite logits)
 };
 
 // `gates` may be null when the policy needs none; `block` is the mask block size.

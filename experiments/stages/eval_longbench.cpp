@@ -375,6 +375,7 @@ class EvalLongBenchStage final : public Stage {
       const auto nl = bpe.encode("\n", false);
       if (!nl.empty()) opts.stop_ids.push_back(nl.back());
     }
+    opts.sample = fmt::format("eval_longbench: {} sample {}", task.dataset, ps.sample.id);
     const auto gen = generate_sparse_prefill(model, ps.prompt, policy, gates, block, opts);
     const std::string prediction = bpe.decode(gen.tokens, true);
     const double score = data::longbench_sample_score(task.dataset, prediction, ps.sample.answers,

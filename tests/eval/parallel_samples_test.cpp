@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -223,4 +224,37 @@ TEST_CASE("generation on worker threads with Decoder copies matches one thread",
   core::Decoder m = model;
   const auto gen = experiments::generate_sparse_prefill(m, prompts[0], dense, nullptr, 16, opts);
   CHECK(gen.tokens == m.generate_greedy(prompts[0], 8, 2048, {1000}));
+}
+
+TEST_CASE("generation stops on non-finite logits, naming the sample and the step", "[eval]") {
+  core::ModelConfig shape;
+  shape.vocab_size = 97;
+  shape.hidden_size = 32;
+  shape.intermediate_size = 48;
+  shape.num_hidden_layers = 2;
+  shape.num_attention_heads = 4;
+  shape.num_key_value_heads = 2;
+  shape.head_dim = 8;
+  shape.max_position_embeddings = 512;
+  shape.rope.theta = 10000.0;
+  shape.eos_token_ids = {96};
+  core::Decoder model = core::random_decoder(shape, at::kFloat, at::kCPU, 5);
+  const core::DensePolicy policy;
+  std::vector<int64_t> prompt;
+  for (int j = 0; j < 40; ++j) prompt.push_back((j * 7) % 90);
+  experiments::SparseGenerateOptions opts;
+  opts.max_new_tokens = 4;
+  opts.stop_ids = {1000};
+  opts.sample = "eval_ruler: niah_single_1 sample 3 at 40 tokens";
+  // A weight the loader would have refused, set after loading: the NaN reaches every logit.
+  model.weights().final_norm.fill_(std::numeric_limits<float>::quiet_NaN());
+  try {
+    experiments::generate_sparse_prefill(model, prompt, policy, nullptr, 16, opts);
+    FAIL("generation went on with NaN logits");
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    CHECK_THAT(msg, Contains("eval_ruler: niah_single_1 sample 3 at 40 tokens"));
+    CHECK_THAT(msg, Contains("non-finite logits after the prefill"));
+    CHECK_THAT(msg, Contains("97 of 97 values"));
+  }
 }
