@@ -300,6 +300,8 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
   RunResult result;
   result.run_dir = config::resolve_project_path(run.dir) / exp_name / run_name_for(composed);
   fs::create_directories(result.run_dir);
+  // What a killed run was writing never became a file of the run; its temporaries go.
+  io::remove_stale_temp_files(result.run_dir);
 
   io::write_file_atomic(result.run_dir / "config.yaml",
                         fmt::format("# seer run {} {}\n# composed {}\n{}", experiment,
