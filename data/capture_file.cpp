@@ -1,6 +1,8 @@
 #include "data/capture_file.h"
 
 #include "core/gate/distill_batch.h"
+#include "data/capture_h5.h"
+#include "data/h5_error.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -11,9 +13,10 @@
 namespace fs = std::filesystem;
 
 namespace seer::data {
-namespace {
 
-constexpr int kVersion = 1;
+using namespace capture_h5;
+
+namespace {
 
 H5Handle half_type() {
   // IEEE binary16 as h5py writes numpy float16 (h5py reads it back as float16).
@@ -22,86 +25,6 @@ H5Handle half_type() {
   H5Tset_size(t.get(), 2);
   H5Tset_ebias(t.get(), 15);
   return t;
-}
-
-H5Handle string_type() {
-  H5Handle t(H5Tcopy(H5T_C_S1), H5Tclose, "H5Tcopy");
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  return t;
-}
-
-void write_attr_i64(hid_t obj, const char* name, int64_t v) {
-  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
-  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
-  H5Handle a(H5Acreate2(obj, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-             fmt::format("create attribute '{}'", name));
-  H5Awrite(a.get(), H5T_NATIVE_INT64, &v);
-}
-
-void write_attr_str(hid_t obj, const char* name, const std::string& v) {
-  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate");
-  H5Handle type = string_type();
-  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
-  H5Handle a(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-             fmt::format("create attribute '{}'", name));
-  const char* p = v.c_str();
-  H5Awrite(a.get(), type.get(), &p);
-}
-
-void write_attr_i64s(hid_t obj, const char* name, const std::vector<int64_t>& v) {
-  const hsize_t n = v.size();
-  H5Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "H5Screate_simple");
-  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
-  H5Handle a(H5Acreate2(obj, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-             fmt::format("create attribute '{}'", name));
-  if (n > 0) H5Awrite(a.get(), H5T_NATIVE_INT64, v.data());
-}
-
-bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
-
-int64_t read_attr_i64(hid_t obj, const char* name, const std::string& where) {
-  if (!has_attr(obj, name)) throw DataError(fmt::format("{}: attribute '{}' missing", where, name));
-  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, fmt::format("open attribute '{}'", name));
-  int64_t v = 0;
-  H5Aread(a.get(), H5T_NATIVE_INT64, &v);
-  return v;
-}
-
-std::string read_attr_str(hid_t obj, const char* name, const std::string& where) {
-  if (!has_attr(obj, name)) throw DataError(fmt::format("{}: attribute '{}' missing", where, name));
-  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, fmt::format("open attribute '{}'", name));
-  H5Handle type = string_type();
-  char* p = nullptr;
-  if (H5Aread(a.get(), type.get(), &p) < 0 || p == nullptr)
-    throw DataError(fmt::format("{}: attribute '{}' is not a string", where, name));
-  std::string s(p);
-  H5free_memory(p);
-  return s;
-}
-
-std::vector<int64_t> read_attr_i64s(hid_t obj, const char* name, const std::string& where) {
-  if (!has_attr(obj, name)) throw DataError(fmt::format("{}: attribute '{}' missing", where, name));
-  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, fmt::format("open attribute '{}'", name));
-  H5Handle space(H5Aget_space(a.get()), H5Sclose, "H5Aget_space");
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  std::vector<int64_t> v(static_cast<size_t>(std::max<hssize_t>(n, 0)));
-  if (!v.empty()) H5Aread(a.get(), H5T_NATIVE_INT64, v.data());
-  return v;
-}
-
-std::vector<std::string> child_names(hid_t group) {
-  H5G_info_t gi;
-  H5Gget_info(group, &gi);
-  std::vector<std::string> names;
-  for (hsize_t i = 0; i < gi.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
-                                           H5P_DEFAULT);
-    std::string name(static_cast<size_t>(len), '\0');
-    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1, H5P_DEFAULT);
-    names.push_back(name);
-  }
-  return names;
 }
 
 std::string group_name(const std::string& id) {
@@ -131,8 +54,11 @@ void write_dataset(hid_t group, const char* name, const at::Tensor& t, hid_t fil
   }
   H5Handle ds(H5Dcreate2(group, name, file_type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
               H5Dclose, fmt::format("create dataset '{}'", name));
-  if (!empty && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()) < 0)
-    throw DataError(fmt::format("HDF5: write dataset '{}' failed", name));
+  if (!empty)
+    h5_check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr()),
+             fmt::format("write dataset '{}'", name));
+  // Closing writes the cached chunks: where a full disk shows.
+  h5_check(ds.close(), fmt::format("write dataset '{}'", name));
 }
 
 // Chunk of a [H, nb, nb] map: all of it (always read whole; one chunk reads ~15% faster than one
@@ -168,48 +94,6 @@ at::Tensor read_dataset(hid_t group, const char* name, bool as_bool, const std::
   if (t.numel() > 0 && H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0)
     throw DataError(fmt::format("{}: reading dataset '{}' failed", where, name));
   return as_bool ? t.to(at::kBool) : t;
-}
-
-void write_info(hid_t root, const CaptureFileInfo& info) {
-  write_attr_str(root, "format", "seer-capture");
-  write_attr_i64(root, "version", kVersion);
-  write_attr_str(root, "model", info.model);
-  write_attr_i64(root, "block_size", info.block_size);
-  write_attr_i64(root, "num_layers", info.num_layers);
-  write_attr_i64(root, "num_q_heads", info.num_q_heads);
-  write_attr_i64(root, "num_kv_heads", info.num_kv_heads);
-  write_attr_i64(root, "head_dim", info.head_dim);
-  write_attr_str(root, "pool_kinds", "avg,max,min");
-  write_attr_str(root, "g_dtype", info.g_dtype);
-  write_attr_str(root, "qk_dtype", info.qk_dtype);
-  write_attr_i64(root, "q_subblocks", info.q_subblocks);
-  write_attr_i64s(root, "layers", info.layers);
-  write_attr_i64s(root, "heads", info.heads);
-}
-
-CaptureFileInfo read_info(hid_t root, const std::string& where) {
-  if (read_attr_str(root, "format", where) != "seer-capture")
-    throw DataError(fmt::format("{}: attribute 'format' is not 'seer-capture'", where));
-  const int64_t version = read_attr_i64(root, "version", where);
-  if (version != kVersion)
-    throw DataError(fmt::format("{}: version {} (this build reads {})", where, version, kVersion));
-  CaptureFileInfo info;
-  info.model = read_attr_str(root, "model", where);
-  info.block_size = read_attr_i64(root, "block_size", where);
-  info.num_layers = read_attr_i64(root, "num_layers", where);
-  info.num_q_heads = read_attr_i64(root, "num_q_heads", where);
-  info.num_kv_heads = read_attr_i64(root, "num_kv_heads", where);
-  info.head_dim = read_attr_i64(root, "head_dim", where);
-  info.g_dtype = read_attr_str(root, "g_dtype", where);
-  info.qk_dtype = has_attr(root, "qk_dtype") ? read_attr_str(root, "qk_dtype", where) : "float32";
-  info.q_subblocks =
-      has_attr(root, "q_subblocks") ? read_attr_i64(root, "q_subblocks", where) : 1;
-  if (info.q_subblocks < 1 || info.block_size % info.q_subblocks != 0)
-    throw DataError(fmt::format("{}: attribute 'q_subblocks' = {} does not divide block_size {}",
-                                where, info.q_subblocks, info.block_size));
-  info.layers = read_attr_i64s(root, "layers", where);
-  info.heads = read_attr_i64s(root, "heads", where);
-  return info;
 }
 
 }  // namespace
@@ -267,6 +151,7 @@ CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info,
     throw DataError(fmt::format("{}: compression '{}': expected none | deflate", path.string(),
                                 compression));
   deflate_ = compression == "deflate";
+  quiet_hdf5_errors();
   if (fs::exists(path)) {
     file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
                      fmt::format("open {} for appending", path.string()));
@@ -280,19 +165,26 @@ CaptureWriter::CaptureWriter(const fs::path& path, const CaptureFileInfo& info,
         complete = has_attr(g.get(), "complete");
       }
       if (complete) complete_.push_back(name);
-      else H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
+      else h5_check(H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT),
+                    fmt::format("{}: delete the incomplete sequence '{}'", path.string(), name));
     }
   } else {
     if (path.has_parent_path()) fs::create_directories(path.parent_path());
     file_ = H5Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                      fmt::format("create {}", path.string()));
-    write_info(file_.get(), info);
+    try {
+      write_info(file_.get(), info);
+    } catch (const DataError& e) {
+      throw DataError(fmt::format("{}: {}", path.string(), e.what()));
+    }
     sequences_ = H5Handle(H5Gcreate2(file_.get(), "sequences", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                          H5Gclose, "create /sequences");
+                          H5Gclose, fmt::format("{}: create /sequences", path.string()));
   }
   std::sort(complete_.begin(), complete_.end());
-  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  h5_check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), fmt::format("{}: flush", path.string()));
 }
+
+CaptureWriter::~CaptureWriter() { quiet_hdf5_errors(); }
 
 bool CaptureWriter::has_sequence(const std::string& id) const {
   return std::binary_search(complete_.begin(), complete_.end(), group_name(id));
@@ -301,13 +193,22 @@ bool CaptureWriter::has_sequence(const std::string& id) const {
 std::vector<std::string> CaptureWriter::sequences() const { return complete_; }
 
 void CaptureWriter::write(const CaptureSequence& seq) {
-  const std::string name = group_name(seq.id);
   const std::string where = fmt::format("{}: sequence '{}'", path_.string(), seq.id);
   if (has_sequence(seq.id)) throw DataError(where + " is already complete");
+  quiet_hdf5_errors();
+  try {
+    write_sequence(seq);
+  } catch (const DataError& e) {
+    throw DataError(fmt::format("{}: {}", where, e.what()));
+  }
+}
+
+void CaptureWriter::write_sequence(const CaptureSequence& seq) {
+  const std::string name = group_name(seq.id);
   if (H5Lexists(sequences_.get(), name.c_str(), H5P_DEFAULT) > 0)
-    H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT);
+    h5_check(H5Ldelete(sequences_.get(), name.c_str(), H5P_DEFAULT), "delete its incomplete group");
   H5Handle g(H5Gcreate2(sequences_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-             H5Gclose, where + ": create group");
+             H5Gclose, "create group");
   write_attr_str(g.get(), "sequence_id", seq.id);
   write_attr_i64(g.get(), "length", seq.length);
   write_attr_i64(g.get(), "num_blocks", (seq.length + info_.block_size - 1) / info_.block_size);
@@ -316,8 +217,9 @@ void CaptureWriter::write(const CaptureSequence& seq) {
   for (const auto& l : seq.layers) {
     const std::string lname = fmt::format("layer_{:03d}", l.layer);
     H5Handle lg(H5Gcreate2(g.get(), lname.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                H5Gclose, where + ": create " + lname);
-    TORCH_CHECK(l.g.defined() && l.g.dim() == 3, where, " layer ", l.layer,
+                H5Gclose, "create " + lname);
+    TORCH_CHECK(l.g.defined() && l.g.dim() == 3, path_.string(), ": sequence '", seq.id,
+                "' layer ", l.layer,
                 ": G must be [H_sel, nb, nb], got ", l.g.defined() ? l.g.sizes() : at::IntArrayRef{});
     write_attr_i64(lg.get(), "layer", l.layer);
     write_attr_i64(lg.get(), "block_size", info_.block_size);
@@ -329,8 +231,8 @@ void CaptureWriter::write(const CaptureSequence& seq) {
         // float16 holds |x| <= 65504; larger values would become inf without a word.
         const double peak = host.abs().max().item<double>();
         if (!(peak <= 65504.0))
-          throw DataError(fmt::format("{} layer {}: {} reaches |x| = {:g}, beyond float16; "
-                                      "capture with float32", where, l.layer, what, peak));
+          throw DataError(fmt::format("layer {}: {} reaches |x| = {:g}, beyond float16; "
+                                      "capture with float32", l.layer, what, peak));
       }
       return host.to(at::kHalf);
     };
@@ -360,33 +262,38 @@ void CaptureWriter::write(const CaptureSequence& seq) {
     }
   }
   // Data reaches the file before the marker does, so a crash never leaves a "complete" sequence
-  // with missing data.
-  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  // with missing data; a failed flush throws before the marker is written.
+  h5_check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush its data");
   write_attr_i64(g.get(), "complete", 1);
-  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  h5_check(g.close(), "close its group");
+  h5_check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush its complete mark");
   complete_.insert(std::upper_bound(complete_.begin(), complete_.end(), name), name);
 }
 
 CaptureReader::CaptureReader(const fs::path& path) : path_(path) {
   if (!fs::exists(path)) throw DataError(fmt::format("{}: no such capture file", path.string()));
+  quiet_hdf5_errors();
   file_ = H5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
                    fmt::format("open {}", path.string()));
   info_ = read_info(file_.get(), path.string());
 }
 
 std::vector<std::string> CaptureReader::sequences() const {
+  quiet_hdf5_errors();
   H5Handle s(H5Gopen2(file_.get(), "sequences", H5P_DEFAULT), H5Gclose,
              fmt::format("{}: open /sequences", path_.string()));
   return complete_sequences(s.get());
 }
 
 int64_t CaptureReader::length(const std::string& id) const {
+  quiet_hdf5_errors();
   H5Handle g(H5Gopen2(file_.get(), ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT), H5Gclose,
              fmt::format("{}: open sequence '{}'", path_.string(), id));
   return read_attr_i64(g.get(), "length", path_.string() + ": " + id);
 }
 
 std::vector<int64_t> CaptureReader::layers(const std::string& id) const {
+  quiet_hdf5_errors();
   H5Handle g(H5Gopen2(file_.get(), ("sequences/" + group_name(id)).c_str(), H5P_DEFAULT), H5Gclose,
              fmt::format("{}: open sequence '{}'", path_.string(), id));
   std::vector<int64_t> out;
@@ -409,16 +316,10 @@ H5Handle open_layer(hid_t file, const fs::path& path, const std::string& id, int
   return H5Handle(H5Gopen2(file, gpath.c_str(), H5P_DEFAULT), H5Gclose, *where);
 }
 
-std::vector<int64_t> dataset_dims(hid_t ds) {
-  H5Handle space(H5Dget_space(ds), H5Sclose, "H5Dget_space");
-  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(space.get())));
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  return {dims.begin(), dims.end()};
-}
-
 }  // namespace
 
 CaptureLayerData CaptureReader::read_layer(const std::string& id, int64_t layer) const {
+  quiet_hdf5_errors();
   std::string where;
   H5Handle g = open_layer(file_.get(), path_, id, layer, &where);
   CaptureLayerData d;
@@ -495,6 +396,7 @@ void CaptureReader::read_training_layer(const std::string& id, int64_t layer,
                                         const std::vector<kernels::PoolKind>& k_kinds,
                                         const at::Tensor& q_dst, const at::Tensor& k_dst,
                                         const at::Tensor& g_dst) const {
+  quiet_hdf5_errors();
   const std::string gpath = fmt::format("sequences/{}/layer_{:03d}", group_name(id), layer);
   const std::string where = fmt::format("{}: /{}", path_.string(), gpath);
   H5Handle g(H5Gopen2(file_.get(), gpath.c_str(), H5P_DEFAULT), H5Gclose, where + ": open");

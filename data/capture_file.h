@@ -84,6 +84,7 @@ class CaptureWriter {
   // none | deflate (for the datasets written by this writer).
   CaptureWriter(const std::filesystem::path& path, const CaptureFileInfo& info,
                 const std::string& compression = "none");
+  ~CaptureWriter();   // closing may write, on whichever thread destroys it
   bool has_sequence(const std::string& id) const;   // complete
   std::vector<std::string> sequences() const;        // complete, in name order
   // Replaces an incomplete one; flushes. Tensors may sit on any device in any float dtype: they
@@ -92,6 +93,8 @@ class CaptureWriter {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  void write_sequence(const CaptureSequence& seq);
+
   std::filesystem::path path_;
   CaptureFileInfo info_;
   bool deflate_ = false;

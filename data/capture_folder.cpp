@@ -1,5 +1,7 @@
 #include "data/capture_folder.h"
 
+#include "data/capture_repair.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -22,11 +24,31 @@ CaptureFolderWriter::CaptureFolderWriter(fs::path dir, CaptureFileInfo info,
     throw DataError(fmt::format("{}: sequences_per_file {} < 1", dir_.string(), per_file_));
   fs::create_directories(dir_);
   const std::regex file_re(R"(capture_(\d+)\.h5)"), seq_re(R"(seq_(\d+))");
-  for (const auto& e : fs::directory_iterator(dir_)) {
+  const std::regex salvage_re(R"(capture_\d+\.h5\.salvage)");
+  std::vector<fs::path> paths;   // listed first: a rewrite below adds and renames files
+  for (const auto& e : fs::directory_iterator(dir_)) paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  for (const auto& path : paths) {
     std::smatch m;
-    const std::string name = e.path().filename().string();
+    const std::string name = path.filename().string();
+    if (std::regex_match(name, salvage_re)) {   // a rewrite that a kill cut short
+      fs::remove(path);
+      continue;
+    }
     if (!std::regex_match(name, m, file_re)) continue;
-    auto w = std::make_unique<CaptureWriter>(e.path(), info_, compression_);
+    if (const std::string why = capture_file_damage(path); !why.empty()) {
+      const auto kept = salvage_capture_file(path, extend_truncated_capture_file(path, why));
+      if (!kept) {
+        fs::remove(path);
+        repairs_.push_back(fmt::format("{} was damaged by a kill or a full disk ({}): removed, its "
+                                       "windows are captured again", name, why));
+        continue;
+      }
+      repairs_.push_back(fmt::format("{} was damaged by a kill or a full disk ({}): rewritten with "
+                                     "the {} complete windows that still read, the others are "
+                                     "captured again", name, why, *kept));
+    }
+    auto w = std::make_unique<CaptureWriter>(path, info_, compression_);
     for (const auto& id : w->sequences()) {
       std::smatch sm;
       if (std::regex_match(id, sm, seq_re)) complete_.insert(std::stoll(sm[1]));

@@ -1,7 +1,10 @@
 // A capture split over several HDF5 files in one folder (data/capture_file.h): sequence w lives in
 // capture_<w / sequences_per_file>.h5 (capture_00000.h5, capture_00001.h5, ...) as `seq_<w>`, so
 // where a sequence goes never depends on what was written before. Every file is appendable and
-// resumable on its own: opening removes incomplete sequences, complete ones are skipped.
+// resumable on its own: opening removes incomplete sequences, complete ones are skipped. A file
+// that a kill or a full disk left damaged (capture_file_damage) is rewritten with the complete
+// sequences that still read (salvage_capture_file), or removed when it does not open at all; the
+// sequences it lost count as missing, so they are captured again.
 //
 // Writes run on one background thread (HDF5 is entered by one thread at a time: the constructor
 // scans the existing files before the thread starts, and only the thread touches HDF5 afterwards),
@@ -44,6 +47,8 @@ class CaptureFolderWriter {
 
   // Complete before this writer started (or written by it since).
   bool has_sequence(int64_t w) const;
+  // What the constructor did about damaged files, one line each for the run log.
+  const std::vector<std::string>& repairs() const { return repairs_; }
   // Queues sequence w (its id is set to capture_sequence_id(w)); tensors should be on the host.
   void write(int64_t w, CaptureSequence seq);
   // Waits until every queued sequence is written; rethrows the first write error.
@@ -65,6 +70,7 @@ class CaptureFolderWriter {
   int64_t queue_limit_;
   std::map<int64_t, std::unique_ptr<CaptureWriter>> writers_;   // by file index
   std::set<int64_t> complete_;
+  std::vector<std::string> repairs_;
 
   mutable std::mutex mu_;
   std::condition_variable changed_;

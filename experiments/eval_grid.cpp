@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -173,7 +174,7 @@ void SampleLog::append(const nlohmann::json& record) {
   std::ofstream out(path_, std::ios::app | std::ios::binary);
   out << line;
   out.flush();
-  if (!out) throw std::runtime_error(fmt::format("cannot append to {}", path_.string()));
+  if (!out) throw io::write_error(path_, errno);
   records_[key] = record;
 }
 

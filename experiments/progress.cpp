@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace seer::experiments {
@@ -12,7 +14,7 @@ void Logger::FileCloser::operator()(std::FILE* f) const {
 
 Logger::Logger() = default;
 
-Logger::Logger(const std::filesystem::path& file) {
+Logger::Logger(const std::filesystem::path& file) : path_(file) {
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
   file_.reset(std::fopen(file.c_str(), "a"));
   if (!file_) throw std::runtime_error(fmt::format("{}: cannot open log file", file.string()));
@@ -28,8 +30,13 @@ void Logger::info(const std::string& line) {
 
 void Logger::file_only(const std::string& line) {
   if (!file_) return;
-  fmt::print(file_.get(), "{}\n", line);
-  std::fflush(file_.get());
+  const std::string text = line + "\n";
+  if (std::fwrite(text.data(), 1, text.size(), file_.get()) == text.size() &&
+      std::fflush(file_.get()) == 0)
+    return;
+  fmt::print(stderr, "seer: warning: {}: cannot write the run log: {}; the log goes on on the "
+             "console only\n", path_.string(), std::strerror(errno));
+  file_.reset();
 }
 
 Progress::Progress(std::string label, int64_t total)

@@ -26,13 +26,16 @@ class Logger {
   void info(fmt::format_string<Args...> f, Args&&... args) {
     info(fmt::format(f, std::forward<Args>(args)...));
   }
-  // Only to the log file (per-step detail that would flood the console).
+  // Only to the log file (per-step detail that would flood the console). The log copies the
+  // console: when the file cannot grow (a full disk) a warning says so once and the run goes on
+  // without it; the outputs it cannot write stop it with their own error.
   void file_only(const std::string& line);
 
  private:
   struct FileCloser {
     void operator()(std::FILE* f) const;
   };
+  std::filesystem::path path_;
   std::unique_ptr<std::FILE, FileCloser> file_;
 };
 

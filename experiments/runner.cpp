@@ -440,6 +440,9 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
 
   fs::create_directories(result.run_dir);
   const RunLock lock(result.run_dir);
+  // What a killed run was writing never became a file of the run; its temporaries go (under the
+  // lock: a live run's temporaries are never touched).
+  io::remove_stale_temp_files(result.run_dir);
   io::write_file_atomic(result.run_dir / "config.yaml",
                         fmt::format("# seer run {} {}\n# composed {}\n{}", experiment,
                                     fmt::join(composed.overrides, " "), analysis::utc_timestamp(),

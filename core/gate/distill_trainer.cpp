@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -38,6 +39,28 @@ std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const fs::path& o
   }
   std::sort(found.begin(), found.end());
   return found;
+}
+
+// Removes a checkpoint so that it stops counting as complete before anything else goes
+// (state.json first): a kill while pruning never leaves a checkpoint that looks whole.
+void remove_checkpoint(const fs::path& dir) {
+  fs::remove(dir / "state.json");
+  io::remove_tree(dir);
+}
+
+// What killed runs left in checkpoints/ and nothing reads: folders never renamed into place
+// (step_N.tmp) and checkpoints pruned halfway (no state.json).
+void remove_incomplete_checkpoints(const fs::path& out) {
+  const fs::path root = checkpoint_root(out);
+  if (!fs::exists(root)) return;
+  std::vector<fs::path> leftovers;
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("step_", 0) == 0 &&
+        (name.find(".tmp") != std::string::npos || !fs::exists(e.path() / "state.json")))
+      leftovers.push_back(e.path());
+  }
+  for (const auto& dir : leftovers) io::remove_tree(dir);
 }
 
 // Keeps metrics lines of steps <= `step` (a resumed run rewrites the rest).
@@ -283,6 +306,7 @@ DistillStepMetrics DistillTrainer::run() {
                                       .weight_decay(cfg_.weight_decay));
   int64_t step = 0;
   const fs::path metrics_path = out_dir_ / "metrics.jsonl";
+  remove_incomplete_checkpoints(out_dir_);
   auto found = complete_checkpoints(out_dir_);
   if (!found.empty()) {
     const fs::path dir = found.back().second;
@@ -370,6 +394,7 @@ DistillStepMetrics DistillTrainer::run() {
                            {"tokens_per_s", last.tokens_per_s}};
     metrics << line.dump() << "\n";
     metrics.flush();
+    if (!metrics) throw io::write_error(metrics_path, errno);
     if (on_step_) on_step_(last);
 
     if (step % cfg_.checkpoint_every == 0 || step == cfg_.steps) {
@@ -379,14 +404,19 @@ DistillStepMetrics DistillTrainer::run() {
       io::remove_tree(tmp);
       fs::create_directories(tmp);
       save_gates(gates_, tmp / "gates");
-      torch::save(opt, (tmp / "optimizer.pt").string());
+      // Serialised in memory: torch's file writer finishes the archive in a destructor, and a
+      // refused write (a full disk) there ends the process instead of throwing.
+      std::ostringstream optimizer_state;
+      torch::save(opt, optimizer_state);
+      io::write_file_atomic(tmp / "optimizer.pt", optimizer_state.str());
       nlohmann::json state = {{"step", step}, {"seed", cfg_.seed},
                               {"sample_counter", step * cfg_.batch}, {"lr", lr}};
       io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
-      io::remove_tree(final_dir);
+      remove_checkpoint(final_dir);
       fs::rename(tmp, final_dir);
       auto all = complete_checkpoints(out_dir_);
-      for (size_t i = 0; i + cfg_.keep_checkpoints < all.size(); ++i) io::remove_tree(all[i].second);
+      for (size_t i = 0; i + cfg_.keep_checkpoints < all.size(); ++i)
+        remove_checkpoint(all[i].second);
     }
     if (stop_after_ > 0 && done_this_call >= stop_after_) break;
   }

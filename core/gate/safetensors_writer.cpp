@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -56,7 +57,7 @@ void write_safetensors(const std::filesystem::path& path,
   text.append((8 - text.size() % 8) % 8, ' ');  // align the data section to 8 bytes
   io::write_atomic_with(path, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
+    if (!out) throw io::write_error(path, errno);
     const uint64_t n = text.size();
     unsigned char len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
@@ -66,7 +67,8 @@ void write_safetensors(const std::filesystem::path& path,
       out.write(static_cast<const char*>(c.data_ptr()),
                 static_cast<std::streamsize>(c.numel() * c.element_size()));
     out.flush();
-    if (!out) throw std::runtime_error(fmt::format("write failed: {}", tmp.string()));
+    // errno still holds the reason of the write(2) that failed (a full disk).
+    if (!out) throw io::write_error(path, errno);
   });
 }
 

@@ -2,7 +2,8 @@
 // and writes, per sequence and selected layer, the ground-truth block map G and the block-pooled
 // pre-RoPE Q/K to <stage>/capture/capture_NNNNN.h5, a new file every `sequences_per_file`
 // sequences (data/capture_folder.h, data/capture_file.h). Resumable: complete sequences are
-// skipped, incomplete ones rewritten.
+// skipped, incomplete ones rewritten; a file that a kill or a full disk left damaged keeps the
+// complete sequences that still read, and the others are captured again.
 //   seer run quickstart capture.num_sequences=4 capture.seq_len=2048 capture.layers=[0,5,10]
 //
 // Where a window's time goes: the prefill with the ground-truth kernel, one device -> host copy of
@@ -133,6 +134,7 @@ class CaptureStage final : public Stage {
     info.q_subblocks = cfg.q_subblocks;
     const auto dir = ctx.stage_dir / "capture";
     data::CaptureFolderWriter writer(dir, info, cfg.sequences_per_file, cfg.compression);
+    for (const auto& repair : writer.repairs()) ctx.log.info("{}", repair);
 
     core::CaptureOptions opts;
     opts.block = cfg.block_size;

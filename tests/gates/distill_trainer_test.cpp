@@ -155,10 +155,20 @@ TEST_CASE("distillation resumes after a kill to the same final weights", "[gates
     t.stop_after(6);  // dies after step 6; the last checkpoint is step 4
     CHECK(t.run().step == 6);
   }
+  // What kills while saving and while pruning leave behind: a checkpoint never renamed into place,
+  // and an older one pruned halfway (its state.json, removed first, gone). The resume reads
+  // neither and removes both.
+  const auto checkpoints = dir / "checkpoints";
+  std::filesystem::create_directories(checkpoints / "step_000006.tmp" / "gates");
+  std::ofstream(checkpoints / "step_000006.tmp" / "gates" / "gates.safetensors") << "torn";
+  std::filesystem::create_directories(checkpoints / "step_000002");
+  std::ofstream(checkpoints / "step_000002" / "optimizer.pt") << "torn";
   auto resumed = core::GateSet::init(student_config(3), {kHq, kHkv, kD}, rope(), kLayers, "s");
   core::DistillTrainer t(resumed, source, n, cfg, dir);
   CHECK(t.resume_step() == 4);
   CHECK(t.run().step == 9);
+  CHECK_FALSE(std::filesystem::exists(checkpoints / "step_000006.tmp"));
+  CHECK_FALSE(std::filesystem::exists(checkpoints / "step_000002"));
   auto a = straight.parameters(), b = resumed.parameters();
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) CHECK(at::equal(a[i], b[i]));
