@@ -521,8 +521,10 @@ TEST_CASE("top_p and gate_oracle_count match a float64 row-by-row reference", "[
       const auto geo = geometry(sq, sk, b, heads, batch);
       const int64_t nbq = geo.nbq(), nbk = geo.nbk();
       // Peaked rows (exponentials of wide normals) so that thresholds and masses cut mid-row.
+      // (The sizes by value: C++17 lambdas cannot capture structured bindings; clang refuses.)
+      const std::vector<int64_t> map_shape = {batch, heads, nbq, nbk};
       auto rand_map = [&] {
-        auto x = at::empty({batch, heads, nbq, nbk}, at::kFloat).normal_(0.0, 2.0, gen).exp();
+        auto x = at::empty(map_shape, at::kFloat).normal_(0.0, 2.0, gen).exp();
         return x / x.sum(-1, true);
       };
       const at::Tensor p = rand_map(), g = rand_map();
