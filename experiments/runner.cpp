@@ -290,15 +290,85 @@ StageSelection select_stages(const config::ComposedConfig& composed) {
   return {std::move(full), std::move(only)};
 }
 
+namespace {
+
+// What rank 0 tells the other ranks about stage i of the pipeline (through the rendezvous store):
+// kSkip (complete or not selected), kAllRanks (a data-parallel stage: every rank runs it) or
+// kRankZero (rank 0 runs it alone; it then publishes kDone or kFailed under result_key(i)).
+constexpr const char* kSkip = "skip";
+constexpr const char* kAllRanks = "all";
+constexpr const char* kRankZero = "rank0";
+constexpr const char* kDone = "done";
+constexpr const char* kFailed = "failed";
+
+std::string stage_key(size_t i) { return fmt::format("runner/stage/{}", i); }
+std::string result_key(size_t i) { return fmt::format("runner/stage/{}/result", i); }
+
+// The stages the run looks at: all of them, or up to the last selected one.
+size_t stages_considered(const std::vector<StageEntry>& entries,
+                         const std::set<std::string>& selected) {
+  for (const auto& id : selected) {
+    if (std::none_of(entries.begin(), entries.end(),
+                     [&](const StageEntry& e) { return e.id == id; }))
+      throw config::ConfigError("command line", "stages", id, "not a stage id of this experiment");
+  }
+  if (selected.empty()) return entries.size();
+  size_t last = 0;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (selected.count(entries[i].id)) last = i + 1;
+  return last;
+}
+
+// Ranks > 0: follow rank 0's decision for each stage, run the data-parallel ones with it, and
+// write nothing (the run folder is rank 0's).
+RunResult follow_rank_zero(const config::ComposedConfig& composed,
+                           const std::vector<StageEntry>& entries, size_t last,
+                           const fs::path& run_dir, const core::dist::World& world) {
+  const auto run = parse_run_section(composed.tree);
+  Logger log;
+  RunResult result;
+  result.run_dir = run_dir;
+  for (size_t i = 0; i < last; ++i) {
+    const auto& e = entries[i];
+    const std::string action = world.await(stage_key(i));
+    if (action == kSkip) {
+      ++result.stages_skipped;
+      continue;
+    }
+    if (action == kRankZero) {
+      if (world.await(result_key(i)) != kDone)
+        throw std::runtime_error(fmt::format("{}: stage {} failed on rank 0 (its output says why)",
+                                             world.describe(), e.id));
+      continue;
+    }
+    auto stage = make_stage(e.stage);
+    const config::ConfigTree stage_tree = stage_config(composed, e);
+    log.info("[{}/{}] {} ({}): {}", i + 1, entries.size(), e.id, world.describe(),
+             stage->summary());
+    at::manual_seed(static_cast<uint64_t>(run.seed));
+    StageContext ctx{stage_tree, run_dir, run_dir / e.id, e.id, log, world};
+    stage->run(ctx);
+    ++result.stages_run;
+  }
+  world.barrier();
+  return result;
+}
+
+}  // namespace
+
 RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
-                         const std::vector<std::string>& only) {
+                         const std::vector<std::string>& only, const core::dist::World& world) {
   const auto& tree = composed.tree;
   validate_experiment(composed);
   const std::set<std::string> selected(only.begin(), only.end());
   const auto run = parse_run_section(tree);
   const auto exp_name = fs::path(experiment).stem().string();
+  const auto entries = parse_stage_list(tree);
+  // Nothing after the last selected stage runs or is looked at.
+  const size_t last = stages_considered(entries, selected);
   RunResult result;
   result.run_dir = config::resolve_project_path(run.dir) / exp_name / run_name_for(composed);
+  if (!world.is_main()) return follow_rank_zero(composed, entries, last, result.run_dir, world);
   fs::create_directories(result.run_dir);
 
   io::write_file_atomic(result.run_dir / "config.yaml",
@@ -311,19 +381,12 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
 
   Logger log(result.run_dir / "log.txt");
   log.info("seer run {} -> {}", experiment, result.run_dir.string());
-  const auto entries = parse_stage_list(tree);
-  for (const auto& id : selected) {
-    if (std::none_of(entries.begin(), entries.end(), [&](const StageEntry& e) { return e.id == id; }))
-      throw config::ConfigError("command line", "stages", id,
-                                "not a stage id of this experiment");
-  }
-  // Nothing after the last selected stage runs or is looked at.
-  size_t last = entries.size();
-  if (!selected.empty()) {
-    log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
-    for (size_t i = 0; i < entries.size(); ++i)
-      if (selected.count(entries[i].id)) last = i + 1;
-  }
+  const bool several = world.size() > 1;
+  if (several)
+    log.info("{} processes ({} backend, rendezvous at {}:{}): data-parallel stages run on every "
+             "rank; the others on rank 0 alone while the rest wait", world.size(), world.backend(),
+             world.env().master_addr, world.env().master_port);
+  if (!selected.empty()) log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
   std::string upstream_hash;
   for (size_t i = 0; i < last; ++i) {
     const auto& e = entries[i];
@@ -350,12 +413,14 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
         log.info("[{}/{}] {}: not selected and not complete for this config: the selected "
                  "stages run without its outputs", i + 1, entries.size(), e.id);
       }
+      world.publish(stage_key(i), kSkip);
       continue;
     }
     if (complete) {
       log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, entries.size(), e.id,
                stage_dir.string());
       ++result.stages_skipped;
+      world.publish(stage_key(i), kSkip);
       continue;
     }
     // Partial outputs resume only under the config that wrote them (an interrupted capture
@@ -383,16 +448,32 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
                                         fmt::join(composed.overrides, " "),
                                         fmt::join(e.overrides, " "), stage_tree.to_yaml()));
     }
+    const bool alone = several && !stage->data_parallel();
+    if (several) {
+      world.publish(stage_key(i), alone ? kRankZero : kAllRanks);
+      if (alone)
+        log.info("[{}/{}] {}: runs on rank 0 only (not sharded yet); {} for it", i + 1,
+                 entries.size(), e.id,
+                 world.size() == 2 ? std::string("rank 1 waits")
+                                   : fmt::format("ranks 1-{} wait", world.size() - 1));
+    }
     at::manual_seed(static_cast<uint64_t>(run.seed));
-    StageContext ctx{stage_tree, result.run_dir, stage_dir, e.id, log};
+    StageContext ctx{stage_tree, result.run_dir, stage_dir, e.id, log, world};
     const auto t0 = std::chrono::steady_clock::now();
-    stage->run(ctx);
+    try {
+      stage->run(ctx);
+    } catch (...) {
+      if (alone) world.publish(result_key(i), kFailed);
+      throw;
+    }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     io::write_file_atomic(marker, hash + "\n");
+    if (alone) world.publish(result_key(i), kDone);
     log.info("[{}/{}] {}: done in {:.1f}s", i + 1, entries.size(), e.id, secs);
     ++result.stages_run;
   }
+  world.barrier();
   log.info("run complete: {} stage(s) run, {} skipped; outputs in {}", result.stages_run,
            result.stages_skipped, result.run_dir.string());
   return result;
