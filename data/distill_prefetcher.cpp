@@ -8,8 +8,8 @@
 
 namespace seer::data {
 
-DistillPrefetcher::DistillPrefetcher(ReadBatch read, int64_t capacity)
-    : read_(std::move(read)), capacity_(std::max<int64_t>(1, capacity)) {}
+DistillPrefetcher::DistillPrefetcher(ReadBatch read, int64_t capacity, int64_t stride)
+    : read_(std::move(read)), capacity_(std::max<int64_t>(1, capacity)), stride_(stride) {}
 
 DistillPrefetcher::~DistillPrefetcher() { stop(); }
 
@@ -43,7 +43,7 @@ void DistillPrefetcher::start(int64_t first, int64_t count) {
 }
 
 void DistillPrefetcher::loop(int64_t first, int64_t count) {
-  for (int64_t c = first;; c += count) {
+  for (int64_t c = first;; c += step_stride(count)) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       changed_.wait(lock, [&] {
@@ -82,7 +82,7 @@ core::DistillBatch DistillPrefetcher::next(int64_t first, int64_t count) {
     changed_.wait(lock, [&] { return !queue_.empty(); });
     r = std::move(queue_.front());
     queue_.pop_front();
-    expected_ = first + count;
+    expected_ = first + step_stride(count);
   }
   changed_.notify_all();
   if (r.first != first)

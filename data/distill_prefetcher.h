@@ -1,7 +1,9 @@
 // Reads a distillation stream ahead of the trainer on one background thread. The trainer asks for
-// the samples of consecutive counters, a step at a time ([c, c + batch), then [c + batch, ...));
-// since what a counter reads is a pure function of (seed, counter), the thread reads the next
-// steps while the current one trains and keeps at most `capacity` of them in a bounded queue.
+// the samples of a step at a time, each step `stride` counters after the one before ([c, c + n),
+// then [c + stride, c + stride + n), ...; stride = n for one process, the global batch for one
+// rank's share of it); since what a counter reads is a pure function of (seed, counter), the
+// thread reads the next steps while the current one trains and keeps at most `capacity` of them in
+// a bounded queue.
 // Memory: at most capacity + 2 steps of samples (the queue, the step being read, the step the
 // trainer holds), whatever the size of the capture.
 //
@@ -28,8 +30,9 @@ class DistillPrefetcher {
   // The samples of counters [first, first + count).
   using ReadBatch = std::function<core::DistillBatch(int64_t first, int64_t count)>;
 
-  // `capacity`: steps kept ready (>= 1).
-  DistillPrefetcher(ReadBatch read, int64_t capacity);
+  // `capacity`: steps kept ready (>= 1); `stride`: counters from one step's first sample to the
+  // next one's (0: the step's size, consecutive steps).
+  DistillPrefetcher(ReadBatch read, int64_t capacity, int64_t stride = 0);
   ~DistillPrefetcher();
   DistillPrefetcher(const DistillPrefetcher&) = delete;
   DistillPrefetcher& operator=(const DistillPrefetcher&) = delete;
@@ -49,9 +52,11 @@ class DistillPrefetcher {
   void start(int64_t first, int64_t count);
   void stop();
   void loop(int64_t first, int64_t count);
+  int64_t step_stride(int64_t count) const { return stride_ > 0 ? stride_ : count; }
 
   ReadBatch read_;
   int64_t capacity_;
+  int64_t stride_;
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable changed_;

@@ -3,7 +3,9 @@
 #include "core/config/compose.h"
 #include "core/config/config_error.h"
 #include "core/config/paths.h"
+#include "core/dist/world.h"
 #include "experiments/gates_command.h"
+#include "experiments/launch.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
 #include "experiments/stage_list.h"
@@ -25,6 +27,7 @@ Usage:
   seer list                          experiments and what each does
   seer show EXPERIMENT [OVERRIDES]   print the fully resolved config (nothing runs)
   seer run EXPERIMENT [OVERRIDES]    run the experiment's stages into runs/EXPERIMENT/NAME/
+  seer launch --nproc N run ...      the same in N processes (data-parallel distillation)
   seer stages                        the stages experiments are built from
   seer gates inspect|export|import   gate folders: Seer's layout <-> the reference's
   seer help COMMAND | EXPERIMENT     more about a command, or an experiment's config
@@ -38,6 +41,12 @@ Overrides (Hydra style, applied after the experiment's defaults):
   +train.tag=a                       add a key (or +group=option to add a group)
   ++train.tag=a                      add or set
   ~sparsity                          delete a key, or drop a group from the defaults
+
+Environment:
+  RANK, WORLD_SIZE, LOCAL_RANK,      set by `seer launch`, torchrun or srun (SLURM_PROCID,
+  MASTER_ADDR, MASTER_PORT             SLURM_NTASKS, SLURM_LOCALID): this process is one rank
+  SEER_RENDEZVOUS_TIMEOUT            seconds ranks wait for each other to start (default 300)
+  SEER_DIST_BACKEND                  gloo | nccl (default: nccl when train.device is cuda)
 
 Examples:
   seer run quickstart
@@ -60,6 +69,9 @@ the same command again skips stages whose outputs are complete and resumes an in
 (capture appends, distill continues from its last checkpoint). A stage whose config changed, or
 that follows one that ran again, starts afresh; its old outputs move to <stage>.previous/.
 Set run.seed for a different seed (default 0).
+Under several processes (`seer launch`, torchrun, srun; `seer help launch`) every rank runs this
+command: distillation is data-parallel, the other stages run on rank 0 while the others wait, and
+only rank 0 writes the run folder.
 stages=[ID, ...] naming stages of the experiment runs only those, in the folder the other
 overrides name (the stage list is left out of NAME): e.g. after `seer run paper_ppl`,
 `seer run paper_ppl stages=[sweep] sweep.max_tokens=65536 +run.name=default` scores again with the
@@ -169,9 +181,26 @@ int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
   return 0;
 }
 
+// The device the collectives of a data-parallel stage work on: where the gates train.
+std::string training_device(const config::ConfigTree& tree) {
+  for (const char* key : {"train.device", "model.device"}) {
+    const auto node = tree.at(key);
+    if (node.IsDefined() && node.IsScalar()) return node.Scalar();
+  }
+  return "cpu";
+}
+
 int cmd_run(const fs::path& dir, const std::vector<std::string>& rest) {
+  const auto env = core::dist::read_dist_env();
   const auto selection = select_stages(compose_from(dir, rest));
-  run_experiment(selection.full, rest.front(), selection.only);
+  if (!env.distributed()) {
+    run_experiment(selection.full, rest.front(), selection.only);
+    return 0;
+  }
+  validate_experiment(selection.full);   // before meeting the other ranks: a typo fails at once
+  const auto world = core::dist::World::connect(
+      env, core::dist::choose_backend(training_device(selection.full.tree)));
+  run_experiment(selection.full, rest.front(), selection.only, *world);
   return 0;
 }
 
@@ -194,6 +223,7 @@ int cmd_help(const fs::path& dir, const std::vector<std::string>& rest) {
   else if (topic == "show") fmt::print("{}", kShowHelp);
   else if (topic == "list") fmt::print("{}", kListHelp);
   else if (topic == "gates") fmt::print("{}", kGatesHelp);
+  else if (topic == "launch") fmt::print("{}", kLaunchHelp);
   else if (topic == "stages") fmt::print("seer stages\n\nLists every stage with the config sections it reads.\n");
   else {
     const auto file = dir / "experiment" / (topic + ".yaml");
@@ -225,8 +255,9 @@ int run_cli(const std::vector<std::string>& args) {
   if (cmd == "run") return cmd_run(p.config_dir, rest);
   if (cmd == "stages") return cmd_stages();
   if (cmd == "gates") return run_gates_command(rest);
-  throw std::invalid_argument(
-      fmt::format("unknown command '{}' (commands: list, show, run, stages, gates, help)", cmd));
+  if (cmd == "launch") return run_launch_command(p.config_dir, rest);
+  throw std::invalid_argument(fmt::format(
+      "unknown command '{}' (commands: list, show, run, launch, stages, gates, help)", cmd));
 }
 
 }  // namespace seer::experiments

@@ -294,6 +294,69 @@ StageSelection select_stages(const config::ComposedConfig& composed) {
 
 namespace {
 
+// What rank 0 tells the other ranks about stage i of the pipeline (through the rendezvous store):
+// kSkip (complete or not selected), kAllRanks (a data-parallel stage: every rank runs it) or
+// kRankZero (rank 0 runs it alone; it then publishes kDone or kFailed under result_key(i)).
+constexpr const char* kSkip = "skip";
+constexpr const char* kAllRanks = "all";
+constexpr const char* kRankZero = "rank0";
+constexpr const char* kDone = "done";
+constexpr const char* kFailed = "failed";
+
+std::string stage_key(size_t i) { return fmt::format("runner/stage/{}", i); }
+std::string result_key(size_t i) { return fmt::format("runner/stage/{}/result", i); }
+
+// The stages the run looks at: all of them, or up to the last selected one.
+size_t stages_considered(const std::vector<StageEntry>& entries,
+                         const std::set<std::string>& selected) {
+  for (const auto& id : selected) {
+    if (std::none_of(entries.begin(), entries.end(),
+                     [&](const StageEntry& e) { return e.id == id; }))
+      throw config::ConfigError("command line", "stages", id, "not a stage id of this experiment");
+  }
+  if (selected.empty()) return entries.size();
+  size_t last = 0;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (selected.count(entries[i].id)) last = i + 1;
+  return last;
+}
+
+// Ranks > 0: follow rank 0's decision for each stage, run the data-parallel ones with it, and
+// write nothing (the run folder is rank 0's).
+RunResult follow_rank_zero(const config::ComposedConfig& composed,
+                           const std::vector<StageEntry>& entries, size_t last,
+                           const fs::path& run_dir, const core::dist::World& world) {
+  const auto run = parse_run_section(composed.tree);
+  Logger log;
+  RunResult result;
+  result.run_dir = run_dir;
+  for (size_t i = 0; i < last; ++i) {
+    const auto& e = entries[i];
+    const std::string action = world.await(stage_key(i));
+    if (action == kSkip) {
+      ++result.stages_skipped;
+      continue;
+    }
+    if (action == kRankZero) {
+      if (world.await(result_key(i)) != kDone)
+        throw std::runtime_error(fmt::format("{}: stage {} failed on rank 0 (its output says why)",
+                                             world.describe(), e.id));
+      continue;
+    }
+    auto stage = make_stage(e.stage);
+    const config::ConfigTree stage_tree = stage_config(composed, e);
+    log.info("[{}/{}] {} ({}): {}", i + 1, entries.size(), e.id, world.describe(),
+             stage->summary());
+    at::manual_seed(static_cast<uint64_t>(run.seed));
+    StageContext ctx{stage_tree, run_dir, run_dir / e.id, e.id, log, world};
+    stage->run(ctx);
+    ++result.stages_run;
+  }
+  world.barrier();
+  return result;
+}
+
+
 // A stage of the run as planned before anything is created: its config and resume hash.
 struct PlannedStage {
   StageEntry entry;
@@ -343,8 +406,9 @@ std::vector<std::string> check_planned_inputs(const std::vector<PlannedStage>& p
 // The stages of `plan`, logged to `log`; a stage's outputs and markers as run() describes.
 void run_planned_stages(const config::ComposedConfig& composed, const std::string& experiment,
                         const std::vector<PlannedStage>& plan, size_t num_entries,
-                        const std::set<std::string>& selected, int64_t seed, Logger& log,
-                        RunResult& result) {
+                        const std::set<std::string>& selected, int64_t seed,
+                        const core::dist::World& world, Logger& log, RunResult& result) {
+  const bool several = world.size() > 1;
   for (size_t i = 0; i < plan.size(); ++i) {
     const auto& e = plan[i].entry;
     const std::string& hash = plan[i].hash;
@@ -365,12 +429,14 @@ void run_planned_stages(const config::ComposedConfig& composed, const std::strin
         log.info("[{}/{}] {}: not selected and not complete for this config: the selected "
                  "stages run without its outputs", i + 1, num_entries, e.id);
       }
+      world.publish(stage_key(i), kSkip);
       continue;
     }
     if (complete) {
       log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, num_entries, e.id,
                stage_dir.string());
       ++result.stages_skipped;
+      world.publish(stage_key(i), kSkip);
       continue;
     }
     // Partial outputs resume only under the config that wrote them (an interrupted capture
@@ -398,13 +464,28 @@ void run_planned_stages(const config::ComposedConfig& composed, const std::strin
                                         fmt::join(composed.overrides, " "),
                                         fmt::join(e.overrides, " "), stage_tree.to_yaml()));
     }
+    const bool alone = several && !stage->data_parallel();
+    if (several) {
+      world.publish(stage_key(i), alone ? kRankZero : kAllRanks);
+      if (alone)
+        log.info("[{}/{}] {}: runs on rank 0 only (not sharded yet); {} for it", i + 1,
+                 num_entries, e.id,
+                 world.size() == 2 ? std::string("rank 1 waits")
+                                   : fmt::format("ranks 1-{} wait", world.size() - 1));
+    }
     at::manual_seed(static_cast<uint64_t>(seed));
-    StageContext ctx{stage_tree, result.run_dir, stage_dir, e.id, log};
+    StageContext ctx{stage_tree, result.run_dir, stage_dir, e.id, log, world};
     const auto t0 = std::chrono::steady_clock::now();
-    stage->run(ctx);
+    try {
+      stage->run(ctx);
+    } catch (...) {
+      if (alone) world.publish(result_key(i), kFailed);
+      throw;
+    }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     io::write_file_atomic(marker, hash + "\n");
+    if (alone) world.publish(result_key(i), kDone);
     log.info("[{}/{}] {}: done in {:.1f}s", i + 1, num_entries, e.id, secs);
     ++result.stages_run;
   }
@@ -413,28 +494,20 @@ void run_planned_stages(const config::ComposedConfig& composed, const std::strin
 }  // namespace
 
 RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
-                         const std::vector<std::string>& only) {
+                         const std::vector<std::string>& only, const core::dist::World& world) {
   // Everything that can be checked is checked before the run folder is created: the config,
   // the stage selection, and the inputs of the stages that will run.
   const auto& tree = composed.tree;
   validate_experiment(composed);
   const std::set<std::string> selected(only.begin(), only.end());
   const auto entries = parse_stage_list(tree);
-  for (const auto& id : selected) {
-    if (std::none_of(entries.begin(), entries.end(), [&](const StageEntry& e) { return e.id == id; }))
-      throw config::ConfigError("command line", "stages", id,
-                                "not a stage id of this experiment");
-  }
   // Nothing after the last selected stage runs or is looked at.
-  size_t last = entries.size();
-  if (!selected.empty()) {
-    for (size_t i = 0; i < entries.size(); ++i)
-      if (selected.count(entries[i].id)) last = i + 1;
-  }
+  const size_t last = stages_considered(entries, selected);
   const auto run = parse_run_section(tree);
   const auto exp_name = fs::path(experiment).stem().string();
   RunResult result;
   result.run_dir = config::resolve_project_path(run.dir) / exp_name / run_name_for(composed);
+  if (!world.is_main()) return follow_rank_zero(composed, entries, last, result.run_dir, world);
   const auto plan = plan_stages(composed, entries, last);
   const auto warnings = check_planned_inputs(plan, selected, result.run_dir);
 
@@ -455,14 +528,20 @@ RunResult run_experiment(const config::ComposedConfig& composed, const std::stri
   try {
     log.info("seer run {} -> {}", experiment, result.run_dir.string());
     for (const auto& w : warnings) log.info("warning: {}", w);
+    if (world.size() > 1)
+      log.info("{} processes ({} backend, rendezvous at {}:{}): data-parallel stages run on every "
+               "rank; the others on rank 0 alone while the rest wait", world.size(),
+               world.backend(), world.env().master_addr, world.env().master_port);
     if (!selected.empty()) log.info("stages: only {} (of {})", fmt::join(only, ", "), entries.size());
-    run_planned_stages(composed, experiment, plan, entries.size(), selected, run.seed, log, result);
+    run_planned_stages(composed, experiment, plan, entries.size(), selected, run.seed, world, log,
+                       result);
   } catch (const std::exception& e) {
     // The console gets the error from main; the log would otherwise end at the last progress
     // line and not say why the run stopped.
     log.file_only(fmt::format("seer: error: {}", error_line(e)));
     throw;
   }
+  world.barrier();
   log.info("run complete: {} stage(s) run, {} skipped; outputs in {}", result.stages_run,
            result.stages_skipped, result.run_dir.string());
   return result;

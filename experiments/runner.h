@@ -7,6 +7,7 @@
 #pragma once
 
 #include "core/config/compose.h"
+#include "core/dist/world.h"
 
 #include <filesystem>
 #include <string>
@@ -68,9 +69,13 @@ struct StageSelection {
 };
 StageSelection select_stages(const config::ComposedConfig& composed);
 
-// Runs `composed`'s stages, or only the ids in `only` (see select_stages).
+// Runs `composed`'s stages, or only the ids in `only` (see select_stages), as one rank of `world`:
+// rank 0 decides which stages run, writes the run folder and tells the other ranks through the
+// rendezvous store; a data-parallel stage (Stage::data_parallel) runs on every rank, any other on
+// rank 0 alone while the rest wait. Ranks > 0 write nothing.
 RunResult run_experiment(const config::ComposedConfig& composed, const std::string& experiment,
-                         const std::vector<std::string>& only = {});
+                         const std::vector<std::string>& only = {},
+                         const core::dist::World& world = core::dist::World::single());
 
 // Folder name for a run: `run.name` when set, else "default" for no overrides, else the
 // overrides joined (Hydra's override dirname), so the same command lands in the same folder.

@@ -3,9 +3,14 @@
 // config::ConfigReader, writes its outputs into ctx.stage_dir, and returns. The runner writes the
 // `.done` marker (with the hash of the config) after run() returns, so a stage whose outputs are
 // complete is skipped on the next `seer run` and an interrupted pipeline resumes.
+//
+// Under several processes (`seer launch`, torchrun, srun) a data-parallel stage runs on every rank
+// and shards its own work through ctx.world; any other stage runs on rank 0 alone while the others
+// wait. Only rank 0 writes to the run folder.
 #pragma once
 
 #include "core/config/config_tree.h"
+#include "core/dist/world.h"
 #include "experiments/progress.h"
 
 #include <filesystem>
@@ -21,7 +26,8 @@ struct StageContext {
   std::filesystem::path run_dir;         // runs/<experiment>/<name>/
   std::filesystem::path stage_dir;       // run_dir / <stage id>/, created by the runner
   std::string stage_id;                  // the stage's id in the pipeline (usually its name)
-  Logger& log;                           // console + run_dir/log.txt
+  Logger& log;                           // console + run_dir/log.txt (console only on ranks > 0)
+  const core::dist::World& world = core::dist::World::single();   // the run's processes
   // Folder of another stage of the same run (e.g. distill reads capture's file).
   std::filesystem::path stage_path(const std::string& other_stage_id) const {
     return run_dir / other_stage_id;
@@ -42,6 +48,9 @@ class Stage {
   // share the work): left out of the stage's hash, so changing them resumes instead of
   // starting over.
   virtual std::vector<std::string> unhashed_keys() const { return {}; }
+  // True when run() shards its work over ctx.world's ranks (every rank runs it, rank 0 alone
+  // writes); false: under several processes rank 0 runs it alone and the others wait.
+  virtual bool data_parallel() const { return false; }
   // Parses every section it reads and throws ConfigError on a bad one, without running
   // anything heavy. The runner validates all stages before the first one runs.
   virtual void validate(const config::ConfigTree& config) const = 0;

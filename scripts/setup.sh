@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Seer needs, idempotently, and says nothing when all is already there:
-#   1. Debian -dev packages (compilers, yaml-cpp, fmt, HDF5, Catch2, PCRE2, libpng, JSON, ccache)
+#   1. Debian -dev packages (compilers, yaml-cpp, fmt, HDF5, Catch2, PCRE2, libpng, JSON, gloo
+#      headers, ccache)
 #   2. the Python venv .venv with scripts/requirements.txt (torch==2.11.0 is our libtorch)
 #   3. the embedded model (scripts/fetch_model.sh), books (scripts/fetch_books.sh) and the rest of
 #      the training corpus (scripts/fetch_corpus.sh: King James Bible, Moby Dick, Shakespeare)
@@ -19,6 +20,7 @@ APT_PACKAGES=(
   libpcre2-dev           # tokenizer pre-split regexes (Unicode properties)
   libpng-dev             # PNG output
   nlohmann-json3-dev     # JSON (configs of checkpoints, results)
+  libgloo-dev            # headers c10d's ProcessGroupGloo.hpp includes (seer launch on the CPU)
   clang libclang-rt-14-dev   # libFuzzer + sanitizer runtimes: `make fuzz` (scripts/fuzz.sh)
   bible-kjv              # training text: its `bible` program prints the King James Bible
                          # (fetch_corpus.sh). r-cran-janeaustenr and r-cran-tokenizers (books,

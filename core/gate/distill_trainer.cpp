@@ -1,5 +1,6 @@
 #include "core/gate/distill_trainer.h"
 
+#include "core/gate/distill_data_parallel.h"
 #include "core/gate/gate_file.h"
 #include "core/io/atomic_file.h"
 #include "core/io/remove_tree.h"
@@ -78,6 +79,54 @@ void truncate_metrics(const fs::path& file, int64_t step) {
     }
   }
   io::write_file_atomic(file, kept.str());
+}
+
+// Loads the newest complete checkpoint of `out` into `params` and `opt`; returns its step (0 when
+// there is none).
+int64_t load_latest_checkpoint(const fs::path& out, int64_t seed,
+                               std::vector<torch::Tensor>& params, torch::optim::AdamW& opt) {
+  auto found = complete_checkpoints(out);
+  if (found.empty()) return 0;
+  const fs::path dir = found.back().second;
+  const auto state = nlohmann::json::parse(io::read_file(dir / "state.json"));
+  TORCH_CHECK(state.value("seed", int64_t{-1}) == seed, "distill: checkpoint ", dir.string(),
+              " was made with seed ", state.value("seed", int64_t{-1}), ", this run has seed ",
+              seed);
+  GateSet saved = load_gates(dir / "gates");
+  auto saved_params = saved.parameters();
+  TORCH_CHECK(saved_params.size() == params.size(), "distill: checkpoint ", dir.string(), " has ",
+              saved_params.size(), " gate tensors, the gates have ", params.size());
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved_params[i]);
+  }
+  torch::load(opt, (dir / "optimizer.pt").string());
+  return state.at("step").get<int64_t>();
+}
+
+// checkpoints/step_XXXXXX/ (written as .tmp, then renamed), keeping the newest keep_checkpoints.
+// `processes` is informational: the sample counter fixes what comes next under any number.
+void write_checkpoint(const fs::path& out, int64_t step, double lr, int processes,
+                      const GateSet& gates, const torch::optim::AdamW& opt,
+                      const DistillTrainConfig& cfg) {
+  const fs::path root = checkpoint_root(out);
+  const std::string name = fmt::format("step_{:06d}", step);
+  const fs::path tmp = root / (name + ".tmp"), final_dir = root / name;
+  io::remove_tree(tmp);
+  fs::create_directories(tmp);
+  save_gates(gates, tmp / "gates");
+  // Serialised in memory: torch's file writer finishes the archive in a destructor, and a refused
+  // write (a full disk) there ends the process instead of throwing.
+  std::ostringstream optimizer_state;
+  torch::save(opt, optimizer_state);
+  io::write_file_atomic(tmp / "optimizer.pt", optimizer_state.str());
+  nlohmann::json state = {{"step", step}, {"seed", cfg.seed}, {"sample_counter", step * cfg.batch},
+                          {"lr", lr}, {"processes", processes}};
+  io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
+  remove_checkpoint(final_dir);
+  fs::rename(tmp, final_dir);
+  auto all = complete_checkpoints(out);
+  for (size_t i = 0; i + cfg.keep_checkpoints < all.size(); ++i) remove_checkpoint(all[i].second);
 }
 
 void set_lr(torch::optim::AdamW& opt, double lr) {
@@ -295,7 +344,13 @@ int64_t DistillTrainer::resume_step() const {
 }
 
 DistillStepMetrics DistillTrainer::run() {
-  fs::create_directories(out_dir_);
+  const dist::World& world = *world_;
+  const bool writes = world.is_main();   // checkpoints and metrics: rank 0's alone
+  if (world.size() > cfg_.batch)
+    throw std::runtime_error(fmt::format(
+        "distill: train.batch = {} is smaller than the {} processes: each needs at least one "
+        "sample of a step (raise train.batch or start fewer processes)", cfg_.batch, world.size()));
+  if (writes) fs::create_directories(out_dir_);
   const torch::Device device(cfg_.device);
   gates_.to(device, at::kFloat);
   gates_.set_requires_grad(true);
@@ -304,50 +359,43 @@ DistillStepMetrics DistillTrainer::run() {
                                       .betas({cfg_.beta1, cfg_.beta2})
                                       .eps(cfg_.eps)
                                       .weight_decay(cfg_.weight_decay));
-  int64_t step = 0;
   const fs::path metrics_path = out_dir_ / "metrics.jsonl";
-  remove_incomplete_checkpoints(out_dir_);
-  auto found = complete_checkpoints(out_dir_);
-  if (!found.empty()) {
-    const fs::path dir = found.back().second;
-    const auto state = nlohmann::json::parse(io::read_file(dir / "state.json"));
-    step = state.at("step").get<int64_t>();
-    TORCH_CHECK(state.value("seed", int64_t{-1}) == cfg_.seed, "distill: checkpoint ",
-                dir.string(), " was made with seed ", state.value("seed", int64_t{-1}),
-                ", this run has seed ", cfg_.seed);
-    GateSet saved = load_gates(dir / "gates");
-    auto saved_params = saved.parameters();
-    TORCH_CHECK(saved_params.size() == params.size(), "distill: checkpoint ", dir.string(),
-                " has ", saved_params.size(), " gate tensors, the gates have ", params.size());
-    {
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved_params[i]);
+  // A checkpoint a kill cut short (no state.json) is never loaded, and goes.
+  if (writes) remove_incomplete_checkpoints(out_dir_);
+  int64_t step = writes ? load_latest_checkpoint(out_dir_, cfg_.seed, params, opt) : 0;
+  step = share_training_start(world, step, params, opt);
+  std::ofstream metrics;
+  if (writes) {
+    if (step > 0) {
+      truncate_metrics(metrics_path, step);
+    } else if (fs::exists(metrics_path)) {
+      fs::remove(metrics_path);
     }
-    torch::load(opt, (dir / "optimizer.pt").string());
-    truncate_metrics(metrics_path, step);
-  } else if (fs::exists(metrics_path)) {
-    fs::remove(metrics_path);
+    metrics.open(metrics_path, std::ios::app);
   }
 
-  std::ofstream metrics(metrics_path, std::ios::app);
+  const dist::Shard shard = dist::shard_of(cfg_.batch, world.rank(), world.size());
+  const int64_t L = gates_.num_layers();
   DistillStepMetrics last;
   int64_t done_this_call = 0;
   const auto fopts = at::TensorOptions().dtype(at::kFloat).device(device);
+  const auto lopts = at::TensorOptions().dtype(at::kLong).device(device);
   while (step < cfg_.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = distill_lr_at(cfg_, step);
     set_lr(opt, lr);
     opt.zero_grad();
-    const DistillBatch batch = source_(step * cfg_.batch, cfg_.batch);
-    TORCH_CHECK(batch.num_samples() == cfg_.batch, "distill: the sample source gave ",
-                batch.num_samples(), " samples for a step of ", cfg_.batch);
-    // Device-side sums; read back once, after the update.
-    at::Tensor loss_sum = at::zeros({}, fopts);
-    std::vector<at::Tensor> kl_parts;           // per group: [|layers|] summed over its samples
-    std::vector<const std::vector<int64_t>*> kl_layers;
+    const DistillBatch batch = source_(step * cfg_.batch + shard.begin, shard.size());
+    TORCH_CHECK(batch.num_samples() == shard.size(), "distill: the sample source gave ",
+                batch.num_samples(), " samples for a step of ", shard.size());
+    // Device-side sums, [loss, tokens, KL of each layer], summed over the ranks and read back once,
+    // after the update.
+    at::Tensor stats = at::zeros({2 + L}, fopts);
+    at::Tensor loss_sum = stats.narrow(0, 0, 1);
+    at::Tensor layer_kl = stats.narrow(0, 2, L);
+    stats[1] = static_cast<double>(batch.tokens());
     for (const auto& group : batch.groups) {
       const int64_t part = micro_batch_ > 0 ? micro_batch_ : group.size();
-      at::Tensor group_kl;
       for (int64_t first = 0; first < group.size(); first += part) {
         const DistillGroup piece = group.slice(first, std::min(part, group.size() - first));
         at::Tensor kl;
@@ -355,12 +403,11 @@ DistillStepMetrics DistillTrainer::run() {
                     distill_sample_weight(cfg_);
         loss.backward();
         loss_sum += loss.detach();
-        auto kl_sum = kl.sum(1);
-        group_kl = group_kl.defined() ? group_kl + kl_sum : kl_sum;
+        layer_kl.index_add_(0, at::tensor(group.layers, lopts),
+                            kl.sum(1).to(at::kFloat) / static_cast<double>(cfg_.batch));
       }
-      kl_parts.push_back(group_kl / static_cast<double>(cfg_.batch));
-      kl_layers.push_back(&group.layers);
     }
+    sum_step_over_ranks(world, params, stats);
     std::vector<at::Tensor> norms;
     for (const auto& p : params)
       if (p.grad().defined()) norms.push_back(p.grad().norm());
@@ -372,52 +419,31 @@ DistillStepMetrics DistillTrainer::run() {
         if (p.grad().defined()) p.grad().mul_(coef);
     }
     opt.step();
-    std::vector<at::Tensor> readback = {loss_sum.view({1}), grad_norm.view({1})};
-    for (const auto& k : kl_parts) readback.push_back(k.to(at::kFloat));
-    const at::Tensor host = at::cat(readback).to(at::kCPU, at::kDouble);
+    const at::Tensor host = at::cat({stats, grad_norm.view({1})}).to(at::kCPU, at::kDouble);
     const double* h = host.data_ptr<double>();
-    std::vector<double> kl_sum(gates_.num_layers(), 0.0);
-    int64_t at_value = 2;
-    for (const auto* layers : kl_layers)
-      for (int64_t l : *layers) kl_sum[l] += h[at_value++];
+    const double loss = h[0], tokens = h[1], norm = h[2 + L];
+    const std::vector<double> kl_sum(h + 2, h + 2 + L);
     // The values are on the host already: the check costs nothing. Stopping here keeps the last
-    // checkpoint, written before this step, intact.
-    if (!std::isfinite(h[0]) || !std::isfinite(h[1]))
-      throw std::runtime_error(nonfinite_step_message(step + 1, h[0], h[1], kl_sum, batch, out_dir_));
+    // checkpoint, written before this step, intact (every rank sees the same sums and stops).
+    if (!std::isfinite(loss) || !std::isfinite(norm))
+      throw std::runtime_error(
+          nonfinite_step_message(step + 1, loss, norm, kl_sum, batch, out_dir_));
     ++step;
     ++done_this_call;
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    last = {step, h[0], kl_sum, lr, h[1], secs > 0 ? batch.tokens() / secs : 0.0};
-    nlohmann::json line = {{"step", step}, {"loss", last.loss},  {"lr", lr},
-                           {"grad_norm", last.grad_norm}, {"layer_kl", kl_sum},
-                           {"tokens_per_s", last.tokens_per_s}};
-    metrics << line.dump() << "\n";
-    metrics.flush();
-    if (!metrics) throw io::write_error(metrics_path, errno);
-    if (on_step_) on_step_(last);
-
-    if (step % cfg_.checkpoint_every == 0 || step == cfg_.steps) {
-      const fs::path root = checkpoint_root(out_dir_);
-      const std::string name = fmt::format("step_{:06d}", step);
-      const fs::path tmp = root / (name + ".tmp"), final_dir = root / name;
-      io::remove_tree(tmp);
-      fs::create_directories(tmp);
-      save_gates(gates_, tmp / "gates");
-      // Serialised in memory: torch's file writer finishes the archive in a destructor, and a
-      // refused write (a full disk) there ends the process instead of throwing.
-      std::ostringstream optimizer_state;
-      torch::save(opt, optimizer_state);
-      io::write_file_atomic(tmp / "optimizer.pt", optimizer_state.str());
-      nlohmann::json state = {{"step", step}, {"seed", cfg_.seed},
-                              {"sample_counter", step * cfg_.batch}, {"lr", lr}};
-      io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
-      remove_checkpoint(final_dir);
-      fs::rename(tmp, final_dir);
-      auto all = complete_checkpoints(out_dir_);
-      for (size_t i = 0; i + cfg_.keep_checkpoints < all.size(); ++i)
-        remove_checkpoint(all[i].second);
+    last = {step, loss, kl_sum, lr, norm, secs > 0 ? tokens / secs : 0.0};
+    if (writes) {
+      nlohmann::json line = {{"step", step}, {"loss", last.loss},  {"lr", lr},
+                             {"grad_norm", last.grad_norm}, {"layer_kl", kl_sum},
+                             {"tokens_per_s", last.tokens_per_s}};
+      metrics << line.dump() << "\n";
+      metrics.flush();
+      if (!metrics) throw io::write_error(metrics_path, errno);
     }
+    if (on_step_) on_step_(last);
+    if (writes && (step % cfg_.checkpoint_every == 0 || step == cfg_.steps))
+      write_checkpoint(out_dir_, step, lr, world.size(), gates_, opt, cfg_);
     if (stop_after_ > 0 && done_this_call >= stop_after_) break;
   }
   gates_.set_requires_grad(false);

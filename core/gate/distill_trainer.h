@@ -20,9 +20,18 @@
 // run() resumes from the highest complete checkpoint and reaches the same final weights as an
 // uninterrupted run: what a counter's sample is is a pure function of (seed, sample counter), so
 // the checkpointed counter is the RNG state.
+//
+// Data-parallel (set_world with several ranks): step s's samples are the counters
+// [s * batch, (s + 1) * batch) whatever the number of ranks; each rank asks its source for its
+// contiguous shard of them, and the gradients and metrics are summed over the ranks
+// (core/gate/distill_data_parallel.h), so every step, its loss and the final weights are those of
+// one process with the same batch, up to the order of float sums. Rank 0 alone reads and writes
+// checkpoints and metrics and hands its starting point to the others; a checkpoint holds the step,
+// so a run resumes under any number of ranks.
 #pragma once
 
 #include "core/config/config_reader.h"
+#include "core/dist/world.h"
 #include "core/gate/distill_batch.h"
 #include "core/gate/distill_loss.h"
 #include "core/gate/gate_set.h"
@@ -103,7 +112,8 @@ at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
 
 class DistillTrainer {
  public:
-  // The samples of counters [first_counter, first_counter + count), exactly `count` of them.
+  // The samples of counters [first_counter, first_counter + count), exactly `count` of them (this
+  // rank's shard of a step).
   using BatchSource = std::function<DistillBatch(int64_t first_counter, int64_t count)>;
   // Sample `index` of a fixed set of `num_samples`.
   using SampleSource = std::function<DistillSample(int64_t index)>;
@@ -122,10 +132,14 @@ class DistillTrainer {
   // long sequences); 0 = a whole group at once.
   void set_micro_batch(int64_t samples) { micro_batch_ = samples; }
 
+  // Trains as one rank of `world` (kept by reference): its source gives this rank's shard of each
+  // step, and only rank 0 writes to out_dir.
+  void set_world(const dist::World& world) { world_ = &world; }
+
   void on_step(StepCallback cb) { on_step_ = std::move(cb); }
   // Trains until cfg.steps (resuming from a checkpoint when present); returns the last metrics.
   DistillStepMetrics run();
-  // The step run() would start from (0 when no checkpoint exists).
+  // The step run() would start from (0 when no checkpoint exists); read from out_dir, so rank 0's.
   int64_t resume_step() const;
   // For tests: stop (as if killed) after this many steps of this call; 0 = never.
   void stop_after(int64_t steps) { stop_after_ = steps; }
@@ -138,6 +152,7 @@ class DistillTrainer {
   StepCallback on_step_;
   int64_t stop_after_ = 0;
   int64_t micro_batch_ = 0;
+  const dist::World* world_ = &dist::World::single();
 };
 
 }  // namespace seer::core

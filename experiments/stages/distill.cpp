@@ -8,8 +8,12 @@
 //            `forward_batch` windows, drawn from the whole training text: every epoch walks all
 //            windows of `seq_len` in a seeded order, later epochs on a shifted grid
 //            (data/token_windows.h); `num_sequences` > 0 keeps the first that many windows.
-// Resumes from its last checkpoint after a kill.
+// Resumes from its last checkpoint after a kill. Data-parallel under several processes
+// (`seer launch --nproc N`, torchrun, srun): each rank reads or computes only its shard of every
+// step's windows and the gradients are summed (core/gate/distill_trainer.h), so the gates equal a
+// one-process run's with the same train.batch; rank 0 alone writes the stage's outputs.
 //   seer run quickstart gate=small train.steps=300 distill.mode=offline
+//   seer launch --nproc 2 run quickstart
 #include "analysis/run_info.h"
 #include "core/config/config_error.h"
 #include "core/config/config_reader.h"
@@ -38,6 +42,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 namespace seer::experiments {
 namespace {
@@ -169,11 +174,24 @@ class DistillStage final : public Stage {
     }
     return warnings;
   }
+  bool data_parallel() const override { return true; }
   void run(StageContext& ctx) override {
+    const auto& world = ctx.world;
+    const bool writes = world.is_main();
     const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
     const auto gate_cfg = core::parse_gate_config(config::ConfigReader(ctx.config, "gate"));
     auto train = core::parse_distill_train_config(config::ConfigReader(ctx.config, "train"));
     const auto cfg = parse_distill_stage_config(config::ConfigReader(ctx.config, "distill"));
+    train.device = world.rank_device(train.device);
+    // This rank's share of a step: at most ceil(batch / ranks) samples.
+    const int64_t shard = (train.batch + world.size() - 1) / world.size();
+    if (world.size() > 1)
+      ctx.log.info("data-parallel over {} processes ({}): each reads {} of the {} samples of a "
+                   "step, gradients summed; rank 0 writes the outputs", world.size(),
+                   world.backend(), shard == train.batch / world.size()
+                                        ? fmt::format("{}", shard)
+                                        : fmt::format("{}-{}", train.batch / world.size(), shard),
+                   train.batch);
     const auto geo = model_gate_geometry(spec);
     core::GateSet gates = core::GateSet::init(gate_cfg, geo.shape, geo.rope, geo.num_layers,
                                               spec.name);
@@ -220,7 +238,7 @@ class DistillStage final : public Stage {
               indices.push_back(core::distill_sample_index(seed, c, n));
             return dataset->read_batch(indices, layout);
           },
-          (cfg.prefetch + train.batch - 1) / train.batch);
+          (cfg.prefetch + shard - 1) / shard, /*stride=*/train.batch);
       source = [&prefetcher](int64_t first, int64_t count) {
         return prefetcher->next(first, count);
       };
@@ -275,19 +293,23 @@ class DistillStage final : public Stage {
 
     core::DistillTrainer trainer(gates, source, train, ctx.stage_dir);
     trainer.set_micro_batch(cfg.micro_batch);
-    if (trainer.resume_step() > 0)
-      ctx.log.info("resuming from checkpoint step {}", trainer.resume_step());
-    Progress progress("distill", train.steps);
+    trainer.set_world(world);
+    const int64_t resume_step = writes ? trainer.resume_step() : 0;
+    if (resume_step > 0) ctx.log.info("resuming from checkpoint step {}", resume_step);
+    std::optional<Progress> progress;
+    if (writes) progress.emplace("distill", train.steps);
     trainer.on_step([&](const core::DistillStepMetrics& m) {
-      progress.update(m.step, fmt::format("loss {:.4f} lr {:.2e}", m.loss, m.lr));
+      if (!progress) return;
+      progress->update(m.step, fmt::format("loss {:.4f} lr {:.2e}", m.loss, m.lr));
       ctx.log.file_only(fmt::format("step {} loss {:.6f} lr {:.3e} grad_norm {:.4f} tok/s {:.0f}",
                                     m.step, m.loss, m.lr, m.grad_norm, m.tokens_per_s));
     });
     auto last = trainer.run();
     prefetcher.reset();   // stops reading ahead
-    if (last.step == 0 && trainer.resume_step() > 0) last = last_logged_step(ctx.stage_dir);
-    progress.finish(fmt::format("loss {:.4f}", last.loss));
     if (model) model->set_attention_hook(nullptr);
+    if (!writes) return;
+    if (last.step == 0 && resume_step > 0) last = last_logged_step(ctx.stage_dir);
+    progress->finish(fmt::format("loss {:.4f}", last.loss));
     core::save_gates(gates, ctx.stage_dir / "gates");
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -295,6 +317,7 @@ class DistillStage final : public Stage {
     out["mode"] = cfg.mode;
     out["data"] = data_info;
     out["samples_seen"] = last.step * train.batch;
+    out["processes"] = world.size();
     out["steps"] = last.step;
     out["final_loss"] = last.loss;
     out["layer_kl"] = last.layer_kl;
