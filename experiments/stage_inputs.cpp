@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -23,7 +24,8 @@ std::string resolved_note(const config::ConfigReader& r, const std::string& reso
   return raw == resolved ? "" : fmt::format(" (resolved to {})", resolved);
 }
 
-void check_model_path(const config::ConfigReader& r, const core::ModelSpec& spec) {
+void check_model_path(const config::ConfigReader& r, const core::ModelSpec& spec,
+                      ModelNeeds needs) {
   const fs::path path(spec.path);
   const std::string note = resolved_note(r, spec.path);
   std::error_code ec;
@@ -40,21 +42,24 @@ void check_model_path(const config::ConfigReader& r, const core::ModelSpec& spec
   if (!fs::is_directory(status))
     r.fail("path", fmt::format("is a file{}, not a folder; {} (a .gguf file is model.format=gguf)",
                                note, kHfExpects));
-  for (const char* name : {"config.json", "tokenizer.json"}) {
+  std::vector<const char*> files = {"config.json"};
+  if (needs != ModelNeeds::kShape) files.push_back("tokenizer.json");
+  for (const char* name : files) {
     if (!fs::exists(path / name))
       r.fail("path", fmt::format("no {} in this folder{}; {}", name, note, kHfExpects));
   }
-  if (!fs::exists(path / "model.safetensors") && !fs::exists(path / "model.safetensors.index.json"))
+  if (needs == ModelNeeds::kWeights && !fs::exists(path / "model.safetensors") &&
+      !fs::exists(path / "model.safetensors.index.json"))
     r.fail("path", fmt::format("no model.safetensors or model.safetensors.index.json in this "
                                "folder{}; {}", note, kHfExpects));
 }
 
 }  // namespace
 
-ModelLimits check_model_inputs(const config::ConfigTree& config) {
+ModelLimits check_model_inputs(const config::ConfigTree& config, ModelNeeds needs) {
   const config::ConfigReader r(config, "model");
   const core::ModelSpec spec = core::parse_model_spec(r);
-  check_model_path(r, spec);
+  check_model_path(r, spec, needs);
   ModelLimits limits;
   limits.path = spec.path;
   limits.max_position_embeddings = core::load_model_config(spec).max_position_embeddings;

@@ -24,11 +24,16 @@ struct ModelLimits {
   int64_t max_tokens() const { return max_context.value_or(max_position_embeddings); }
 };
 
-// Checks model.path against model.format (gguf: a file; hf: a folder with config.json,
-// tokenizer.json and model.safetensors or its index) and reads the checkpoint's header.
-// ConfigError naming model.path, its value and what is expected; the header reader's error, which
-// names the file, when it is no checkpoint.
-ModelLimits check_model_inputs(const config::ConfigTree& config);
+// What a stage reads of the model: its shape only (offline distillation: the gates take the
+// model's geometry), also its tokenizer, or its weights too.
+enum class ModelNeeds { kShape, kTokenizer, kWeights };
+
+// Checks model.path against model.format (gguf: a file; hf: a folder with config.json, and as
+// `needs` asks tokenizer.json and model.safetensors or its index) and reads the checkpoint's
+// header. ConfigError naming model.path, its value and what is expected; the header reader's
+// error, which names the file, when it is no checkpoint.
+ModelLimits check_model_inputs(const config::ConfigTree& config,
+                               ModelNeeds needs = ModelNeeds::kWeights);
 
 // `tokens`: how long a sequence `key` of `section` has the model take at once (a context, a
 // sequence or prompt length). ConfigError naming the key, its value and the model's

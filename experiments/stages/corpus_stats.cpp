@@ -81,7 +81,7 @@ class CorpusStatsStage final : public Stage {
       check_data_split_files(config, chosen_splits(config, cfg));
       return {};
     }
-    check_model_inputs(config);
+    check_model_inputs(config, ModelNeeds::kTokenizer);
     check_data_split_files(config);
     return {};
   }

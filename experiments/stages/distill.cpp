@@ -165,9 +165,11 @@ class DistillStage final : public Stage {
   // Offline, the capture it reads is usually an earlier stage's output: it is checked when read.
   std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
     std::vector<std::string> warnings;
-    const ModelLimits model = check_model_inputs(config);   // the gates take its geometry
     const config::ConfigReader distill(config, "distill");
     const auto cfg = parse_distill_stage_config(distill);
+    // Offline the gates take the model's shape only; online the model runs.
+    const ModelLimits model = check_model_inputs(
+        config, cfg.mode == "online" ? ModelNeeds::kWeights : ModelNeeds::kShape);
     if (cfg.mode == "online") {
       check_data_split_files(config);
       check_length_fits(model, distill, "seq_len", cfg.seq_len, warnings);
