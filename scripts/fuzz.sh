@@ -18,23 +18,12 @@ ALL=(config safetensors gguf tokenizer_json gate_folder sample_files)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL[@]}")
 export CCACHE_BASEDIR="$PWD"
-SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-
-if [[ ! -f "$BUILD/build.ninja" ]]; then
-  mkdir -p "$BUILD"
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
-    -DSEER_CUDA=OFF -DBUILD_TESTING=OFF -DSEER_FUZZ=ON \
-    -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_C_FLAGS="$SAN" > "$BUILD/configure.log" 2>&1 \
-    || { cat "$BUILD/configure.log"; exit 2; }
-fi
+# shellcheck source=scripts/sanitizer-build.sh
+. scripts/sanitizer-build.sh
+configure_sanitizer_build "$BUILD" || exit 2
 cmake --build "$BUILD" -j "$(nproc)" $(printf -- '--target fuzz_%s ' "${TARGETS[@]}") || exit 2
 .venv/bin/python tests/fuzz/make_seeds.py "$BUILD/seeds" || exit 2
 
-# libtorch's own code is not instrumented; its allocations across our frames look like ODR/
-# container-overflow noise to ASan, so those two checks are off. Leaks are on.
-export ASAN_OPTIONS=detect_odr_violation=0:detect_container_overflow=0:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TMPDIR=${TMPDIR:-/tmp}
 rows=()
 json="["

@@ -11,32 +11,23 @@ cd "$(dirname "$0")/.."
 BUILD=${SANITIZE_BUILD:-build-fuzz}
 LABELS=("$@")
 export CCACHE_BASEDIR="$PWD"
-SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-
-if [[ ! -f "$BUILD/build.ninja" ]]; then
-  mkdir -p "$BUILD"
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
-    -DSEER_CUDA=OFF -DSEER_FUZZ=ON \
-    -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_C_FLAGS="$SAN" > "$BUILD/configure.log" 2>&1 \
-    || { cat "$BUILD/configure.log"; exit 2; }
-fi
+# shellcheck source=scripts/sanitizer-build.sh
+. scripts/sanitizer-build.sh
+configure_sanitizer_build "$BUILD" || exit 2
 cmake -S . -B "$BUILD" -DBUILD_TESTING=ON >> "$BUILD/configure.log" 2>&1 \
   || { tail -30 "$BUILD/configure.log"; exit 2; }
 
 targets=(seer)
 if [[ ${#LABELS[@]} -eq 0 ]]; then
-  targets+=(seer_config_tests seer_kernels_tests seer_models_tests seer_gates_tests seer_eval_tests)
+  targets+=(seer_config_tests seer_kernels_tests seer_models_tests seer_gates_tests seer_eval_tests
+            seer_reliability_tests seer_distributed_tests)
 else
   for l in "${LABELS[@]}"; do targets+=("seer_${l}_tests"); done
 fi
 cmake --build "$BUILD" -j "$(nproc)" $(printf -- '--target %s ' "${targets[@]}") || exit 2
 
-# libtorch is not instrumented: its objects crossing our frames look like ODR / container-overflow
-# violations to ASan, so those two checks are off (as in scripts/fuzz.sh). Leaks are off too:
-# libtorch's thread pools and registries are alive at exit by design.
-export ASAN_OPTIONS=detect_odr_violation=0:detect_container_overflow=0:detect_leaks=0:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Leaks are off here: libtorch's thread pools and registries are alive at exit by design.
+export ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0
 label_args=()
 [[ ${#LABELS[@]} -gt 0 ]] && label_args=(-L "^($(IFS='|'; echo "${LABELS[*]}"))\$")
 start=$(date +%s)

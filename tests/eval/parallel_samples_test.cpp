@@ -174,7 +174,10 @@ TEST_CASE("a RotaryEmbedding shared by threads gives one thread's cos/sin", "[ev
   CHECK(same == 6 * 20);
 }
 
-TEST_CASE("generation on worker threads with Decoder copies matches one thread", "[eval][workers]") {
+namespace {
+
+// A two-layer GQA decoder small enough for many generations per test.
+core::ModelConfig tiny_decoder_shape() {
   core::ModelConfig shape;
   shape.vocab_size = 97;
   shape.hidden_size = 32;
@@ -186,6 +189,13 @@ TEST_CASE("generation on worker threads with Decoder copies matches one thread",
   shape.max_position_embeddings = 512;
   shape.rope.theta = 10000.0;
   shape.eos_token_ids = {96};
+  return shape;
+}
+
+}  // namespace
+
+TEST_CASE("generation on worker threads with Decoder copies matches one thread", "[eval][workers]") {
+  const core::ModelConfig shape = tiny_decoder_shape();
   const core::Decoder model = core::random_decoder(shape, at::kFloat, at::kCPU, 3);
   const core::StreamingPolicy policy(1, 2);   // sparse prefill through the hook
   std::vector<std::vector<int64_t>> prompts;
@@ -227,18 +237,7 @@ TEST_CASE("generation on worker threads with Decoder copies matches one thread",
 }
 
 TEST_CASE("generation stops on non-finite logits, naming the sample and the step", "[eval]") {
-  core::ModelConfig shape;
-  shape.vocab_size = 97;
-  shape.hidden_size = 32;
-  shape.intermediate_size = 48;
-  shape.num_hidden_layers = 2;
-  shape.num_attention_heads = 4;
-  shape.num_key_value_heads = 2;
-  shape.head_dim = 8;
-  shape.max_position_embeddings = 512;
-  shape.rope.theta = 10000.0;
-  shape.eos_token_ids = {96};
-  core::Decoder model = core::random_decoder(shape, at::kFloat, at::kCPU, 5);
+  core::Decoder model = core::random_decoder(tiny_decoder_shape(), at::kFloat, at::kCPU, 5);
   const core::DensePolicy policy;
   std::vector<int64_t> prompt;
   for (int j = 0; j < 40; ++j) prompt.push_back((j * 7) % 90);
