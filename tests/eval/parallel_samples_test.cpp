@@ -158,7 +158,9 @@ TEST_CASE("a RotaryEmbedding shared by threads gives one thread's cos/sin", "[ev
   rope.theta = 10000.0;
   const core::RotaryEmbedding shared(rope, 16, 256);
   const at::Tensor pos = at::arange(3, 40, at::kLong);
-  const auto [cos_ref, sin_ref] = core::RotaryEmbedding(rope, 16, 256).cos_sin(pos, at::kFloat);
+  // Named tensors, not structured bindings: C++17 lambdas cannot capture those (clang refuses).
+  const auto ref = core::RotaryEmbedding(rope, 16, 256).cos_sin(pos, at::kFloat);
+  const at::Tensor cos_ref = std::get<0>(ref), sin_ref = std::get<1>(ref);
   std::atomic<int> same{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
