@@ -167,9 +167,21 @@ std::optional<nlohmann::json> SampleLog::find(const std::string& key) const {
   return it->second;
 }
 
+namespace {
+
+// One JSONL line. A generated answer can stop inside a multi-byte character (a token boundary
+// splits it, or a small model emits a stray byte): such bytes are written as U+FFFD, as
+// tokenizers' decode with errors="replace" shows them, rather than nlohmann throwing mid-run. The
+// scores were computed on the text itself before it got here.
+std::string jsonl_line(const nlohmann::json& record) {
+  return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
 void SampleLog::append(const nlohmann::json& record) {
   const std::string key = record.at("key").get<std::string>();
-  const std::string line = record.dump() + "\n";
+  const std::string line = jsonl_line(record);
   std::lock_guard<std::mutex> lock(mutex_);
   std::ofstream out(path_, std::ios::app | std::ios::binary);
   out << line;
@@ -185,10 +197,10 @@ void SampleLog::write_in_order(const std::vector<std::string>& keys) {
   for (const auto& k : keys) {
     const auto it = records_.find(k);
     if (it == records_.end() || !written.insert(k).second) continue;
-    text += it->second.dump() + "\n";
+    text += jsonl_line(it->second);
   }
   for (const auto& [k, rec] : records_) {
-    if (!written.count(k)) text += rec.dump() + "\n";
+    if (!written.count(k)) text += jsonl_line(rec);
   }
   io::write_file_atomic(path_, text);
 }

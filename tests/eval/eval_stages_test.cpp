@@ -338,3 +338,18 @@ TEST_CASE("eval_ruler bootstrap and workers keys are checked", "[eval][workers]"
   CHECK_THAT(validate_error("paper_longbench_smoke", with("++eval_longbench.workers=-2")),
              Contains("eval_longbench.workers"));
 }
+
+TEST_CASE("SampleLog writes a prediction cut inside a UTF-8 character as U+FFFD", "[eval]") {
+  const auto dir = fresh_dir("sample_log_utf8");
+  const std::string cut = std::string("caf") + "\xc3";   // the first byte of "é" alone
+  {
+    experiments::SampleLog log(dir, "h1");
+    log.append({{"key", "a/0"}, {"prediction", cut}, {"score", 0.0}});
+    log.write_in_order({"a/0"});
+  }
+  const auto records = read_jsonl(dir / "samples.jsonl");
+  REQUIRE(records.size() == 1);
+  CHECK(records[0]["prediction"].get<std::string>() == "caf\xef\xbf\xbd");
+  experiments::SampleLog again(dir, "h1");
+  CHECK(again.reused() == 1);
+}
