@@ -30,8 +30,9 @@ run_one() {   # TOOL BINARY SECONDS
   name=$(basename "$bin")
   log="$DIR/${tool}_${name}.log"
   start=$(date +%s)
+  # cuDNN's own SDPA kernel (the tests' peer) reports racecheck hazards of its own: not ours.
   timeout -s INT -k 10 "$limit" compute-sanitizer --tool "$tool" --error-exitcode 99 \
-    --print-limit 50 "$bin" "[cuda]" > "$log" 2>&1
+    --kernel-name-exclude kns=cudnn --print-limit 50 "$bin" "[cuda]" > "$log" 2>&1
   rc=$?
   errors=$(grep -m1 -o "ERROR SUMMARY: [0-9]* error" "$log" | grep -o "[0-9]*" || true)
   passed=$(grep -m1 -E "All tests passed|test cases:" "$log" || true)
