@@ -180,8 +180,8 @@ std::unique_ptr<SparsityPolicy> parse_calibrated(const config::ConfigReader& r,
   if (thresholds.empty()) r.fail("thresholds", "expected a calibrate stage id or a thresholds.json path");
   const double target = r.get<double>("target_sparsity");
   if (!(target >= 0.0 && target <= 1.0)) r.fail("target_sparsity", "expected a sparsity in [0, 1]");
-  const Granularity gran =
-      parse_granularity(r.get_choice("granularity", {"head", "layer", "global", "head_oracle"}));
+  const Granularity gran = parse_granularity(
+      r.get_choice("granularity", {"head", "layer", "global", "head_oracle", "head_mass"}));
   const int64_t context = r.get<int64_t>("calibration_context", 0);
   if (context < 0) r.fail("calibration_context", "expected >= 0 (0 = the context it runs at)");
   // The forced blocks are the calibration's; given here, they must agree with it.

@@ -1,5 +1,7 @@
 #include "core/sparsity/threshold_calibration.h"
 
+#include "core/sparsity/mass_allocation.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -37,16 +39,17 @@ std::string granularity_name(Granularity g) {
     case Granularity::kLayer: return "layer";
     case Granularity::kGlobal: return "global";
     case Granularity::kHeadOracle: return "head_oracle";
+    case Granularity::kHeadMass: return "head_mass";
   }
   return "?";
 }
 
 Granularity parse_granularity(const std::string& name) {
   for (auto g : {Granularity::kHead, Granularity::kLayer, Granularity::kGlobal,
-                 Granularity::kHeadOracle})
+                 Granularity::kHeadOracle, Granularity::kHeadMass})
     if (granularity_name(g) == name) return g;
   throw std::invalid_argument(fmt::format("granularity '{}': expected head | layer | global | "
-                                          "head_oracle", name));
+                                          "head_oracle | head_mass", name));
 }
 
 std::string calibration_source_name(CalibrationSource s) {
@@ -165,7 +168,9 @@ std::vector<CalibrationPoint> ThresholdCalibrator::calibrate(
   };
 
   // The partition of (layer, head) groups that share one threshold.
-  const bool per_head = granularity == Granularity::kHead || granularity == Granularity::kHeadOracle;
+  const bool per_head = granularity == Granularity::kHead ||
+                        granularity == Granularity::kHeadOracle ||
+                        granularity == Granularity::kHeadMass;
   std::vector<std::vector<std::pair<int64_t, int64_t>>> parts;
   for (int64_t l = 0; l < L; ++l) {
     layer(l);  // throws on a gap in the layers
@@ -189,6 +194,27 @@ std::vector<CalibrationPoint> ThresholdCalibrator::calibrate(
     }
   }
 
+  // head_mass: the free blocks per head that keep the most G mass in the source's order.
+  std::vector<std::map<std::pair<int64_t, int64_t>, int64_t>> mass_kept;
+  if (granularity == Granularity::kHeadMass) {
+    std::vector<RankedGroup> ranked;
+    int64_t causal = 0, forced = 0;
+    for (int64_t l = 0; l < L; ++l)
+      for (const Group& g : layers_.at(l)) {
+        ranked.push_back({scores_of(g), g.share});
+        causal += g.causal;
+        forced += g.forced;
+      }
+    std::vector<int64_t> budgets;
+    for (double t : targets)
+      budgets.push_back(std::llround((1.0 - t) * static_cast<double>(causal)) - forced);
+    for (const auto& counts : mass_optimal_counts(ranked, budgets)) {
+      auto& kept = mass_kept.emplace_back();
+      for (int64_t l = 0, i = 0; l < L; ++l)
+        for (int64_t h = 0; h < heads_; ++h, ++i) kept[{l, h}] = counts[i];
+    }
+  }
+
   std::vector<CalibrationPoint> out(targets.size());
   for (size_t t = 0; t < targets.size(); ++t) {
     out[t].source = source;
@@ -209,9 +235,9 @@ std::vector<CalibrationPoint> ThresholdCalibrator::calibrate(
     }
     std::sort(pooled.begin(), pooled.end(), std::greater<float>());
     for (size_t t = 0; t < targets.size(); ++t) {
-      const double want = oracle_kept.empty()
-          ? (1.0 - targets[t]) * static_cast<double>(causal) - static_cast<double>(forced)
-          : static_cast<double>(oracle_kept[t].at(part.front()));
+      double want = (1.0 - targets[t]) * static_cast<double>(causal) - static_cast<double>(forced);
+      if (!oracle_kept.empty()) want = static_cast<double>(oracle_kept[t].at(part.front()));
+      if (!mass_kept.empty()) want = static_cast<double>(mass_kept[t].at(part.front()));
       const ScoreCut cut = choose_score_cut(pooled.data(), static_cast<int64_t>(pooled.size()), want);
       for (const auto& [l, h] : part) out[t].tau[l][h] = cut.tau;
     }

@@ -27,8 +27,12 @@ namespace seer::core {
 // one global threshold on G keeps there at the target: the oracle's allocation of the budget over
 // heads, learned on the calibration text, applied to the gate's scores. (For the oracle source
 // it is the global threshold.)
-enum class Granularity { kHead, kLayer, kGlobal, kHeadOracle };
-std::string granularity_name(Granularity g);   // "head" | "layer" | "global" | "head_oracle"
+// kHeadMass: one threshold per (layer, query head), with the heads' counts chosen so that the
+// G mass the source's ranking keeps is largest at the target (core/sparsity/mass_allocation.h):
+// a head whose blocks the gate ranks poorly keeps more of them than the oracle's budget gives it.
+enum class Granularity { kHead, kLayer, kGlobal, kHeadOracle, kHeadMass };
+// "head" | "layer" | "global" | "head_oracle" | "head_mass"
+std::string granularity_name(Granularity g);
 // The inverse; throws std::invalid_argument naming the text and the choices.
 Granularity parse_granularity(const std::string& name);
 

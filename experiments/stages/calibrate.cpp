@@ -78,7 +78,8 @@ CalibrateConfig parse_calibrate(const config::ConfigReader& r) {
   if (std::set<double>(c.targets.begin(), c.targets.end()).size() != c.targets.size())
     r.fail("targets", "a target is listed twice");
   const auto grans = r.get<std::vector<std::string>>("granularity");
-  if (grans.empty()) r.fail("granularity", "expected a list of head | layer | global | head_oracle");
+  if (grans.empty())
+    r.fail("granularity", "expected a list of head | layer | global | head_oracle | head_mass");
   for (const auto& g : grans) {
     try {
       c.granularities.push_back(core::parse_granularity(g));

@@ -7,6 +7,7 @@
 #include "catch.h"
 #include "gates_test_util.h"
 
+#include "core/sparsity/mass_allocation.h"
 #include "core/sparsity/sparsity_policy.h"
 #include "core/sparsity/sparsity_stats.h"
 #include "core/sparsity/threshold_calibration.h"
@@ -206,7 +207,7 @@ TEST_CASE("calibrated thresholds hit their targets as closely as any threshold c
   const std::vector<double> targets = {0.0, 0.3, 0.5, 0.8, 0.95, 1.0};
   for (const auto source : {CalibrationSource::kGate, CalibrationSource::kOracle}) {
     for (const auto gran : {Granularity::kHead, Granularity::kLayer, Granularity::kGlobal,
-                            Granularity::kHeadOracle}) {
+                            Granularity::kHeadOracle, Granularity::kHeadMass}) {
       const auto points = calib.calibrate(source, gran, targets);
       REQUIRE(points.size() == targets.size());
       for (const auto& pt : points) {
@@ -267,6 +268,28 @@ TEST_CASE("calibrated thresholds hit their targets as closely as any threshold c
           std::vector<std::pair<int64_t, int64_t>> members;
           for (const auto& [key, r] : ref) members.push_back(key);
           CHECK(stats.overall() == exact(group_best(members)));
+        } else if (gran == Granularity::kHeadMass) {
+          // Each head keeps the reachable count nearest to the mass-optimal allocation of the
+          // target's budget (the maps are row-stochastic, so a block's row share is its G).
+          std::vector<core::RankedGroup> ranked;
+          int64_t causal = 0, forced = 0;
+          for (const auto& [key, r] : ref) {
+            ranked.push_back({source == CalibrationSource::kGate ? r.gate : r.oracle, r.oracle});
+            causal += r.causal;
+            forced += r.forced;
+          }
+          const int64_t budget = std::llround((1.0 - pt.target) * causal) - forced;
+          const auto counts = core::mass_optimal_counts(ranked, {budget})[0];
+          size_t i = 0;
+          for (const auto& [key, r] : ref) {
+            CAPTURE(key.first, key.second);
+            const double want = static_cast<double>(counts[i++]);
+            int64_t best = -1;
+            for (int64_t n : achievable_counts(source == CalibrationSource::kGate ? r.gate : r.oracle))
+              if (best < 0 || std::abs(n - want) < std::abs(best - want) - 1e-12) best = n;
+            CHECK(stats.heads(key.first)[key.second] ==
+                  exact(1.0 - static_cast<double>(r.forced + best) / static_cast<double>(r.causal)));
+          }
         } else {
           // Each head keeps the reachable count nearest to what the global threshold on G keeps
           // in that head (checked above as the global granularity).
