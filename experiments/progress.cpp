@@ -62,6 +62,11 @@ void Progress::update(int64_t done, const std::string& extra) {
   }
 }
 
+void Progress::update_reused(int64_t done) {
+  reused_ += std::max<int64_t>(0, done - done_);
+  update(done, extra_);
+}
+
 void Progress::finish(const std::string& extra) {
   if (!extra.empty()) extra_ = extra;
   done_ = total_ > 0 ? total_ : done_;
@@ -74,8 +79,10 @@ void Progress::draw(bool final_line) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double frac = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 0.0;
   std::string eta;
-  if (total_ > 0 && done_ > 0 && done_ < total_) {
-    eta = fmt::format(" eta {:.0f}s", secs / frac - secs);
+  const int64_t worked = done_ - reused_;   // units done in this run's time
+  if (total_ > 0 && worked > 0 && done_ < total_) {
+    eta = fmt::format(" eta {:.0f}s", secs / static_cast<double>(worked) *
+                                          static_cast<double>(total_ - done_));
   }
   if (tty_) {
     constexpr int kWidth = 28;

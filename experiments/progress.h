@@ -45,6 +45,10 @@ class Progress {
   ~Progress();
   // Advances to `done` (absolute); `extra` is shown after the counts (e.g. "loss 1.23").
   void update(int64_t done, const std::string& extra = "");
+  // Advances to `done` over units that cost nothing now (done by an earlier run and resumed, or
+  // reused): they count in the bar but not in the rate, so the ETA after a resume is that of the
+  // units still to go.
+  void update_reused(int64_t done);
   void finish(const std::string& extra = "");
 
  private:
@@ -52,6 +56,7 @@ class Progress {
   std::string label_;
   int64_t total_;
   int64_t done_ = 0;
+  int64_t reused_ = 0;   // of done_, the units update_reused() advanced over
   std::string extra_;
   bool tty_;
   bool finished_ = false;

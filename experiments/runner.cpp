@@ -403,6 +403,25 @@ std::vector<std::string> check_planned_inputs(const std::vector<PlannedStage>& p
   return warnings;
 }
 
+// A complete stage's table (table.md, which sweep, eval_* and bench_* write), so that running a
+// finished experiment again shows its results rather than only that it was skipped. Long tables
+// are cut: the file has all of it.
+void show_stage_table(const fs::path& stage_dir, Logger& log) {
+  const fs::path table = stage_dir / "table.md";
+  if (!fs::exists(table)) return;
+  constexpr int kMaxLines = 40;
+  const std::string text = io::read_file(table);
+  size_t pos = 0;
+  int lines = 0;
+  while (pos < text.size() && lines < kMaxLines) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    log.info("  {}", text.substr(pos, end - pos));
+    pos = end + 1;
+    ++lines;
+  }
+  if (pos < text.size()) log.info("  ... (the whole table: {})", table.string());
+}
+
 // The stages of `plan`, logged to `log`; a stage's outputs and markers as run() describes.
 void run_planned_stages(const config::ComposedConfig& composed, const std::string& experiment,
                         const std::vector<PlannedStage>& plan, size_t num_entries,
@@ -435,6 +454,7 @@ void run_planned_stages(const config::ComposedConfig& composed, const std::strin
     if (complete) {
       log.info("[{}/{}] {}: complete, skipped (outputs in {})", i + 1, num_entries, e.id,
                stage_dir.string());
+      if (world.rank() == 0) show_stage_table(stage_dir, log);
       ++result.stages_skipped;
       world.publish(stage_key(i), kSkip);
       continue;

@@ -157,7 +157,7 @@ class CaptureStage final : public Stage {
     for (size_t w = 0; w < windows.size(); ++w) {
       if (writer.has_sequence(static_cast<int64_t>(w))) {
         ++skipped;
-        progress.update(static_cast<int64_t>(w + 1));
+        progress.update_reused(static_cast<int64_t>(w + 1));
         continue;
       }
       auto tw = std::chrono::steady_clock::now();

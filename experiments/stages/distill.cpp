@@ -300,6 +300,7 @@ class DistillStage final : public Stage {
     if (resume_step > 0) ctx.log.info("resuming from checkpoint step {}", resume_step);
     std::optional<Progress> progress;
     if (writes) progress.emplace("distill", train.steps);
+    if (progress && resume_step > 0) progress->update_reused(resume_step);
     trainer.on_step([&](const core::DistillStepMetrics& m) {
       if (!progress) return;
       progress->update(m.step, fmt::format("loss {:.4f} lr {:.2e}", m.loss, m.lr));

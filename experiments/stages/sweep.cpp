@@ -207,7 +207,9 @@ class SweepStage final : public Stage {
         const fs::path dir = cells_dir / id;
         const std::string hash = stable_hash(tree.to_yaml() + depends);
         nlohmann::json result;
-        if (fs::exists(dir / "result.json") && load_json(dir / "result.json").value("hash", "") == hash) {
+        const bool reused =
+            fs::exists(dir / "result.json") && load_json(dir / "result.json").value("hash", "") == hash;
+        if (reused) {
           result = load_json(dir / "result.json");
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
@@ -229,7 +231,8 @@ class SweepStage final : public Stage {
         ctx.log.info("  {:<36} ctx {:>6}: ppl {:.4f}  sparsity {:.1f}%", setting.label, context,
                      *cell.score, 100.0 * *cell.sparsity);
         cells.push_back(result);
-        progress.update(++done, setting.label);
+        if (reused) progress.update_reused(++done);
+        else progress.update(++done, setting.label);
       }
     }
     progress.finish();

@@ -316,10 +316,22 @@ TEST_CASE("eval_ruler writes the same records with 1 and 3 workers; the worker c
   CHECK(all["intervals"]["cells"].size() == 2);
   CHECK(all["intervals"]["bootstrap"]["resamples"] == 2000);
   CHECK_THAT(test::read_file(three.run_dir / "eval_ruler" / "table.md"), Contains("95% bootstrap intervals"));
-  // Another worker count on the finished run: the stage is complete, nothing runs again.
+  // Another worker count on the finished run: the stage is complete, nothing runs again, and the
+  // log shows its table once more.
+  const std::string table = test::read_file(three.run_dir / "eval_ruler" / "table.md");
+  const std::string table_head = table.substr(0, table.find('\n'));
+  REQUIRE(!table_head.empty());
+  auto shown = [&] {
+    const std::string log = test::read_file(three.run_dir / "log.txt");
+    int n = 0;
+    for (size_t p = log.find(table_head); p != std::string::npos; p = log.find(table_head, p + 1)) ++n;
+    return n;
+  };
+  const int shown_before = shown();
   experiments::run_experiment(test::compose_experiment("paper_ruler_smoke", overrides("w3", 2)),
                               "paper_ruler_smoke");
   CHECK_THAT(test::read_file(three.run_dir / "log.txt"), Contains("eval_ruler: complete, skipped"));
+  CHECK(shown() == shown_before + 1);
 }
 
 TEST_CASE("eval_ruler bootstrap and workers keys are checked", "[eval][workers]") {
