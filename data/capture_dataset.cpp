@@ -116,6 +116,7 @@ core::DistillBatch CaptureDataset::read_batch(const std::vector<int64_t>& indice
       const Entry& e = entries_[static_cast<size_t>(m[static_cast<size_t>(s)])];
       const CaptureReader& r = *readers_[static_cast<size_t>(e.file)];
       g.ids.push_back(e.id);
+      g.files.push_back(files_[static_cast<size_t>(e.file)].string());
       for (size_t l = 0; l < e.layers.size(); ++l)
         r.read_training_layer(e.id, e.layers[l], q_kinds, k_kinds, g.q_pooled[l].select(0, s),
                               g.k_pooled[l].select(0, s), g.g[l].select(0, s));

@@ -36,6 +36,7 @@ EvalGridConfig parse_eval_grid(const config::ConfigReader& r, const config::Conf
   if (c.max_new_tokens < 0) r.fail("max_new_tokens", "expected >= 0 (0 = the benchmark's own)");
   c.workers = r.get<int64_t>("workers", c.workers);
   if (c.workers < 1 || c.workers > 256) r.fail("workers", "expected 1 .. 256 (samples evaluated side by side)");
+  c.check_finite = r.get<bool>("check_finite");
   c.settings = expand_sweep_methods(r);
   for (const auto& s : c.settings) {
     const auto policy =

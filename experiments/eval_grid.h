@@ -8,6 +8,7 @@
 //     chunk_size: 0               # prefill chunk; 0 = the whole prompt in one forward
 //     max_new_tokens: 0           # cap on generated tokens; 0 = the benchmark's own
 //     workers: 1                  # samples decoded side by side (threads; CUDA: one stream each)
+//     check_finite: true          # NaN / Inf in activations, gate scores or logits stop the run
 //     methods:
 //       dense: {policy: dense}
 //       gate: {policy: threshold, tau: [0.002, 0.0005]}
@@ -41,6 +42,7 @@ struct EvalGridConfig {
   int64_t chunk_size = 0;
   int64_t max_new_tokens = 0;
   int64_t workers = 1;   // samples evaluated side by side (parallel_samples.h); results do not depend on it
+  bool check_finite = true;   // experiments/sparse_generate.h
   std::vector<SweepSetting> settings;
 };
 

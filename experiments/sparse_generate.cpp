@@ -1,6 +1,7 @@
 #include "experiments/sparse_generate.h"
 
 #include "core/gate/gated_attention_hook.h"
+#include "core/model/finite_guard.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -18,14 +19,16 @@ namespace {
 // The greedy next id, and whether every logit is finite, in one device -> host copy. argmax ranks
 // NaN above every number, so without the check a NaN row would decode to a plausible token id and
 // a silently wrong score.
-int64_t next_token_checked(const at::Tensor& logits, int64_t step, const std::string& sample) {
+int64_t next_token_checked(const at::Tensor& logits, int64_t step, const std::string& sample,
+                           bool check) {
+  if (!check) return logits.argmax(-1).reshape({}).item<int64_t>();
   const auto both = at::stack({logits.argmax(-1).reshape({}).to(at::kLong),
                                at::isfinite(logits).all().to(at::kLong)})
                         .cpu();
   const int64_t* v = both.data_ptr<int64_t>();
   if (v[1] == 0) {
     const int64_t bad = at::logical_not(at::isfinite(logits)).sum().item<int64_t>();
-    throw std::runtime_error(fmt::format(
+    throw core::NonFiniteError(fmt::format(
         "{}: non-finite logits {}: {} of {} values are NaN or Inf (a bad weight, an overflowing "
         "activation or a row whose mask kept no block)",
         sample.empty() ? "generation" : sample,
@@ -52,6 +55,11 @@ SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector
   const int64_t chunk = opts.chunk_size > 0 ? opts.chunk_size : S;
   at::Tensor logits;
   {
+    // The prefill is checked layer by layer (one copy per chunk); decoding steps, whose logits
+    // next_token_checked reads anyway, only at their logits.
+    core::FiniteGuard guard(opts.sample.empty() ? std::string("generation") : opts.sample);
+    guard.set_window("the prefill");
+    core::ScopedFiniteGuard guarded(model, opts.check_finite ? &guard : nullptr);
     core::ScopedAttentionHook attached(model, &hook);
     logits = model.prefill(at::tensor(prompt, at::kLong).unsqueeze(0), cache, chunk);
   }
@@ -65,7 +73,7 @@ SparseGeneration generate_sparse_prefill(core::Decoder& model, const std::vector
 
   const auto& stops = opts.stop_ids.empty() ? model.config().eos_token_ids : opts.stop_ids;
   for (int64_t step = 0; step < opts.max_new_tokens; ++step) {
-    const int64_t next = next_token_checked(logits, step, opts.sample);
+    const int64_t next = next_token_checked(logits, step, opts.sample, opts.check_finite);
     out.tokens.push_back(next);
     if (std::find(stops.begin(), stops.end(), next) != stops.end()) break;
     if (step + 1 == opts.max_new_tokens) break;

@@ -47,6 +47,10 @@ struct SparseGenerateOptions {
   int64_t chunk_size = 0;              // prefill chunk; 0 = the whole prompt in one forward
   std::vector<int64_t> stop_ids;       // empty = the model's eos ids
   std::string sample;                  // names the sample in errors (non-finite logits)
+  // NaN / Inf in the prefill's activations, gate scores or logits, or in a decoding step's
+  // logits, stop the run naming the sample, layer and head (core/model/finite_guard.h); off, a
+  // NaN row decodes to whatever argmax makes of it.
+  bool check_finite = true;
 };
 
 // `gates` may be null when the policy needs none; `block` is the mask block size.

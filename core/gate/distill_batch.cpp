@@ -47,6 +47,7 @@ const std::vector<kernels::PoolKind>& capture_pool_kinds() {
 DistillGroup DistillGroup::slice(int64_t first, int64_t count) const {
   DistillGroup out = *this;
   out.ids.assign(ids.begin() + first, ids.begin() + first + count);
+  if (!files.empty()) out.files.assign(files.begin() + first, files.begin() + first + count);
   for (auto* v : {&out.q_pooled, &out.k_pooled, &out.g})
     for (auto& t : *v) t = t.narrow(0, first, count);
   return out;

@@ -37,6 +37,8 @@ struct DistillSample {
 // Samples of one shape, stacked on a new leading batch axis.
 struct DistillGroup {
   std::vector<std::string> ids;       // one per sample, in step order
+  std::vector<std::string> files;     // the capture file of each sample; empty when not read
+                                      // from files (errors name the sample by id alone)
   int64_t tokens = 0;                 // sequence length of every sample
   std::vector<int64_t> layers;
   std::vector<int64_t> heads;

@@ -4,6 +4,7 @@
 #include "core/gate/gate_file.h"
 #include "core/io/atomic_file.h"
 #include "core/io/remove_tree.h"
+#include "core/model/finite_guard.h"
 
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -144,23 +145,77 @@ at::Tensor gate_log_scores(const AttnGate& gate, const at::Tensor& q, const at::
   return gate.log_scores(q, k);
 }
 
-// "step 7: loss nan, gradient norm nan; first non-finite layer 3 (value nan); samples s1, s4 ..."
+// What locates a non-finite value in a step: one forward/backward piece of a group, whose KL
+// [|layers|, count] and input flags [|layers|, 3, count] come back with the step's metrics.
+struct PieceCheck {
+  const DistillGroup* group;
+  int64_t first = 0;
+  int64_t count = 0;
+};
+
+// The first sample of this process's shard with a non-finite captured input (in step order),
+// else the first with a non-finite KL on finite inputs: "sample seq_00004 of capture/part_000.h5,
+// layer 1: its captured G holds NaN or Inf". Empty when neither is here. `values` holds each
+// piece's KL then its input flags (1 = finite), flattened, one piece after another.
+std::string first_nonfinite_sample(const std::vector<PieceCheck>& pieces, const double* values) {
+  static const char* const kInputs[] = {"pooled Q", "pooled K", "G"};
+  auto sample = [](const PieceCheck& p, int64_t b) {
+    const DistillGroup& g = *p.group;
+    const size_t s = static_cast<size_t>(p.first + b);
+    return g.files.empty() ? fmt::format("sample {}", g.ids[s])
+                           : fmt::format("sample {} of {}", g.ids[s], g.files[s]);
+  };
+  const double* v = values;
+  std::string kl_culprit;
+  for (const auto& p : pieces) {
+    const int64_t layers = static_cast<int64_t>(p.group->layers.size()), B = p.count;
+    const double* kl = v;
+    const double* finite = v + layers * B;
+    v += layers * B * 4;
+    for (int64_t l = 0; l < layers; ++l)
+      for (int64_t t = 0; t < 3; ++t)
+        for (int64_t b = 0; b < B; ++b)
+          if (finite[(l * 3 + t) * B + b] == 0.0)
+            return fmt::format("{}, layer {}: its captured {} holds NaN or Inf", sample(p, b),
+                               p.group->layers[static_cast<size_t>(l)], kInputs[t]);
+    for (int64_t l = 0; l < layers && kl_culprit.empty(); ++l)
+      for (int64_t b = 0; b < B; ++b)
+        if (!std::isfinite(kl[l * B + b])) {
+          kl_culprit = fmt::format("{}, layer {}: KL {} from finite captured inputs (the gate's "
+                                   "scores or the loss overflowed)", sample(p, b),
+                                   p.group->layers[static_cast<size_t>(l)], kl[l * B + b]);
+          break;
+        }
+  }
+  return kl_culprit;
+}
+
+// "distill: step 7: loss nan, gradient norm nan; first non-finite layer: 3 (value nan);
+// sample s4 of capture/part_000.h5, layer 3: its captured G holds NaN or Inf; samples of the
+// step: s1, s4 ..."
 std::string nonfinite_step_message(int64_t step, double loss, double grad_norm,
                                    const std::vector<double>& layer_values,
-                                   const DistillBatch& batch, const fs::path& out_dir) {
-  std::string layer = "none (the gradient alone)";
+                                   const std::string& culprit, const DistillBatch& batch,
+                                   const fs::path& out_dir) {
+  std::string layer = "none";
   for (size_t l = 0; l < layer_values.size(); ++l)
     if (!std::isfinite(layer_values[l])) {
       layer = fmt::format("{} (value {})", l, layer_values[l]);
       break;
     }
+  std::string where = culprit;
+  if (where.empty())
+    where = std::isfinite(loss) && std::isfinite(grad_norm)
+                ? "the non-finite sample is in another process's shard"
+                : "no sample of this process is non-finite (the gradient alone)";
   std::vector<std::string> ids;
   for (const auto& g : batch.groups) ids.insert(ids.end(), g.ids.begin(), g.ids.end());
   return fmt::format("distill: step {}: loss {}, gradient norm {}; first non-finite layer: {}; "
-                     "samples of the step: {}. Nothing of this step was saved; the checkpoints in "
-                     "{} are from before it. Check those samples (their G and pooled Q/K) and the "
-                     "learning rate.", step, loss, grad_norm, layer, fmt::join(ids, ", "),
-                     checkpoint_root(out_dir).string());
+                     "{}; samples of the step: {}. Nothing of this step was saved; the "
+                     "checkpoints in {} are from before it. Check those samples (their G and "
+                     "pooled Q/K) and the learning rate, or set train.check_finite: false to "
+                     "train on regardless.", step, loss, grad_norm, layer, where,
+                     fmt::join(ids, ", "), checkpoint_root(out_dir).string());
 }
 
 // Every `train` key is required: the defaults live in configs/train/*.yaml only, so a missing key
@@ -220,6 +275,7 @@ DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
   c.keep_checkpoints = need.get<int64_t>("keep_checkpoints");
   if (c.keep_checkpoints < 1) r.fail("keep_checkpoints", "expected >= 1");
   c.device = need.get<std::string>("device");
+  c.check_finite = need.get<bool>("check_finite");
   c.loss.scale = need.get<double>("loss_scale");
   if (!(c.loss.scale > 0)) r.fail("loss_scale", "expected > 0");
   c.loss.drop_first_quarter = need.get<bool>("drop_first_quarter");
@@ -291,7 +347,8 @@ at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
 }
 
 at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
-                              const DistillLossOptions& opts, at::Tensor* layer_kl) {
+                              const DistillLossOptions& opts, at::Tensor* layer_kl,
+                              at::Tensor* inputs_finite) {
   TORCH_CHECK(!group.layers.empty() && group.size() > 0, "distill: empty sample group");
   const int64_t D = gates.shape.head_dim;
   const auto device = gates.layers.at(0).wk().device();
@@ -303,19 +360,25 @@ at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
   at::Tensor heads;
   if (!group.heads.empty())
     heads = at::tensor(group.heads, at::TensorOptions().dtype(at::kLong)).to(device);
-  std::vector<at::Tensor> kl;
+  std::vector<at::Tensor> kl, finite;
   for (size_t i = 0; i < group.layers.size(); ++i) {
     const int64_t l = group.layers[i];
     TORCH_CHECK(l >= 0 && l < gates.num_layers(), "distill: sample '", group.ids.front(),
                 "' has layer ", l, " but the gates have ", gates.num_layers());
     const AttnGate& gate = gates.layers[l];
-    auto q = select_pools(to_device(group.q_pooled[i]), D, group.q_kinds, gate.config().q_pools);
-    auto k = select_pools(to_device(group.k_pooled[i]), D, group.k_kinds, gate.config().k_pools);
+    const at::Tensor q_in = to_device(group.q_pooled[i]), k_in = to_device(group.k_pooled[i]);
+    const at::Tensor g_in = to_device(group.g[i]);
+    if (inputs_finite)
+      finite.push_back(at::stack({finite_along(q_in, 0), finite_along(k_in, 0),
+                                  finite_along(g_in, 0)}));   // [3, B]
+    auto q = select_pools(q_in, D, group.q_kinds, gate.config().q_pools);
+    auto k = select_pools(k_in, D, group.k_kinds, gate.config().k_pools);
     auto lp = gate_log_scores(gate, q, k, opts);  // [B, Hq, nb, nb]
     if (heads.defined()) lp = lp.index_select(1, heads);
-    kl.push_back(distill_layer_kl_each(lp, to_device(group.g[i]), opts));  // [B]
+    kl.push_back(distill_layer_kl_each(lp, g_in, opts));  // [B]
   }
   if (layer_kl) *layer_kl = at::stack(kl).detach();
+  if (inputs_finite) *inputs_finite = at::stack(finite);
   return distill_loss_each(kl, opts);
 }
 
@@ -388,23 +451,35 @@ DistillStepMetrics DistillTrainer::run() {
     const DistillBatch batch = source_(step * cfg_.batch + shard.begin, shard.size());
     TORCH_CHECK(batch.num_samples() == shard.size(), "distill: the sample source gave ",
                 batch.num_samples(), " samples for a step of ", shard.size());
-    // Device-side sums, [loss, tokens, KL of each layer], summed over the ranks and read back once,
-    // after the update.
-    at::Tensor stats = at::zeros({2 + L}, fopts);
+    // Device-side sums, [loss, tokens, KL of each layer, non-finite captured inputs], summed over
+    // the ranks (so that every rank stops at the same step) and read back once, after the update.
+    at::Tensor stats = at::zeros({3 + L}, fopts);
     at::Tensor loss_sum = stats.narrow(0, 0, 1);
     at::Tensor layer_kl = stats.narrow(0, 2, L);
+    at::Tensor bad_inputs = stats.narrow(0, 2 + L, 1);
     stats[1] = static_cast<double>(batch.tokens());
+    // check_finite: each piece's per-sample KL and input flags, read back with the sums (a few
+    // numbers per sample and layer) to name the sample only when the step is non-finite.
+    std::vector<PieceCheck> pieces;
+    std::vector<at::Tensor> piece_values;
     for (const auto& group : batch.groups) {
       const int64_t part = micro_batch_ > 0 ? micro_batch_ : group.size();
       for (int64_t first = 0; first < group.size(); first += part) {
         const DistillGroup piece = group.slice(first, std::min(part, group.size() - first));
-        at::Tensor kl;
-        auto loss = distill_group_loss(gates_, piece, cfg_.loss, &kl).sum() *
+        at::Tensor kl, finite;
+        auto loss = distill_group_loss(gates_, piece, cfg_.loss, &kl,
+                                       cfg_.check_finite ? &finite : nullptr).sum() *
                     distill_sample_weight(cfg_);
         loss.backward();
         loss_sum += loss.detach();
         layer_kl.index_add_(0, at::tensor(group.layers, lopts),
                             kl.sum(1).to(at::kFloat) / static_cast<double>(cfg_.batch));
+        if (cfg_.check_finite) {
+          bad_inputs += at::logical_not(finite).sum().to(at::kFloat);
+          pieces.push_back({&group, first, piece.size()});
+          piece_values.push_back(kl.to(at::kFloat).flatten());
+          piece_values.push_back(finite.to(at::kFloat).flatten());
+        }
       }
     }
     sum_step_over_ranks(world, params, stats);
@@ -419,15 +494,18 @@ DistillStepMetrics DistillTrainer::run() {
         if (p.grad().defined()) p.grad().mul_(coef);
     }
     opt.step();
-    const at::Tensor host = at::cat({stats, grad_norm.view({1})}).to(at::kCPU, at::kDouble);
+    std::vector<at::Tensor> readback = {stats, grad_norm.view({1})};
+    readback.insert(readback.end(), piece_values.begin(), piece_values.end());
+    const at::Tensor host = at::cat(readback).to(at::kCPU, at::kDouble);
     const double* h = host.data_ptr<double>();
-    const double loss = h[0], tokens = h[1], norm = h[2 + L];
+    const double loss = h[0], tokens = h[1], bad = h[2 + L], norm = h[3 + L];
     const std::vector<double> kl_sum(h + 2, h + 2 + L);
     // The values are on the host already: the check costs nothing. Stopping here keeps the last
     // checkpoint, written before this step, intact (every rank sees the same sums and stops).
-    if (!std::isfinite(loss) || !std::isfinite(norm))
-      throw std::runtime_error(
-          nonfinite_step_message(step + 1, loss, norm, kl_sum, batch, out_dir_));
+    if (cfg_.check_finite && (!std::isfinite(loss) || !std::isfinite(norm) || bad != 0.0))
+      throw std::runtime_error(nonfinite_step_message(
+          step + 1, loss, norm, kl_sum, first_nonfinite_sample(pieces, h + 4 + L), batch,
+          out_dir_));
     ++step;
     ++done_this_call;
     const double secs =

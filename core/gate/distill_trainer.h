@@ -66,13 +66,16 @@ struct DistillTrainConfig {
   int64_t checkpoint_every = 100;  // steps; the final step always checkpoints
   int64_t keep_checkpoints = 2;
   std::string device = "cpu";
+  bool check_finite = true;      // NaN / Inf in the loss, gradient or a step's captured Q/K/G
+                                 // stop the run naming step, layer, sample and capture file
   DistillLossOptions loss;
 };
 
 // The `train` section: keys steps, batch, lr, warmup_steps, warmup_offset, min_lr_ratio,
 // weight_decay, beta1, beta2, eps, grad_clip, grad_scale, seed, checkpoint_every,
-// keep_checkpoints, device, loss_scale, drop_first_quarter, loss_reduction, layer_reduction,
-// g_dtype, gate_dtype, decision_weight, decision_tau, decision_temperature. Every key is required
+// keep_checkpoints, device, check_finite, loss_scale, drop_first_quarter, loss_reduction,
+// layer_reduction, g_dtype, gate_dtype, decision_weight, decision_tau, decision_temperature.
+// Every key is required
 // (the values live in configs/train/*.yaml only) and unknown keys are errors.
 DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r);
 
@@ -106,9 +109,11 @@ at::Tensor distill_sample_loss(const GateSet& gates, const DistillSample& s,
 
 // Losses [B] of a group's samples (each the scaled mean over its layers, as distill_sample_loss),
 // from one forward per layer on the gates' device; `layer_kl` (optional) gets the unscaled KL
-// [|layers|, B], detached. Never waits for the device.
+// [|layers|, B], detached; `inputs_finite` (optional) whether each sample's pooled Q, pooled K
+// and G are free of NaN / Inf, bool [|layers|, 3, B]. Never waits for the device.
 at::Tensor distill_group_loss(const GateSet& gates, const DistillGroup& group,
-                              const DistillLossOptions& opts, at::Tensor* layer_kl = nullptr);
+                              const DistillLossOptions& opts, at::Tensor* layer_kl = nullptr,
+                              at::Tensor* inputs_finite = nullptr);
 
 class DistillTrainer {
  public:

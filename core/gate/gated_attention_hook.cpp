@@ -1,5 +1,6 @@
 #include "core/gate/gated_attention_hook.h"
 
+#include "core/model/finite_guard.h"
 #include "kernels/attention.h"
 
 #include <ATen/ATen.h>
@@ -81,6 +82,7 @@ std::optional<at::Tensor> GatedAttentionHook::attend(const LayerAttentionInput& 
   si.layer = in.layer;
   si.scale = in.scale;
   if (gates_) si.gate_scores = gate_scores(in, geo);  // also keeps the pooled-K cache current
+  if (in.finite_guard) in.finite_guard->note(in.layer, "gate scores P", si.gate_scores, 1);
   kernels::AttnOptions opts;
   opts.scale = in.scale;
   opts.seq_lens = in.seq_lens;

@@ -12,6 +12,8 @@
 
 namespace seer::core {
 
+class FiniteGuard;
+
 struct LayerAttentionInput {
   int64_t layer = 0;
   int64_t q_offset = 0;     // absolute position of the chunk's first query (KV cache length before it)
@@ -22,6 +24,7 @@ struct LayerAttentionInput {
   at::Tensor k;             // [B, Sk, Hkv, D] after RoPE, the whole cache including this chunk
   at::Tensor v;             // [B, Sk, Hkv, D] the whole cache including this chunk
   std::optional<at::Tensor> seq_lens;  // padded batches: valid length per sequence
+  FiniteGuard* finite_guard = nullptr;  // the model's, when attached: hooks note what they compute
 };
 
 class AttentionHook {

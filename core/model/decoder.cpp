@@ -3,6 +3,7 @@
 // ~1e-6 relative. Attention never loops here: kernels::attention or the hook does it.
 #include "core/model/decoder.h"
 
+#include "core/model/finite_guard.h"
 #include "core/model/linear.h"
 #include "kernels/attention.h"
 
@@ -114,6 +115,7 @@ at::Tensor Decoder::attention_block(int64_t layer, const at::Tensor& x, KVCache&
     in.q = q;
     in.k = k;
     in.v = v;
+    in.finite_guard = guard_;
     out = hook_->attend(in);
   }
   if (!out) {
@@ -124,6 +126,7 @@ at::Tensor Decoder::attention_block(int64_t layer, const at::Tensor& x, KVCache&
   }
   TORCH_CHECK(out->sizes() == q.sizes(), "attention output of layer ", layer, " is ", out->sizes(),
               ", expected [B, Sq, Hq, D] = ", q.sizes());
+  if (guard_) guard_->note(layer, "attention output", *out, /*head_dim=*/2);
   return linear(out->reshape({B, S, Hq * D}), w.o_proj, w.o_bias);
 }
 
@@ -170,6 +173,7 @@ at::Tensor Decoder::forward(const at::Tensor& tokens, KVCache& cache, LogitsMode
   // cos / sin depend on the positions and the dtype only: once per forward, not once per layer
   // (a decoding step is launch-bound, and these are ~10 of the ~50 ops of a layer).
   at::Tensor cos, sin;
+  if (guard_) guard_->clear();   // flags of a forward that threw before its check
   at::Tensor h = at::embedding(weights_.embed_tokens, ids);   // [B, S, hidden]
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const DecoderLayerWeights& w = weights_.layers[l];
@@ -178,10 +182,16 @@ at::Tensor Decoder::forward(const at::Tensor& tokens, KVCache& cache, LogitsMode
       std::tie(cos, sin) = rotary_.cos_sin(positions, x.scalar_type());
     h = h + attention_block(l, x, cache, cos, sin, offset);
     h = h + mlp_block(l, rms_norm(h, w.post_attention_norm));
+    if (guard_) guard_->note(l, "hidden state after the MLP", h);
   }
-  if (mode == LogitsMode::kNone) return at::Tensor();
-  if (mode == LogitsMode::kLast) h = h.select(1, S - 1);
-  return logits(rms_norm(h, weights_.final_norm));
+  at::Tensor out;
+  if (mode != LogitsMode::kNone) {
+    if (mode == LogitsMode::kLast) h = h.select(1, S - 1);
+    out = logits(rms_norm(h, weights_.final_norm));
+    if (guard_) guard_->note(-1, "logits", out);
+  }
+  if (guard_) guard_->check(fmt::format("positions [{}, {})", offset, offset + S));
+  return out;
 }
 
 at::Tensor Decoder::prefill(const at::Tensor& tokens, KVCache& cache, int64_t chunk_size) {

@@ -22,6 +22,8 @@
 
 namespace seer::core {
 
+class FiniteGuard;
+
 enum class LogitsMode { kNone, kLast, kAll };
 
 class Decoder {
@@ -41,6 +43,12 @@ class Decoder {
   // written after loading) and the rotary tables (experiments/parallel_samples.h).
   void set_attention_hook(AttentionHook* hook) { hook_ = hook; }
   AttentionHook* attention_hook() const { return hook_; }
+
+  // Not owned; nullptr detaches (core/model/finite_guard.h). When set, every forward notes each
+  // layer's attention output (per head) and hidden state and the logits on it, passes it to the
+  // hook, and checks it once at the end: one device -> host copy per forward.
+  void set_finite_guard(FiniteGuard* guard) { guard_ = guard; }
+  FiniteGuard* finite_guard() const { return guard_; }
 
   const RotaryEmbedding& rotary() const { return rotary_; }
   KVCache new_cache() const { return KVCache(config_.num_hidden_layers); }
@@ -72,6 +80,7 @@ class Decoder {
   DecoderWeights weights_;
   RotaryEmbedding rotary_;
   AttentionHook* hook_ = nullptr;
+  FiniteGuard* guard_ = nullptr;
 };
 
 // Attaches `hook` to `model` for one scope and detaches it however the scope ends, so a failed

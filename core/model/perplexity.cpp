@@ -1,5 +1,7 @@
 #include "core/model/perplexity.h"
 
+#include "core/model/finite_guard.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -32,9 +34,15 @@ PerplexityResult perplexity(Decoder& model, const std::vector<int64_t>& tokens,
   }
 
   PerplexityResult res;
+  // The caller's guard when it attached one, else this call's own while check_finite is on.
+  FiniteGuard own_guard(opts.label.empty() ? std::string("perplexity") : opts.label);
+  FiniteGuard* guard = model.finite_guard();
+  if (opts.check_finite && guard == nullptr) guard = &own_guard;
+  ScopedFiniteGuard attached(model, guard);
   int64_t prev_end = 0;
   for (const auto& [begin, end] : windows) {
     const int64_t first_scored = std::max(begin + 1, prev_end);   // absolute position
+    if (guard) guard->set_window(fmt::format("window of tokens [{}, {})", begin, end));
     KVCache cache = model.new_cache();
     if (model.attention_hook() != nullptr) model.attention_hook()->begin_sequence();
     for (int64_t s = begin; s < end; s += opts.chunk_size) {
@@ -49,14 +57,6 @@ PerplexityResult perplexity(Decoder& model, const std::vector<int64_t>& tokens,
       at::Tensor targets = all.narrow(0, pred_lo, pred_hi - pred_lo).to(rows.device());
       at::Tensor nll = at::logsumexp(rows, -1) - rows.gather(1, targets.unsqueeze(1)).squeeze(1);
       const double chunk_nll = nll.to(at::kDouble).sum().item<double>();
-      // A NaN or Inf here (non-finite logits: a bad weight, an overflowing activation or an empty
-      // attention row) would turn the whole table into NaN, or worse into a plausible number.
-      if (!std::isfinite(chunk_nll))
-        throw std::runtime_error(fmt::format(
-            "perplexity: non-finite log-likelihood ({}) in the window of tokens [{}, {}), chunk "
-            "[{}, {}): {} of its {} predicted positions have non-finite logits", chunk_nll, begin,
-            end, s, s + len, at::logical_not(at::isfinite(rows).all(-1)).sum().item<int64_t>(),
-            pred_hi - pred_lo));
       res.nll_sum += chunk_nll;
       res.tokens += pred_hi - pred_lo;
     }

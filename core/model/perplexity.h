@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace seer::core {
@@ -18,6 +19,11 @@ struct PerplexityOptions {
   int64_t context = 1024;
   int64_t stride = 0;        // 0 = context
   int64_t chunk_size = 512;  // forward chunk inside a window
+  // NaN / Inf in a layer's activations, gate scores or the logits stop the run naming the layer,
+  // head, window and chunk (core/model/finite_guard.h; the model's own guard when one is
+  // attached). Off: a non-finite window makes the result NaN.
+  bool check_finite = true;
+  std::string label;         // opens the error message: what runs on which files
 };
 
 struct PerplexityResult {

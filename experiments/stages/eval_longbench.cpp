@@ -367,6 +367,7 @@ class EvalLongBenchStage final : public Stage {
     opts.max_new_tokens = cfg.grid.max_new_tokens > 0 ? std::min(cfg.grid.max_new_tokens, task.max_gen)
                                                       : task.max_gen;
     opts.chunk_size = cfg.grid.chunk_size;
+    opts.check_finite = cfg.grid.check_finite;
     std::string base = task.dataset;
     if (base.size() > 2 && base.substr(base.size() - 2) == "_e") base.resize(base.size() - 2);
     if (base == "samsum") {
@@ -375,7 +376,8 @@ class EvalLongBenchStage final : public Stage {
       const auto nl = bpe.encode("\n", false);
       if (!nl.empty()) opts.stop_ids.push_back(nl.back());
     }
-    opts.sample = fmt::format("eval_longbench: {} sample {}", task.dataset, ps.sample.id);
+    opts.sample = fmt::format("eval_longbench: {} sample {}, policy {}", task.dataset,
+                              ps.sample.id, policy.name());
     const auto gen = generate_sparse_prefill(model, ps.prompt, policy, gates, block, opts);
     const std::string prediction = bpe.decode(gen.tokens, true);
     const double score = data::longbench_sample_score(task.dataset, prediction, ps.sample.answers,

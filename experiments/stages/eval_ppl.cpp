@@ -29,6 +29,7 @@ struct PplConfig {
   int64_t max_tokens = 0;    // 0 = the whole split
   int64_t chunk_size = 512;  // tokens per forward inside a window ([chunk, V] logits)
   std::string split = "eval";   // the split of `data` to score
+  bool check_finite = true;     // NaN / Inf in activations or logits stop the run
 };
 
 PplConfig parse_ppl_config(const config::ConfigReader& r) {
@@ -38,6 +39,7 @@ PplConfig parse_ppl_config(const config::ConfigReader& r) {
   c.max_tokens = r.get<int64_t>("max_tokens", 0);
   c.chunk_size = r.get<int64_t>("chunk_size", 512);
   c.split = r.get<std::string>("split", c.split);
+  c.check_finite = r.get<bool>("check_finite");
   if (c.context < 2) r.fail("context", "must be >= 2");
   if (c.stride < 0 || c.stride > c.context) r.fail("stride", "must be in [0, context] (0 = context)");
   if (c.max_tokens < 0) r.fail("max_tokens", "must be >= 0 (0 = all)");
@@ -86,6 +88,8 @@ class EvalPplStage final : public Stage {
     opts.context = cfg.context;
     opts.stride = cfg.stride;
     opts.chunk_size = cfg.chunk_size;
+    opts.check_finite = cfg.check_finite;
+    opts.label = fmt::format("eval_ppl: {} on data.{}", spec.path, cfg.split);
     const core::PerplexityResult res = core::perplexity(model, tokens, opts, [&](int64_t done, int64_t total) {
       ctx.log.file_only(fmt::format("window {}/{}", done, total));
     });

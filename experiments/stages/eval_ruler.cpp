@@ -417,7 +417,9 @@ class EvalRulerStage final : public Stage {
                               ? std::min(grid.max_new_tokens, s.tokens_to_generate)
                               : s.tokens_to_generate;
     opts.chunk_size = grid.chunk_size;
-    opts.sample = fmt::format("eval_ruler: {} sample {} at {} tokens", s.task, s.index, s.max_seq_length);
+    opts.check_finite = grid.check_finite;
+    opts.sample = fmt::format("eval_ruler: {} sample {} at {} tokens, policy {}", s.task, s.index,
+                              s.max_seq_length, policy.name());
     const auto gen = generate_sparse_prefill(model, prompt, policy, gates, block, opts);
     const std::string prediction = bpe.decode(gen.tokens, true);
     const std::string post = data::ruler_postprocess(prediction);

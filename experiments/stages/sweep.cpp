@@ -56,6 +56,7 @@ struct SweepConfig {
   std::string gates;           // stage id of this run (its gates/), a path, or "" (no gates)
   std::vector<SweepSetting> settings;
   std::vector<double> equal_sparsity = {0.5, 0.7, 0.8, 0.9, 0.95};   // targets of equal_sparsity.md
+  bool check_finite = true;    // NaN / Inf in activations, gate scores or logits stop the cell
 };
 
 SweepConfig parse_sweep(const config::ConfigTree& tree) {
@@ -79,6 +80,7 @@ SweepConfig parse_sweep(const config::ConfigTree& tree) {
   if (c.equal_sparsity.empty()) r.fail("equal_sparsity", "expected at least one target sparsity");
   for (double t : c.equal_sparsity)
     if (!(t > 0.0 && t <= 1.0)) r.fail("equal_sparsity", fmt::format("{} is not a sparsity in (0, 1]", t));
+  c.check_finite = r.get<bool>("check_finite");
   c.settings = expand_sweep_methods(r, /*allow_gates=*/true);
   r.finish();
   // Each setting must be a valid sparsity section: check them all before anything runs.
@@ -214,7 +216,7 @@ class SweepStage final : public Stage {
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
           result = run_cell(ctx, model, tokens, *policy, setting, context, cell_block,
-                            gates ? &gates->set : nullptr, cfg.chunk_size);
+                            gates ? &gates->set : nullptr, cfg.chunk_size, cfg.check_finite);
           if (gates) result["gates"] = gates_id;
           if (const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(policy.get()))
             result["calibration_sparsity"] = cal->table()->calibrated_sparsity;
@@ -277,11 +279,13 @@ class SweepStage final : public Stage {
   nlohmann::json run_cell(StageContext& ctx, core::Decoder& model, const std::vector<int64_t>& tokens,
                           const core::SparsityPolicy& policy, const SweepSetting& setting,
                           int64_t context, int64_t block, const core::GateSet* gates,
-                          int64_t chunk_size) {
+                          int64_t chunk_size, bool check_finite) {
     core::GatedAttentionHook hook(policy.needs_gate() ? gates : nullptr, &policy, block);
     core::PerplexityOptions opts;
     opts.context = context;
     opts.chunk_size = chunk_size;
+    opts.check_finite = check_finite;
+    opts.label = fmt::format("sweep: cell '{}' at context {} (data.eval)", setting.label, context);
     const auto t0 = std::chrono::steady_clock::now();
     core::PerplexityResult res;
     {

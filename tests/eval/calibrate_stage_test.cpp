@@ -63,7 +63,7 @@ TEST_CASE("calibrated oracle thresholds hit their target in the sweep", "[eval]"
       test::compose_experiment(
           "eval_ppl",
           {"++run.dir=" + dir.string(), "++run.name=t", "stages=[calibrate, sweep]", kCalibrate,
-           "++sweep={contexts: [256], max_tokens: 512, chunk_size: 128, "
+           "++sweep={check_finite: true, contexts: [256], max_tokens: 512, chunk_size: 128, "
            "methods: {oracle_cal: {policy: calibrated_threshold, "
            "source: oracle, thresholds: calibrate, granularity: head, target_sparsity: [0.2, 0.45]}, "
            "streaming: {policy: streaming, local_blocks: 2}}}"}),

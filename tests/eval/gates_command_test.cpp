@@ -130,7 +130,8 @@ TEST_CASE("sweep scores gates in the reference layout as it scores ours", "[eval
         test::compose_experiment(
             "eval_ppl",
             {"++run.dir=" + dir.string(), "++run.name=t", "stages=[sweep]",
-             "++sweep={contexts: [256], max_tokens: 256, chunk_size: 128, gates: " +
+             "++sweep={check_finite: true, contexts: [256], max_tokens: 256, chunk_size: 128, "
+             "gates: " +
                  gate_dir.string() +
                  ", methods: {gate: {policy: threshold, tau: 0.3, keep_sink: true}}}"}),
         "eval_ppl");

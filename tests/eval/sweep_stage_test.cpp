@@ -25,8 +25,9 @@ TEST_CASE("sweep writes the table, per-layer and per-head sparsity and its plots
   const auto result = experiments::run_experiment(
       test::compose_experiment("eval_ppl",
               {"++run.dir=" + dir.string(), "++run.name=t", "stages=[sweep]",
-               "++sweep={contexts: [256], max_tokens: 512, chunk_size: 128, methods: {dense: "
-               "{policy: dense}, streaming: {policy: streaming, sink_blocks: 1, local_blocks: 2}}}"}),
+               "++sweep={check_finite: true, contexts: [256], max_tokens: 512, chunk_size: 128, "
+               "methods: {dense: {policy: dense}, "
+               "streaming: {policy: streaming, sink_blocks: 1, local_blocks: 2}}}"}),
       "eval_ppl");
   const fs::path stage = result.run_dir / "sweep";
   for (const char* f : {"table.md", "table.csv", "results.json", "ppl_vs_sparsity.png",

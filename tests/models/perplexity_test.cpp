@@ -97,7 +97,8 @@ class NanAttention final : public seer::core::AttentionHook {
 
 }  // namespace
 
-TEST_CASE("non-finite logits stop perplexity naming the window and chunk", "[models][perplexity]") {
+TEST_CASE("non-finite activations stop perplexity naming the window, chunk, layer and head",
+          "[models][perplexity]") {
   if (seer::test::hf_fixture_root().empty()) SEER_SKIP("venv python missing: " SEER_TEST_PYTHON);
   seer::core::Decoder model = seer::core::load_hf_decoder(seer::test::hf_fixture_root() + "/qwen2_gqa_untied");
   std::vector<int64_t> tokens;
@@ -108,14 +109,21 @@ TEST_CASE("non-finite logits stop perplexity naming the window and chunk", "[mod
   opts.chunk_size = 8;
   NanAttention nan_from_11(11);
   seer::core::ScopedAttentionHook attached(model, &nan_from_11);
-  std::string message = "<no error>";
-  try {
-    seer::core::perplexity(model, tokens, opts);
-  } catch (const std::runtime_error& e) {
-    message = e.what();
+  SECTION("check_finite on") {
+    std::string message = "<no error>";
+    try {
+      seer::core::perplexity(model, tokens, opts);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+    CAPTURE(message);
+    // The first window's second chunk holds positions 11..15 of layer 1's attention output.
+    CHECK(message.find("window of tokens [0, 16), positions [8, 16)") != std::string::npos);
+    CHECK(message.find("layer 1, head 0") != std::string::npos);
+    CHECK(message.find("attention output") != std::string::npos);
   }
-  CAPTURE(message);
-  // The first window's second chunk scores positions 8..14; 11..14 carry the NaN.
-  CHECK(message.find("window of tokens [0, 16), chunk [8, 16)") != std::string::npos);
-  CHECK(message.find("4 of its 7 predicted positions") != std::string::npos);
+  SECTION("check_finite off: the result is NaN") {
+    opts.check_finite = false;
+    CHECK(std::isnan(seer::core::perplexity(model, tokens, opts).ppl()));
+  }
 }
