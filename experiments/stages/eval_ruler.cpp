@@ -27,7 +27,9 @@
 #include "experiments/eval_grid.h"
 #include "experiments/policy_resources.h"
 #include "experiments/progress.h"
+#include "experiments/parallel_samples.h"
 #include "experiments/runner.h"
+#include "experiments/sharded_items.h"
 #include "experiments/sparse_generate.h"
 #include "experiments/stage.h"
 #include "experiments/stage_inputs.h"
@@ -40,6 +42,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -138,6 +141,8 @@ class EvalRulerStage final : public Stage {
   }
   // The records do not depend on the worker count (tests/eval/eval_stages_test.cpp checks it).
   std::vector<std::string> unhashed_keys() const override { return {"eval_ruler.workers"}; }
+  // The samples of each cell are shared out over the ranks of a multi-process run.
+  bool data_parallel() const override { return true; }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_ruler_stage(config);
@@ -202,6 +207,8 @@ class EvalRulerStage final : public Stage {
         skipped[fmt::format("{}@{}", task, length)] = e.what();
         return sample_cache.emplace(key, std::move(samples)).first->second;
       }
+      // The prompts are written by rank 0 alone (the run folder is rank 0's).
+      if (!ctx.world.is_main()) return sample_cache.emplace(key, std::move(samples)).first->second;
       std::string lines;
       for (const auto& s : samples) {
         lines += nlohmann::json{{"task", s.task}, {"index", s.index}, {"input", s.input},
@@ -225,7 +232,13 @@ class EvalRulerStage final : public Stage {
     nlohmann::json cells = nlohmann::json::array();
     const int64_t total = static_cast<int64_t>(cfg.grid.settings.size() * cfg.spec.lengths.size() *
                                                runnable.size()) * cfg.spec.num_samples;
-    Progress progress("eval_ruler", total);
+    const auto& world = ctx.world;
+    std::optional<Progress> progress;
+    if (world.is_main()) progress.emplace("eval_ruler", total);
+    if (world.size() > 1)
+      ctx.log.info("eval_ruler: the samples of each cell still to run are shared out over {} "
+                   "processes (sample k of them on rank k % {}); rank 0 writes them", world.size(),
+                   world.size());
     int64_t done = 0;
     for (const int64_t length : cfg.spec.lengths) {
       for (const auto& setting : cfg.grid.settings) {
@@ -245,14 +258,20 @@ class EvalRulerStage final : public Stage {
                                                          cfg.spec.num_samples, kResultFormat));
 
         nlohmann::json result;
-        if (fs::exists(dir / "result.json") && read_json_file(dir / "result.json").value("hash", "") == hash) {
+        // The store's name for the cell's samples (experiments/sharded_items.h).
+        const std::string shared_as = fmt::format("{}/{}", ctx.stage_id, id);
+        if (world.is_main() && fs::exists(dir / "result.json") &&
+            read_json_file(dir / "result.json").value("hash", "") == hash) {
+          run_sharded_items(world, shared_as, {}, {}, {});   // nothing for the other ranks
           result = read_json_file(dir / "result.json");
           done += static_cast<int64_t>(runnable.size()) * cfg.spec.num_samples;
-          progress.update(done, setting.label);
+          progress->update(done, setting.label);
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
           result = run_cell(ctx, cfg, models, bpe, *policy, gates ? &*gates : nullptr, block,
-                            setting, length, runnable, samples_of, dir, sample_hash, progress, done);
+                            setting, length, runnable, samples_of, dir, sample_hash, shared_as,
+                            progress ? &*progress : nullptr, done);
+          if (!world.is_main()) continue;   // its share went to rank 0
           result.update(setting_json(setting, policy->name(), block));
           result["hash"] = hash;
           io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
@@ -266,7 +285,8 @@ class EvalRulerStage final : public Stage {
         cells.push_back(result);
       }
     }
-    progress.finish();
+    if (!world.is_main()) return;
+    progress->finish();
     const auto report = analysis::interval_report(
         scored, cfg.reference, fmt::format("RULER ({}, {} tasks)", spec.name, runnable.size()),
         "length", cfg.bootstrap);
@@ -311,35 +331,77 @@ class EvalRulerStage final : public Stage {
                                  int64_t block, const SweepSetting& setting, int64_t length,
                                  const std::vector<std::string>& runnable,
                                  const SamplesOf& samples_of, const fs::path& dir,
-                                 const std::string& sample_hash, Progress& progress,
-                                 int64_t& done) {
+                                 const std::string& sample_hash, const std::string& shared_as,
+                                 Progress* progress, int64_t& done) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string id = dir.filename().string();
-    SampleLog log(dir, sample_hash);
-    if (log.reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log.reused());
+    const bool main = ctx.world.is_main();
     // Every sample of the cell in task (config) and sample order: one hand-out to the workers, so
-    // a task with few samples does not leave them idle.
+    // a task with few samples does not leave them idle. Other ranks generate them only when they
+    // get a share.
     std::vector<const data::RulerSample*> items;
     std::vector<std::string> keys;
-    for (const auto& task : runnable) {
-      const auto& samples = samples_of(length, task);
-      if (samples.empty()) done += cfg.spec.num_samples;
-      for (const auto& s : samples) {
-        items.push_back(&s);
-        keys.push_back(fmt::format("{}/{}", task, s.index));
+    std::map<std::string, size_t> index_of;
+    auto list_samples = [&] {
+      for (const auto& task : runnable) {
+        const auto& samples = samples_of(length, task);
+        if (samples.empty()) done += cfg.spec.num_samples;
+        for (const auto& s : samples) {
+          index_of[fmt::format("{}/{}", task, s.index)] = items.size();
+          items.push_back(&s);
+          keys.push_back(fmt::format("{}/{}", task, s.index));
+        }
+      }
+    };
+    auto progressed = [&](size_t i) {
+      progress->update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
+    };
+    // On rank 0: the cell's sample log, its records (those of an earlier run reused) and the
+    // samples still to run.
+    std::optional<SampleLog> log;
+    std::vector<nlohmann::json> records;
+    std::vector<std::string> pending;
+    if (main) {
+      log.emplace(dir, sample_hash);
+      if (log->reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log->reused());
+      list_samples();
+      records.resize(keys.size());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (auto found = log->find(keys[i])) {
+          records[i] = std::move(*found);
+          progressed(i);
+        } else {
+          pending.push_back(keys[i]);
+        }
       }
     }
-    const auto records = run_cell_samples(
-        log, keys, cfg.grid.workers, models.front().device(),
-        [&](int64_t worker, size_t i) {
-          nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy, gates,
-                                          block, cfg.grid, *items[i]);
-          rec["method"] = setting.label;
-          return rec;
+    run_sharded_items(
+        ctx.world, shared_as, pending,
+        [&](const std::vector<std::string>& mine, const ItemDone& finished) {
+          if (items.empty()) list_samples();
+          std::vector<nlohmann::json> made(mine.size());
+          run_on_workers(
+              static_cast<int64_t>(mine.size()), cfg.grid.workers, models.front().device(),
+              [&](int64_t worker, int64_t j) {
+                const size_t i = index_of.at(mine[static_cast<size_t>(j)]);
+                nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy,
+                                                gates, block, cfg.grid, *items[i]);
+                rec["method"] = setting.label;
+                rec["key"] = keys[i];
+                made[static_cast<size_t>(j)] = std::move(rec);
+              },
+              [&](int64_t j) {
+                finished(mine[static_cast<size_t>(j)], std::move(made[static_cast<size_t>(j)]));
+              });
         },
-        [&](size_t i) {
-          progress.update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
+        [&](const std::string& key, nlohmann::json rec) {
+          const size_t i = index_of.at(key);
+          log->append(rec);
+          records[i] = std::move(rec);
+          progressed(i);
         });
+    if (!main) return nullptr;
+    log->write_in_order(keys);
 
     nlohmann::json per_task = nlohmann::json::object();
     nlohmann::json sample_scores = nlohmann::json::object();
