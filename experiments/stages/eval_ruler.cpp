@@ -27,7 +27,6 @@
 #include "experiments/eval_grid.h"
 #include "experiments/policy_resources.h"
 #include "experiments/progress.h"
-#include "experiments/parallel_samples.h"
 #include "experiments/runner.h"
 #include "experiments/sharded_items.h"
 #include "experiments/sparse_generate.h"
@@ -336,72 +335,36 @@ class EvalRulerStage final : public Stage {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string id = dir.filename().string();
     const bool main = ctx.world.is_main();
-    // Every sample of the cell in task (config) and sample order: one hand-out to the workers, so
-    // a task with few samples does not leave them idle. Other ranks generate them only when they
-    // get a share.
-    std::vector<const data::RulerSample*> items;
-    std::vector<std::string> keys;
-    std::map<std::string, size_t> index_of;
-    auto list_samples = [&] {
-      for (const auto& task : runnable) {
-        const auto& samples = samples_of(length, task);
-        if (samples.empty()) done += cfg.spec.num_samples;
-        for (const auto& s : samples) {
-          index_of[fmt::format("{}/{}", task, s.index)] = items.size();
-          items.push_back(&s);
-          keys.push_back(fmt::format("{}/{}", task, s.index));
-        }
-      }
-    };
-    auto progressed = [&](size_t i) {
-      progress->update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
-    };
-    // On rank 0: the cell's sample log, its records (those of an earlier run reused) and the
-    // samples still to run.
-    std::optional<SampleLog> log;
-    std::vector<nlohmann::json> records;
-    std::vector<std::string> pending;
+    std::optional<SampleLog> log;   // rank 0's
     if (main) {
       log.emplace(dir, sample_hash);
       if (log->reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log->reused());
-      list_samples();
-      records.resize(keys.size());
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (auto found = log->find(keys[i])) {
-          records[i] = std::move(*found);
-          progressed(i);
-        } else {
-          pending.push_back(keys[i]);
-        }
+    }
+    // Every sample of the cell in task (config) and sample order: one hand-out to the workers, so
+    // a task with few samples does not leave them idle.
+    std::vector<const data::RulerSample*> items;
+    std::vector<std::string> keys;
+    for (const auto& task : runnable) {
+      const auto& samples = samples_of(length, task);
+      if (samples.empty()) done += cfg.spec.num_samples;
+      for (const auto& s : samples) {
+        items.push_back(&s);
+        keys.push_back(fmt::format("{}/{}", task, s.index));
       }
     }
-    run_sharded_items(
-        ctx.world, shared_as, pending,
-        [&](const std::vector<std::string>& mine, const ItemDone& finished) {
-          if (items.empty()) list_samples();
-          std::vector<nlohmann::json> made(mine.size());
-          run_on_workers(
-              static_cast<int64_t>(mine.size()), cfg.grid.workers, models.front().device(),
-              [&](int64_t worker, int64_t j) {
-                const size_t i = index_of.at(mine[static_cast<size_t>(j)]);
-                nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy,
-                                                gates, block, cfg.grid, *items[i]);
-                rec["method"] = setting.label;
-                rec["key"] = keys[i];
-                made[static_cast<size_t>(j)] = std::move(rec);
-              },
-              [&](int64_t j) {
-                finished(mine[static_cast<size_t>(j)], std::move(made[static_cast<size_t>(j)]));
-              });
+    const auto records = run_cell_samples(
+        ctx.world, shared_as, main ? &*log : nullptr, keys, cfg.grid.workers,
+        models.front().device(),
+        [&](int64_t worker, size_t i) {
+          nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy, gates,
+                                          block, cfg.grid, *items[i]);
+          rec["method"] = setting.label;
+          return rec;
         },
-        [&](const std::string& key, nlohmann::json rec) {
-          const size_t i = index_of.at(key);
-          log->append(rec);
-          records[i] = std::move(rec);
-          progressed(i);
+        [&](size_t i) {
+          progress->update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
         });
     if (!main) return nullptr;
-    log->write_in_order(keys);
 
     nlohmann::json per_task = nlohmann::json::object();
     nlohmann::json sample_scores = nlohmann::json::object();

@@ -1,10 +1,11 @@
 // Sharded evaluation under `seer launch` (gloo) with the embedded model (skipped when
-// assets/models is absent): a sweep (6 cells) and eval_ruler (2 cells of 6 samples) under 2 and 3
-// processes write the same stage folder as one process, file for file, byte for byte once the
-// timings are left out (JSON fields "seconds", "prefill_seconds" and results.json's "date"). Every
-// run has the same run folder name (the folders are renamed between runs), so the resolved config
-// in results.json is the same too. A rank killed in the middle of a sweep stops the run, named;
-// the same command under 3 processes resumes it to the one-process result.
+// assets/models is absent): a sweep (6 cells), eval_ruler (2 cells of 6 samples) and
+// eval_longbench (2 cells of 4 samples) under 2 and 3 processes write the same stage folder as one
+// process, file for file, byte for byte once the timings are left out (JSON fields "seconds",
+// "prefill_seconds" and results.json's "date"). Every run has the same run folder name (the
+// folders are renamed between runs), so the resolved config in results.json is the same too. A
+// rank killed in the middle of a sweep stops the run, named; the same command under 3 processes
+// resumes it to the one-process result.
 #include "catch.h"
 
 #include "dist_test_util.h"
@@ -112,7 +113,7 @@ TEST_CASE("launch: a sweep under 2 and 3 processes writes what one process write
   e.runs = e.root / "runs";
   e.experiment = "eval_ppl";
   e.overrides = {"stages=[sweep]",
-                 "++sweep={contexts: [128, 256], max_tokens: 512, chunk_size: 128, methods: "
+                 "++sweep={contexts: [128, 256], max_tokens: 256, chunk_size: 128, methods: "
                  "{dense: {policy: dense}, streaming: {policy: streaming, sink_blocks: 1, "
                  "local_blocks: [1, 2]}}}"};
   const fs::path one = e.run(1, "n1");
@@ -134,7 +135,7 @@ TEST_CASE("launch: a killed rank stops a sweep, named; the sweep resumes under 3
   e.runs = e.root / "runs";
   e.experiment = "eval_ppl";
   e.overrides = {"stages=[sweep]",
-                 "++sweep={contexts: [256], max_tokens: 1024, chunk_size: 128, methods: "
+                 "++sweep={contexts: [256], max_tokens: 512, chunk_size: 128, methods: "
                  "{dense: {policy: dense}, streaming: {policy: streaming, sink_blocks: 1, "
                  "local_blocks: [1, 2, 3]}}}"};
   {
@@ -188,6 +189,27 @@ TEST_CASE("launch: eval_ruler under 2 and 3 processes writes what one process wr
     CAPTURE(n);
     const fs::path many = e.run(n, fmt::format("n{}", n));
     check_same_stage(one / "eval_ruler", many / "eval_ruler");
+    CHECK_THAT(read_text(many / "log.txt"),
+               Contains(fmt::format("shared out over {} processes", n)));
+  }
+}
+
+TEST_CASE("launch: eval_longbench under 2 and 3 processes writes what one process writes",
+          "[distributed][launch][shard]") {
+  if (!fs::exists(kModel)) SEER_SKIP("no embedded model (scripts/fetch_model.sh): " + kModel.string());
+  EvalRun e;
+  e.root = fresh_dir("shard_longbench");
+  e.runs = e.root / "runs";
+  e.experiment = "paper_longbench_smoke";
+  e.overrides = {"longbench.datasets=[passage_count, passage_retrieval_en]",
+                 "longbench.max_length=256", "eval_longbench.max_new_tokens=4",
+                 "~eval_longbench.methods.streaming"};
+  const fs::path one = e.run(1, "n1");
+  REQUIRE(fs::exists(one / "eval_longbench" / "cells" / "oracle_win256" / "samples.jsonl"));
+  for (int n : {2, 3}) {
+    CAPTURE(n);
+    const fs::path many = e.run(n, fmt::format("n{}", n));
+    check_same_stage(one / "eval_longbench", many / "eval_longbench");
     CHECK_THAT(read_text(many / "log.txt"),
                Contains(fmt::format("shared out over {} processes", n)));
   }
