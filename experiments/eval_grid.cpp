@@ -93,6 +93,8 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
 EvalModel load_eval_model(const StageContext& ctx, const EvalGridConfig& grid,
                           const std::string& section) {
   auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+  // Each rank of a multi-process run on its own GPU of the host.
+  spec.device = ctx.world.rank_device(spec.device);
   ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
   core::Decoder model = core::load_decoder(spec);
   auto tokenizer = core::load_tokenizer(spec);

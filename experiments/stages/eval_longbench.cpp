@@ -9,6 +9,8 @@
 // cells/<id>/: samples.jsonl (resumable sample by sample), config.yaml, result.json. For the stage:
 // table.md / table.csv (methods x datasets + average, with the measured sparsity), table_e.md /
 // table_e.csv (LongBench-E buckets 0-4k / 4-8k / 8k+ when longbench.e is true), results.json.
+// Under several processes (`seer launch`) the samples of each cell still to run are shared out
+// over the ranks (experiments/sharded_items.h); rank 0 writes them, as one process would.
 //   seer run paper_longbench longbench.data_dir=/data/LongBench/data
 #include "analysis/results_table.h"
 #include "analysis/run_info.h"

@@ -12,6 +12,8 @@
 // above zero), tasks.md / tasks.csv (methods x tasks per length), vs_dense.md (each method minus
 // dense, paired intervals), inputs/<length>/<task>.jsonl (the prompts) and results.json (every
 // cell and interval, the resolved config, versions, git commit).
+// Under several processes (`seer launch`) the samples of each cell still to run are shared out
+// over the ranks (experiments/sharded_items.h); rank 0 writes them, as one process would.
 //   seer run paper_ruler_smoke
 //   seer run paper_ruler ruler.essay_path=/data/PaulGrahamEssays.json ruler.lengths=[4096]
 #include "analysis/score_intervals.h"

@@ -8,6 +8,8 @@
 // Every method family is also interpolated to common sparsities (equal_sparsity.md / .csv /
 // .json, analysis/equal_sparsity.h). Calibrated-threshold policies read the thresholds.json of a
 // calibrate stage at the cell's context.
+// Under several processes (`seer launch`) the cells still to run are shared out over the ranks
+// (experiments/sharded_items.h); rank 0 writes them all and the tables, as one process would.
 //   seer run quickstart sweep.contexts=[1024,2048]
 #include "analysis/equal_sparsity.h"
 #include "analysis/python_plot.h"
@@ -136,7 +138,9 @@ class SweepStage final : public Stage {
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_sweep(ctx.config);
-    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    // Each rank of a multi-process run on its own GPU of the host.
+    spec.device = ctx.world.rank_device(spec.device);
     const auto tok = core::load_tokenizer(spec);
     // Held-out text: the eval split, which shares no token with the train split (split_tokens).
     const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.max_tokens);
