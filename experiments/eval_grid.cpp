@@ -6,11 +6,13 @@
 #include "core/sparsity/sparsity_policy.h"
 #include "experiments/gate_folders.h"
 #include "experiments/parallel_samples.h"
+#include "experiments/sharded_items.h"
 
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <fstream>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -92,6 +94,8 @@ std::optional<core::GateSet> load_grid_gates(const StageContext& ctx, const Eval
 EvalModel load_eval_model(const StageContext& ctx, const EvalGridConfig& grid,
                           const std::string& section) {
   auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+  // Each rank of a multi-process run on its own GPU of the host.
+  spec.device = ctx.world.rank_device(spec.device);
   ctx.log.info("loading {} ({}, {})", spec.path, spec.format, spec.dtype);
   core::Decoder model = core::load_decoder(spec);
   auto tokenizer = core::load_tokenizer(spec);
@@ -210,30 +214,54 @@ std::vector<nlohmann::json> run_cell_samples(
     SampleLog& log, const std::vector<std::string>& keys, int64_t workers, at::Device device,
     const std::function<nlohmann::json(int64_t, size_t)>& make,
     const std::function<void(size_t)>& on_done) {
-  std::vector<nlohmann::json> records(keys.size());
-  std::vector<size_t> missing;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (auto found = log.find(keys[i])) {
-      records[i] = std::move(*found);
-      on_done(i);
-    } else {
-      missing.push_back(i);
+  return run_cell_samples(core::dist::World::single(), "cell", &log, keys, workers, device, make,
+                          on_done);
+}
+
+std::vector<nlohmann::json> run_cell_samples(
+    const core::dist::World& world, const std::string& shared_as, SampleLog* log,
+    const std::vector<std::string>& keys, int64_t workers, at::Device device,
+    const std::function<nlohmann::json(int64_t, size_t)>& make,
+    const std::function<void(size_t)>& on_done) {
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < keys.size(); ++i) index_of[keys[i]] = i;
+  const bool main = world.is_main();
+  std::vector<nlohmann::json> records(main ? keys.size() : 0);
+  std::vector<std::string> pending;
+  if (main) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (auto found = log->find(keys[i])) {
+        records[i] = std::move(*found);
+        on_done(i);
+      } else {
+        pending.push_back(keys[i]);
+      }
     }
   }
-  run_on_workers(
-      static_cast<int64_t>(missing.size()), workers, device,
-      [&](int64_t worker, int64_t j) {
-        const size_t i = missing[static_cast<size_t>(j)];
-        nlohmann::json rec = make(worker, i);
-        rec["key"] = keys[i];
-        records[i] = std::move(rec);
+  run_sharded_items(
+      world, shared_as, pending,
+      [&](const std::vector<std::string>& mine, const ItemDone& finished) {
+        std::vector<nlohmann::json> made(mine.size());
+        run_on_workers(
+            static_cast<int64_t>(mine.size()), workers, device,
+            [&](int64_t worker, int64_t j) {
+              const size_t i = index_of.at(mine[static_cast<size_t>(j)]);
+              nlohmann::json rec = make(worker, i);
+              rec["key"] = keys[i];
+              made[static_cast<size_t>(j)] = std::move(rec);
+            },
+            [&](int64_t j) {
+              finished(mine[static_cast<size_t>(j)], std::move(made[static_cast<size_t>(j)]));
+            });
       },
-      [&](int64_t j) {
-        const size_t i = missing[static_cast<size_t>(j)];
-        log.append(records[i]);
+      [&](const std::string& key, nlohmann::json rec) {
+        const size_t i = index_of.at(key);
+        log->append(rec);
+        records[i] = std::move(rec);
         on_done(i);
       });
-  log.write_in_order(keys);
+  if (!main) return {};
+  log->write_in_order(keys);
   return records;
 }
 

@@ -116,4 +116,16 @@ std::vector<nlohmann::json> run_cell_samples(
     const std::function<nlohmann::json(int64_t worker, size_t i)>& make,
     const std::function<void(size_t i)>& on_done);
 
+// The same with the samples still to run shared out over the ranks of `world`
+// (experiments/sharded_items.h; `shared_as` names the cell there, unique in the run): every rank
+// passes the same `keys` and runs the samples it gets on its own `workers`; rank 0 passes the
+// cell's log, takes every record into it as it comes in (on_done runs there only) and gets the
+// records back in `keys` order, so the files depend on neither the worker nor the process count.
+// The other ranks pass no log and get an empty vector.
+std::vector<nlohmann::json> run_cell_samples(
+    const core::dist::World& world, const std::string& shared_as, SampleLog* log,
+    const std::vector<std::string>& keys, int64_t workers, at::Device device,
+    const std::function<nlohmann::json(int64_t worker, size_t i)>& make,
+    const std::function<void(size_t i)>& on_done);
+
 }  // namespace seer::experiments

@@ -42,7 +42,10 @@ resumes it, with any N. OMP_NUM_THREADS, when unset, becomes cores / N (at least
 ranks do not fight over the cores.
 
 What runs sharded: distillation (each rank reads its part of every step's windows; the gates equal
-one process's at the same train.batch). Other stages run on rank 0 while the others wait.
+one process's at the same train.batch), sweep (its cells), eval_ruler and eval_longbench (the
+samples of each cell): the k-th cell or sample still to run goes to rank k % N, each result goes to
+rank 0 through the rendezvous store, and rank 0 writes the tables and files a one-process run
+writes, in the same order. Other stages run on rank 0 while the others wait.
 
 Examples:
   seer launch --nproc 2 run quickstart

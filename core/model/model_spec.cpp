@@ -35,14 +35,15 @@ at::ScalarType model_dtype(const ModelSpec& spec) {
 }
 
 at::Device model_device(const ModelSpec& spec) {
-  if (spec.device != "cuda") return at::Device(at::kCPU);
+  // "cuda:N": a rank of a multi-process run on GPU N of its host (World::rank_device).
+  if (spec.device.rfind("cuda", 0) != 0) return at::Device(at::kCPU);
   if (!at::hasCUDA()) {
     throw std::runtime_error(
         "model.device = cuda, but no CUDA GPU is usable here (a CPU-only machine or libtorch "
         "build); run on the GPU machine, or set model.device=cpu (SEER_DEVICE=cpu for the "
         "experiments that read it)");
   }
-  return at::Device(at::kCUDA);
+  return at::Device(spec.device);
 }
 
 Decoder load_decoder(const ModelSpec& spec) {

@@ -9,6 +9,8 @@
 // cells/<id>/: samples.jsonl (resumable sample by sample), config.yaml, result.json. For the stage:
 // table.md / table.csv (methods x datasets + average, with the measured sparsity), table_e.md /
 // table_e.csv (LongBench-E buckets 0-4k / 4-8k / 8k+ when longbench.e is true), results.json.
+// Under several processes (`seer launch`) the samples of each cell still to run are shared out
+// over the ranks (experiments/sharded_items.h); rank 0 writes them, as one process would.
 //   seer run paper_longbench longbench.data_dir=/data/LongBench/data
 #include "analysis/results_table.h"
 #include "analysis/run_info.h"
@@ -22,6 +24,7 @@
 #include "experiments/eval_grid.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
+#include "experiments/sharded_items.h"
 #include "experiments/sparse_generate.h"
 #include "experiments/stage.h"
 #include "experiments/stage_inputs.h"
@@ -32,6 +35,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -115,6 +119,8 @@ class EvalLongBenchStage final : public Stage {
     return {"model", "longbench", "eval_longbench", "data", "gate", "train", "capture", "distill"};
   }
   std::vector<std::string> unhashed_keys() const override { return {"eval_longbench.workers"}; }
+  // The samples of each cell are shared out over the ranks of a multi-process run.
+  bool data_parallel() const override { return true; }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_longbench_stage(config);
@@ -171,7 +177,13 @@ class EvalLongBenchStage final : public Stage {
                                 spec.name);
 
     nlohmann::json cells = nlohmann::json::array();
-    Progress progress("eval_longbench", total);
+    const auto& world = ctx.world;
+    std::optional<Progress> progress;
+    if (world.is_main()) progress.emplace("eval_longbench", total);
+    if (world.size() > 1)
+      ctx.log.info("eval_longbench: the samples of each cell still to run are shared out over {} "
+                   "processes (sample k of them on rank k % {}); rank 0 writes them", world.size(),
+                   world.size());
     int64_t done = 0;
     for (const auto& setting : cfg.grid.settings) {
       const auto tree = setting_config(ctx.config, setting);
@@ -186,14 +198,22 @@ class EvalLongBenchStage final : public Stage {
       const std::string hash = stable_hash(fmt::format("{}|{}|{}", sample_hash, dataset_list,
                                                        cfg.spec.max_samples));
       nlohmann::json result;
-      if (fs::exists(dir / "result.json") && read_json_file(dir / "result.json").value("hash", "") == hash) {
+      // The store's name for the cell's samples (experiments/sharded_items.h).
+      const std::string shared_as = fmt::format("{}/{}", ctx.stage_id, id);
+      if (world.is_main() && fs::exists(dir / "result.json") &&
+          read_json_file(dir / "result.json").value("hash", "") == hash) {
+        run_sharded_items(world, shared_as, {}, {}, {});   // nothing for the other ranks
         result = read_json_file(dir / "result.json");
         for (const auto& ps : prepared) done += static_cast<int64_t>(ps.size());
-        progress.update(done, setting.label);
+        progress->update(done, setting.label);
       } else {
         const auto t0 = std::chrono::steady_clock::now();
-        SampleLog log(dir, sample_hash);
-        if (log.reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log.reused());
+        std::optional<SampleLog> log;   // rank 0's
+        if (world.is_main()) {
+          log.emplace(dir, sample_hash);
+          if (log->reused() > 0)
+            ctx.log.info("{}: resuming, {} samples already done", id, log->reused());
+        }
         nlohmann::json per_dataset = nlohmann::json::object();
         int64_t kept = 0, causal = 0;
         double sum = 0;
@@ -211,7 +231,7 @@ class EvalLongBenchStage final : public Stage {
           policies.push_back(sample_policy(tree, *base_policy, block, cfg, prepared[di][i]));
         }
         const auto records = run_cell_samples(
-            log, keys, cfg.grid.workers, model.device(),
+            world, shared_as, log ? &*log : nullptr, keys, cfg.grid.workers, model.device(),
             [&](int64_t worker, size_t k) {
               const auto [di, i] = items[k];
               const core::SparsityPolicy& policy = policies[k] ? *policies[k] : *base_policy;
@@ -223,8 +243,9 @@ class EvalLongBenchStage final : public Stage {
               return rec;
             },
             [&](size_t k) {
-              progress.update(++done, fmt::format("{} {}", setting.label, tasks[items[k].first].dataset));
+              progress->update(++done, fmt::format("{} {}", setting.label, tasks[items[k].first].dataset));
             });
+        if (!world.is_main()) continue;   // its share went to rank 0
         for (size_t di = 0, k = 0; di < tasks.size(); ++di) {
           const auto& task = tasks[di];
           std::vector<double> scores;
@@ -286,7 +307,8 @@ class EvalLongBenchStage final : public Stage {
                    100.0 * *avg.sparsity);
       cells.push_back(result);
     }
-    progress.finish();
+    if (!world.is_main()) return;
+    progress->finish();
     const std::string md = table.to_markdown();
     io::write_file_atomic(ctx.stage_dir / "table.md", md);
     io::write_file_atomic(ctx.stage_dir / "table.csv", table.to_csv());

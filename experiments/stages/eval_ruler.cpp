@@ -12,6 +12,8 @@
 // above zero), tasks.md / tasks.csv (methods x tasks per length), vs_dense.md (each method minus
 // dense, paired intervals), inputs/<length>/<task>.jsonl (the prompts) and results.json (every
 // cell and interval, the resolved config, versions, git commit).
+// Under several processes (`seer launch`) the samples of each cell still to run are shared out
+// over the ranks (experiments/sharded_items.h); rank 0 writes them, as one process would.
 //   seer run paper_ruler_smoke
 //   seer run paper_ruler ruler.essay_path=/data/PaulGrahamEssays.json ruler.lengths=[4096]
 #include "analysis/score_intervals.h"
@@ -28,6 +30,7 @@
 #include "experiments/policy_resources.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
+#include "experiments/sharded_items.h"
 #include "experiments/sparse_generate.h"
 #include "experiments/stage.h"
 #include "experiments/stage_inputs.h"
@@ -40,6 +43,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -138,6 +142,8 @@ class EvalRulerStage final : public Stage {
   }
   // The records do not depend on the worker count (tests/eval/eval_stages_test.cpp checks it).
   std::vector<std::string> unhashed_keys() const override { return {"eval_ruler.workers"}; }
+  // The samples of each cell are shared out over the ranks of a multi-process run.
+  bool data_parallel() const override { return true; }
   void validate(const config::ConfigTree& config) const override {
     core::parse_model_spec(config::ConfigReader(config, "model"));
     parse_ruler_stage(config);
@@ -202,6 +208,8 @@ class EvalRulerStage final : public Stage {
         skipped[fmt::format("{}@{}", task, length)] = e.what();
         return sample_cache.emplace(key, std::move(samples)).first->second;
       }
+      // The prompts are written by rank 0 alone (the run folder is rank 0's).
+      if (!ctx.world.is_main()) return sample_cache.emplace(key, std::move(samples)).first->second;
       std::string lines;
       for (const auto& s : samples) {
         lines += nlohmann::json{{"task", s.task}, {"index", s.index}, {"input", s.input},
@@ -225,7 +233,13 @@ class EvalRulerStage final : public Stage {
     nlohmann::json cells = nlohmann::json::array();
     const int64_t total = static_cast<int64_t>(cfg.grid.settings.size() * cfg.spec.lengths.size() *
                                                runnable.size()) * cfg.spec.num_samples;
-    Progress progress("eval_ruler", total);
+    const auto& world = ctx.world;
+    std::optional<Progress> progress;
+    if (world.is_main()) progress.emplace("eval_ruler", total);
+    if (world.size() > 1)
+      ctx.log.info("eval_ruler: the samples of each cell still to run are shared out over {} "
+                   "processes (sample k of them on rank k % {}); rank 0 writes them", world.size(),
+                   world.size());
     int64_t done = 0;
     for (const int64_t length : cfg.spec.lengths) {
       for (const auto& setting : cfg.grid.settings) {
@@ -245,14 +259,20 @@ class EvalRulerStage final : public Stage {
                                                          cfg.spec.num_samples, kResultFormat));
 
         nlohmann::json result;
-        if (fs::exists(dir / "result.json") && read_json_file(dir / "result.json").value("hash", "") == hash) {
+        // The store's name for the cell's samples (experiments/sharded_items.h).
+        const std::string shared_as = fmt::format("{}/{}", ctx.stage_id, id);
+        if (world.is_main() && fs::exists(dir / "result.json") &&
+            read_json_file(dir / "result.json").value("hash", "") == hash) {
+          run_sharded_items(world, shared_as, {}, {}, {});   // nothing for the other ranks
           result = read_json_file(dir / "result.json");
           done += static_cast<int64_t>(runnable.size()) * cfg.spec.num_samples;
-          progress.update(done, setting.label);
+          progress->update(done, setting.label);
           ctx.log.file_only(fmt::format("{}: complete, reused", id));
         } else {
           result = run_cell(ctx, cfg, models, bpe, *policy, gates ? &*gates : nullptr, block,
-                            setting, length, runnable, samples_of, dir, sample_hash, progress, done);
+                            setting, length, runnable, samples_of, dir, sample_hash, shared_as,
+                            progress ? &*progress : nullptr, done);
+          if (!world.is_main()) continue;   // its share went to rank 0
           result.update(setting_json(setting, policy->name(), block));
           result["hash"] = hash;
           io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
@@ -266,7 +286,8 @@ class EvalRulerStage final : public Stage {
         cells.push_back(result);
       }
     }
-    progress.finish();
+    if (!world.is_main()) return;
+    progress->finish();
     const auto report = analysis::interval_report(
         scored, cfg.reference, fmt::format("RULER ({}, {} tasks)", spec.name, runnable.size()),
         "length", cfg.bootstrap);
@@ -311,12 +332,16 @@ class EvalRulerStage final : public Stage {
                                  int64_t block, const SweepSetting& setting, int64_t length,
                                  const std::vector<std::string>& runnable,
                                  const SamplesOf& samples_of, const fs::path& dir,
-                                 const std::string& sample_hash, Progress& progress,
-                                 int64_t& done) {
+                                 const std::string& sample_hash, const std::string& shared_as,
+                                 Progress* progress, int64_t& done) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string id = dir.filename().string();
-    SampleLog log(dir, sample_hash);
-    if (log.reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log.reused());
+    const bool main = ctx.world.is_main();
+    std::optional<SampleLog> log;   // rank 0's
+    if (main) {
+      log.emplace(dir, sample_hash);
+      if (log->reused() > 0) ctx.log.info("{}: resuming, {} samples already done", id, log->reused());
+    }
     // Every sample of the cell in task (config) and sample order: one hand-out to the workers, so
     // a task with few samples does not leave them idle.
     std::vector<const data::RulerSample*> items;
@@ -330,7 +355,8 @@ class EvalRulerStage final : public Stage {
       }
     }
     const auto records = run_cell_samples(
-        log, keys, cfg.grid.workers, models.front().device(),
+        ctx.world, shared_as, main ? &*log : nullptr, keys, cfg.grid.workers,
+        models.front().device(),
         [&](int64_t worker, size_t i) {
           nlohmann::json rec = run_sample(models[static_cast<size_t>(worker)], bpe, policy, gates,
                                           block, cfg.grid, *items[i]);
@@ -338,8 +364,9 @@ class EvalRulerStage final : public Stage {
           return rec;
         },
         [&](size_t i) {
-          progress.update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
+          progress->update(++done, fmt::format("{} len {} {}", setting.label, length, items[i]->task));
         });
+    if (!main) return nullptr;
 
     nlohmann::json per_task = nlohmann::json::object();
     nlohmann::json sample_scores = nlohmann::json::object();

@@ -8,6 +8,8 @@
 // Every method family is also interpolated to common sparsities (equal_sparsity.md / .csv /
 // .json, analysis/equal_sparsity.h). Calibrated-threshold policies read the thresholds.json of a
 // calibrate stage at the cell's context.
+// Under several processes (`seer launch`) the cells still to run are shared out over the ranks
+// (experiments/sharded_items.h); rank 0 writes them all and the tables, as one process would.
 //   seer run quickstart sweep.contexts=[1024,2048]
 #include "analysis/equal_sparsity.h"
 #include "analysis/python_plot.h"
@@ -28,6 +30,7 @@
 #include "experiments/policy_resources.h"
 #include "experiments/progress.h"
 #include "experiments/runner.h"
+#include "experiments/sharded_items.h"
 #include "experiments/stage.h"
 #include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
@@ -42,6 +45,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -116,6 +120,8 @@ class SweepStage final : public Stage {
     validate_data_splits(config, "eval");
     parse_sweep(config);
   }
+  // Cells are shared out over the ranks of a multi-process run; rank 0 writes them all.
+  bool data_parallel() const override { return true; }
   std::vector<std::string> check_inputs(const config::ConfigTree& config) const override {
     std::vector<std::string> warnings;
     const ModelLimits model = check_model_inputs(config);
@@ -134,7 +140,9 @@ class SweepStage final : public Stage {
 
   void run(StageContext& ctx) override {
     const auto cfg = parse_sweep(ctx.config);
-    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    // Each rank of a multi-process run on its own GPU of the host.
+    spec.device = ctx.world.rank_device(spec.device);
     const auto tok = core::load_tokenizer(spec);
     // Held-out text: the eval split, which shares no token with the train split (split_tokens).
     const auto tokens = split_tokens(ctx.config, "eval", tok, cfg.max_tokens);
@@ -178,66 +186,121 @@ class SweepStage final : public Stage {
       if (policy->needs_gate()) gates_of(s.gates.empty() ? cfg.gates : s.gates);
     }
 
+    // Every cell in grid order (contexts outer, settings inner): its config, policy and the hash
+    // its result.json must carry to be reused.
+    struct Cell {
+      int64_t context = 0;
+      const SweepSetting* setting = nullptr;
+      config::ConfigTree tree;
+      std::unique_ptr<core::SparsityPolicy> policy;
+      const LoadedGates* gates = nullptr;
+      std::string gates_id;
+      int64_t block = 0;
+      std::string id;
+      std::string hash;
+    };
+    std::vector<Cell> grid_cells;
+    std::map<std::string, size_t> index_of;
+    for (const int64_t context : cfg.contexts) {
+      for (const auto& setting : cfg.settings) {
+        Cell c;
+        c.context = context;
+        c.setting = &setting;
+        c.tree = cell_config(ctx.config, setting, context);
+        c.policy = core::parse_sparsity_policy(config::ConfigReader(c.tree, "sparsity"),
+                                               policy_resources(ctx, context));
+        // What the cell's result depends on beyond its config: its gates and thresholds.
+        std::string depends = fmt::format("{}|{}|{}", cfg.max_tokens, cfg.chunk_size, block);
+        c.gates_id = setting.gates.empty() ? cfg.gates : setting.gates;
+        c.block = block;
+        if (c.policy->needs_gate()) {
+          c.gates = &gates_of(c.gates_id);
+          c.block = c.gates->set.config.block_size;
+          depends += "|gates " + c.gates->fingerprint;
+        }
+        if (c.gates) check_thresholds_fit_gates(c.tree, *c.policy, c.gates->fingerprint, c.gates_id);
+        const std::string tau_id = thresholds_identity(*c.policy);
+        if (!tau_id.empty()) depends += "|tau " + tau_id;
+        c.id = cell_id(setting, context);
+        c.hash = stable_hash(c.tree.to_yaml() + depends);
+        index_of[c.id] = grid_cells.size();
+        grid_cells.push_back(std::move(c));
+      }
+    }
+
+    const auto& world = ctx.world;
+    const fs::path cells_dir = ctx.stage_dir / "cells";
+    std::vector<nlohmann::json> cell_results(grid_cells.size());
+    std::optional<Progress> progress;
+    int64_t done = 0;
+    auto show = [&](const Cell& c, const nlohmann::json& result) {
+      ctx.log.info("  {:<36} ctx {:>6}: ppl {:.4f}  sparsity {:.1f}%", c.setting->label, c.context,
+                   result["ppl"].get<double>(), 100.0 * result["sparsity"].get<double>());
+    };
+    // Rank 0 reuses the complete cells and hands out the others (experiments/sharded_items.h).
+    std::vector<std::string> pending;
+    if (world.is_main()) {
+      progress.emplace("sweep", static_cast<int64_t>(grid_cells.size()));
+      for (size_t i = 0; i < grid_cells.size(); ++i) {
+        const Cell& c = grid_cells[i];
+        const fs::path file = cells_dir / c.id / "result.json";
+        if (fs::exists(file) && load_json(file).value("hash", "") == c.hash) {
+          cell_results[i] = load_json(file);
+          ctx.log.file_only(fmt::format("{}: complete, reused", c.id));
+          show(c, cell_results[i]);
+          progress->update_reused(++done);
+        } else {
+          pending.push_back(c.id);
+        }
+      }
+    }
+    if (world.size() > 1)
+      ctx.log.info("sweep: {} cells to run over {} processes (cell k of them on rank k % {})",
+                   pending.size(), world.size(), world.size());
+    at::NoGradGuard no_grad;
+    run_sharded_items(
+        world, ctx.stage_id + "/cells", pending,
+        [&](const std::vector<std::string>& mine, const ItemDone& finished) {
+          for (const auto& id : mine) {
+            const Cell& c = grid_cells.at(index_of.at(id));
+            nlohmann::json result = run_cell(ctx, model, tokens, *c.policy, *c.setting, c.context,
+                                              c.block, c.gates ? &c.gates->set : nullptr,
+                                              cfg.chunk_size, cfg.check_finite);
+            if (c.gates) result["gates"] = c.gates_id;
+            if (const auto* cal =
+                    dynamic_cast<const core::CalibratedThresholdPolicy*>(c.policy.get()))
+              result["calibration_sparsity"] = cal->table()->calibrated_sparsity;
+            result["hash"] = c.hash;
+            finished(id, std::move(result));
+          }
+        },
+        [&](const std::string& id, nlohmann::json result) {
+          const size_t i = index_of.at(id);
+          const Cell& c = grid_cells[i];
+          const fs::path dir = cells_dir / id;
+          fs::create_directories(dir);
+          io::write_file_atomic(dir / "config.yaml", c.tree.to_yaml());
+          io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
+          show(c, result);
+          cell_results[i] = std::move(result);
+          progress->update(++done, c.setting->label);
+        });
+    if (!world.is_main()) return;
+    progress->finish();
+
     analysis::ResultsTable table;
     table.title = fmt::format("Perplexity ({}), measured sparsity in brackets", spec.name);
     nlohmann::json cells = nlohmann::json::array();
     std::vector<analysis::SweepPoint> points;
-    const fs::path cells_dir = ctx.stage_dir / "cells";
-    const int64_t total = static_cast<int64_t>(cfg.settings.size() * cfg.contexts.size());
-    Progress progress("sweep", total);
-    int64_t done = 0;
-    at::NoGradGuard no_grad;
-    for (const int64_t context : cfg.contexts) {
-      for (const auto& setting : cfg.settings) {
-        const auto tree = cell_config(ctx.config, setting, context);
-        const auto policy = core::parse_sparsity_policy(config::ConfigReader(tree, "sparsity"),
-                                                        policy_resources(ctx, context));
-        // What the cell's result depends on beyond its config: its gates and thresholds.
-        std::string depends = fmt::format("{}|{}|{}", cfg.max_tokens, cfg.chunk_size, block);
-        const LoadedGates* gates = nullptr;
-        const std::string gates_id = setting.gates.empty() ? cfg.gates : setting.gates;
-        int64_t cell_block = block;
-        if (policy->needs_gate()) {
-          gates = &gates_of(gates_id);
-          cell_block = gates->set.config.block_size;
-          depends += "|gates " + gates->fingerprint;
-        }
-        if (gates) check_thresholds_fit_gates(tree, *policy, gates->fingerprint, gates_id);
-        const std::string tau_id = thresholds_identity(*policy);
-        if (!tau_id.empty()) depends += "|tau " + tau_id;
-        const std::string id = cell_id(setting, context);
-        const fs::path dir = cells_dir / id;
-        const std::string hash = stable_hash(tree.to_yaml() + depends);
-        nlohmann::json result;
-        const bool reused =
-            fs::exists(dir / "result.json") && load_json(dir / "result.json").value("hash", "") == hash;
-        if (reused) {
-          result = load_json(dir / "result.json");
-          ctx.log.file_only(fmt::format("{}: complete, reused", id));
-        } else {
-          result = run_cell(ctx, model, tokens, *policy, setting, context, cell_block,
-                            gates ? &gates->set : nullptr, cfg.chunk_size, cfg.check_finite);
-          if (gates) result["gates"] = gates_id;
-          if (const auto* cal = dynamic_cast<const core::CalibratedThresholdPolicy*>(policy.get()))
-            result["calibration_sparsity"] = cal->table()->calibrated_sparsity;
-          result["hash"] = hash;
-          fs::create_directories(dir);
-          io::write_file_atomic(dir / "config.yaml", tree.to_yaml());
-          io::write_file_atomic(dir / "result.json", result.dump(2) + "\n");
-        }
-        auto& cell = table.at(setting.label, std::to_string(context));
-        cell.score = result["ppl"].get<double>();
-        cell.sparsity = result["sparsity"].get<double>();
-        points.push_back(analysis::SweepPoint{setting.method, setting.label, setting.gates, context,
-                                              *cell.sparsity, *cell.score});
-        ctx.log.info("  {:<36} ctx {:>6}: ppl {:.4f}  sparsity {:.1f}%", setting.label, context,
-                     *cell.score, 100.0 * *cell.sparsity);
-        cells.push_back(result);
-        if (reused) progress.update_reused(++done);
-        else progress.update(++done, setting.label);
-      }
+    for (size_t i = 0; i < grid_cells.size(); ++i) {
+      const Cell& c = grid_cells[i];
+      auto& cell = table.at(c.setting->label, std::to_string(c.context));
+      cell.score = cell_results[i]["ppl"].get<double>();
+      cell.sparsity = cell_results[i]["sparsity"].get<double>();
+      points.push_back(analysis::SweepPoint{c.setting->method, c.setting->label, c.setting->gates,
+                                            c.context, *cell.sparsity, *cell.score});
+      cells.push_back(cell_results[i]);
     }
-    progress.finish();
     const std::string md = table.to_markdown();
     io::write_file_atomic(ctx.stage_dir / "table.md", md);
     io::write_file_atomic(ctx.stage_dir / "table.csv", table.to_csv());
