@@ -113,7 +113,8 @@ TEST_CASE("launch: a sweep under 2 and 3 processes writes what one process write
   e.runs = e.root / "runs";
   e.experiment = "eval_ppl";
   e.overrides = {"stages=[sweep]",
-                 "++sweep={contexts: [128, 256], max_tokens: 256, chunk_size: 128, methods: "
+                 "++sweep={check_finite: true, contexts: [128, 256], max_tokens: 256, "
+                 "chunk_size: 128, methods: "
                  "{dense: {policy: dense}, streaming: {policy: streaming, sink_blocks: 1, "
                  "local_blocks: [1, 2]}}}"};
   const fs::path one = e.run(1, "n1");
@@ -135,7 +136,8 @@ TEST_CASE("launch: a killed rank stops a sweep, named; the sweep resumes under 3
   e.runs = e.root / "runs";
   e.experiment = "eval_ppl";
   e.overrides = {"stages=[sweep]",
-                 "++sweep={contexts: [256], max_tokens: 512, chunk_size: 128, methods: "
+                 "++sweep={check_finite: true, contexts: [256], max_tokens: 512, "
+                 "chunk_size: 128, methods: "
                  "{dense: {policy: dense}, streaming: {policy: streaming, sink_blocks: 1, "
                  "local_blocks: [1, 2, 3]}}}"};
   {
