@@ -50,9 +50,9 @@ double rms(const at::Tensor& t) { return t.to(at::kDouble).pow(2).mean().sqrt().
 
 void print_gate_set(const core::GateSet& g) {
   const auto& c = g.config;
-  fmt::print("type {}  block {}  hidden {}  query sub-blocks {}  block RoPE {} (theta {})\n",
-             c.type_name(), c.block_size, c.hidden_size, c.q_subblocks, c.rope_dim,
-             g.rope.rope.theta);
+  fmt::print("type {}  block {}  hidden {}  query sub-blocks {}  distance buckets {}  block RoPE {} "
+             "(theta {})\n", c.type_name(), c.block_size, c.hidden_size, c.q_subblocks,
+             c.distance_buckets, c.rope_dim, g.rope.rope.theta);
   fmt::print("{} layers, {} query heads, {} key/value heads, head dim {}; base model '{}'\n",
              g.num_layers(), g.shape.num_q_heads, g.shape.num_kv_heads, g.shape.head_dim,
              g.base_model);
@@ -60,7 +60,14 @@ void print_gate_set(const core::GateSet& g) {
     const auto& gate = g.layers[l];
     std::string q = gate.identity_q() ? std::string("identity")
                                       : fmt::format("{} rms {:.4g}", gate.wq().sizes(), rms(gate.wq()));
-    fmt::print("  layer {:>3}: wq {}  wk {} rms {:.4g}\n", l, q, gate.wk().sizes(), rms(gate.wk()));
+    const std::string bias =
+        gate.distance_bias().defined()
+            ? fmt::format("  distance bias min {:.3g} max {:.3g}",
+                          gate.distance_bias().min().item<double>(),
+                          gate.distance_bias().max().item<double>())
+            : std::string();
+    fmt::print("  layer {:>3}: wq {}  wk {} rms {:.4g}{}\n", l, q, gate.wk().sizes(), rms(gate.wk()),
+               bias);
   }
 }
 

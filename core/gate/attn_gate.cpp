@@ -49,6 +49,15 @@ int64_t rope_dim_of(const GateConfig& cfg, const GateShape& shape) {
   return shape.head_dim;
 }
 
+// distance_bucket (gate_config.h) of every element of `delta` (long, >= 0), on its device.
+at::Tensor distance_buckets_of(const at::Tensor& delta, int64_t n) {
+  const int64_t h = n / 2;
+  // + 1e-9: distances at 2^k * h give exact powers of two, whose log2 must not round below k.
+  auto octave = at::floor(at::log2(delta.clamp_min(h).to(at::kDouble) / static_cast<double>(h)) +
+                          1e-9).to(at::kLong);
+  return at::where(delta < h, delta, (octave + h).clamp_max(n - 1));
+}
+
 }  // namespace
 
 at::Tensor pool_query_subblocks(const at::Tensor& q, int64_t block, int64_t subblocks,
@@ -69,10 +78,10 @@ at::Tensor pool_query_subblocks(const at::Tensor& q, int64_t block, int64_t subb
 }
 
 AttnGate::AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq,
-                   at::Tensor wk)
+                   at::Tensor wk, at::Tensor distance_bias)
     : cfg_(std::move(cfg)), shape_(shape), rope_(std::move(rope)),
       rotary_(rope_.rope, rope_dim_of(cfg_, shape_), rope_.max_position_embeddings),
-      wq_(std::move(wq)), wk_(std::move(wk)) {
+      wq_(std::move(wq)), wk_(std::move(wk)), bias_(std::move(distance_bias)) {
   TORCH_CHECK(shape_.num_q_heads > 0 && shape_.num_kv_heads > 0 &&
                   shape_.num_q_heads % shape_.num_kv_heads == 0,
               "AttnGate: Hkv = ", shape_.num_kv_heads, " does not divide Hq = ",
@@ -88,6 +97,16 @@ AttnGate::AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq
     check_weight(wk_, "wk (identity-Q layout)", shape_.num_q_heads, k_in_features(cfg_, shape_),
                  d);
   }
+  const int64_t n = cfg_.distance_buckets;
+  if (n > 0) {
+    TORCH_CHECK(bias_.defined(), "AttnGate: distance_buckets = ", n,
+                " needs a distance bias [Hq, ", n, "]");
+    TORCH_CHECK(bias_.dim() == 2 && bias_.size(0) == shape_.num_q_heads && bias_.size(1) == n,
+                "AttnGate: distance bias must be [Hq=", shape_.num_q_heads, ", ", n, "], got ",
+                bias_.sizes());
+  } else {
+    TORCH_CHECK(!bias_.defined(), "AttnGate: a distance bias was given but distance_buckets = 0");
+  }
 }
 
 AttnGate AttnGate::init(const GateConfig& cfg, const GateShape& shape,
@@ -97,7 +116,9 @@ AttnGate AttnGate::init(const GateConfig& cfg, const GateShape& shape,
   auto wk = at::empty({shape.num_kv_heads, k_in_features(cfg, shape), cfg.hidden_size}, opts);
   wq.normal_(0.0, cfg.init_std, generator);
   wk.normal_(0.0, cfg.init_std, generator);
-  return AttnGate(cfg, shape, rope, wq, wk);
+  at::Tensor bias;
+  if (cfg.distance_buckets > 0) bias = at::zeros({shape.num_q_heads, cfg.distance_buckets}, opts);
+  return AttnGate(cfg, shape, rope, wq, wk, bias);
 }
 
 PooledQK AttnGate::pool(const at::Tensor& q_pre_rope, const at::Tensor& k_pre_rope,
@@ -176,6 +197,12 @@ at::Tensor AttnGate::logits_in(at::ScalarType dtype, const at::Tensor& q_pooled,
     s = at::matmul(q, k.transpose(-1, -2));  // [B, Hq, nq, nbk]
   }
   s = s * scale;
+  if (bias_.defined()) {
+    const int64_t n = cfg_.distance_buckets;
+    auto delta = (q_abs.unsqueeze(1) - at::arange(nbk, long_opts).unsqueeze(0)).clamp_min(0);
+    auto bucket = distance_buckets_of(delta, n).flatten();            // [nq * nbk]
+    s = s + bias_.to(dtype).index_select(1, bucket).view({1, Hq, nq, nbk});
+  }
 
   auto masked = at::arange(nbk, long_opts).unsqueeze(0) > q_abs.unsqueeze(1);  // [nq, nbk]
   masked = masked.view({1, 1, nq, nbk});
@@ -207,12 +234,14 @@ std::vector<at::Tensor> AttnGate::parameters() const {
   std::vector<at::Tensor> out;
   if (wq_.defined()) out.push_back(wq_);
   out.push_back(wk_);
+  if (bias_.defined()) out.push_back(bias_);
   return out;
 }
 
 void AttnGate::set_requires_grad(bool on) {
   if (wq_.defined()) wq_.requires_grad_(on);
   wk_.requires_grad_(on);
+  if (bias_.defined()) bias_.requires_grad_(on);
 }
 
 void AttnGate::to(const at::Device& device, at::ScalarType dtype) {
@@ -224,6 +253,7 @@ void AttnGate::to(const at::Device& device, at::ScalarType dtype) {
   };
   move(wq_);
   move(wk_);
+  move(bias_);
 }
 
 }  // namespace seer::core

@@ -13,6 +13,12 @@
 // the keys) and scored against the key blocks its block may see; logits() returns, per block, the max over its s
 // rows of their log-softmax, so softmax(logits) is the renormalised max of the rows' distributions.
 //
+// Distance bias (GateConfig::distance_buckets = n > 0): `distance_bias` [Hq, n] is added to every
+// logit of head h at (query block i, key block j) as distance_bias[h, distance_bucket(i - j, n)],
+// after the scaled dot product and before the causal mask; zeros at init, so a gate with the bias
+// starts from the same scores as one without. Saved in our gate files only (the reference layout
+// has no such weight).
+//
 // Block RoPE (GateConfig::rope_dim): all d channels with dim-d frequencies (hidden_size), or the
 // first D channels with the model's dim-D frequencies and [D, d) unrotated (head_dim, needs D <= d).
 #pragma once
@@ -58,10 +64,13 @@ class AttnGate {
  public:
   AttnGate() = default;
   // Weights as given (float32 or the training dtype); shapes are checked against cfg/shape.
-  // `wq` undefined selects the identity-Q corner described above.
-  AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq, at::Tensor wk);
+  // `wq` undefined selects the identity-Q corner described above; `distance_bias` is defined
+  // exactly when cfg.distance_buckets > 0.
+  AttnGate(GateConfig cfg, GateShape shape, GateRope rope, at::Tensor wq, at::Tensor wk,
+           at::Tensor distance_bias = at::Tensor());
 
-  // Fresh N(0, cfg.init_std) weights drawn from `generator` (wq first, then wk), float32 on CPU.
+  // Fresh N(0, cfg.init_std) weights drawn from `generator` (wq first, then wk), float32 on CPU;
+  // the distance bias (when configured) starts at zero and draws nothing.
   static AttnGate init(const GateConfig& cfg, const GateShape& shape, const GateRope& rope,
                        at::Generator& generator);
 
@@ -94,7 +103,8 @@ class AttnGate {
   bool identity_q() const { return !wq_.defined(); }
   const at::Tensor& wq() const { return wq_; }  // [Hq, D*|q pools|, d] or undefined
   const at::Tensor& wk() const { return wk_; }  // [Hkv, D*|k pools|, d] ([Hq, ...] with identity Q)
-  std::vector<at::Tensor> parameters() const;   // the defined weights (share storage)
+  const at::Tensor& distance_bias() const { return bias_; }  // [Hq, n] or undefined
+  std::vector<at::Tensor> parameters() const;   // the defined weights, wq, wk, bias (share storage)
   void set_requires_grad(bool on);
   void to(const at::Device& device, at::ScalarType dtype);
 
@@ -105,6 +115,7 @@ class AttnGate {
   RotaryEmbedding rotary_;  // dim d, or D with rope_dim head_dim
   at::Tensor wq_;
   at::Tensor wk_;
+  at::Tensor bias_;
 };
 
 }  // namespace seer::core

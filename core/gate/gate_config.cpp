@@ -79,6 +79,17 @@ bool valid_q_subblocks(int64_t block_size, int64_t q_subblocks) {
   return q_subblocks >= 1 && block_size % q_subblocks == 0 && block_size / q_subblocks >= 16;
 }
 
+int64_t distance_bucket(int64_t delta, int64_t n) {
+  if (delta < 0 || n < 2)
+    throw std::invalid_argument(fmt::format("distance_bucket({}, {}): expected delta >= 0, n >= 2",
+                                            delta, n));
+  const int64_t h = n / 2;
+  if (delta < h) return delta;
+  int64_t bucket = h;
+  for (int64_t edge = 2 * h; delta >= edge && bucket < n - 1; edge *= 2) ++bucket;
+  return bucket;
+}
+
 GateConfig parse_gate_config(const config::ConfigReader& r) {
   GateConfig c;
   const std::string type = r.get<std::string>("type", c.type_name());
@@ -100,6 +111,10 @@ GateConfig parse_gate_config(const config::ConfigReader& r) {
     r.fail("q_subblocks", fmt::format("{}: expected a divisor of block_size {} leaving sub-blocks "
                                       "of >= 16 tokens (the pooling kernels' smallest block)",
                                       c.q_subblocks, c.block_size));
+  c.distance_buckets = r.get<int64_t>("distance_buckets", c.distance_buckets);
+  if (c.distance_buckets < 0 || c.distance_buckets == 1 || c.distance_buckets > 64)
+    r.fail("distance_buckets", fmt::format("{}: expected 0 (no distance bias) or 2 .. 64",
+                                           c.distance_buckets));
   r.finish();
   return c;
 }

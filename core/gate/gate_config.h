@@ -29,6 +29,10 @@ struct GateConfig {
   // own softmax, and a block's P is the renormalised max over its s sub-rows, as G takes the max
   // over a block's query rows (DESIGN.md §1). 1 is the paper's gate (one average per block).
   int64_t q_subblocks = 1;
+  // Learned distance bias: n > 0 adds a per-head scalar to every logit, chosen by the block
+  // distance (query block - key block) in n buckets (distance_bucket below). Content-free, it lets
+  // a head prefer near or far blocks whatever the pooled Q and K say. 0 is the paper's gate (no bias).
+  int64_t distance_buckets = 0;
 
   std::string type_name() const { return gate_type_name(q_pools, k_pools); }
   static std::string gate_type_name(const std::vector<kernels::PoolKind>& q,
@@ -44,8 +48,14 @@ void parse_gate_type(const std::string& text, std::vector<kernels::PoolKind>* q_
 // q_subblocks divides block_size and leaves sub-blocks of >= 16 tokens (pool_blocks' sizes).
 bool valid_q_subblocks(int64_t block_size, int64_t q_subblocks);
 
-// Keys: type, block_size, hidden_size, seed, init_std, rope_dim, q_subblocks (unknown keys are
-// errors).
+// Bucket of a block distance delta >= 0 among n >= 2 buckets: the first h = n / 2 distances have a
+// bucket each (0 .. h-1), then one bucket per octave ([h, 2h) -> h, [2h, 4h) -> h + 1, ...), the
+// last bucket taking every longer distance. n = 16 at 64-token blocks separates distances up to
+// 128k tokens.
+int64_t distance_bucket(int64_t delta, int64_t n);
+
+// Keys: type, block_size, hidden_size, seed, init_std, rope_dim, q_subblocks, distance_buckets
+// (unknown keys are errors).
 GateConfig parse_gate_config(const config::ConfigReader& r);
 
 }  // namespace seer::core

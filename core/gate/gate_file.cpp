@@ -108,6 +108,17 @@ std::vector<std::pair<std::string, at::Tensor>> reference_tensors(const GateSet&
   return out;
 }
 
+// Our gate files also carry the distance biases (GateConfig::distance_buckets), which the
+// reference layout has no place for.
+std::vector<std::pair<std::string, at::Tensor>> seer_tensors(const GateSet& gates) {
+  auto out = reference_tensors(gates);
+  for (int64_t l = 0; l < gates.num_layers(); ++l)
+    if (gates.layers[l].distance_bias().defined())
+      out.emplace_back(distance_bias_tensor_name(l),
+                       gates.layers[l].distance_bias().detach().to(at::kFloat));
+  return out;
+}
+
 // Reads layer tensors until a layer's K map is missing; checks every shape.
 std::vector<AttnGate> read_layers(const io::SafetensorsFile& file, const GateConfig& cfg,
                                   const GateShape& shape, const GateRope& rope,
@@ -126,8 +137,18 @@ std::vector<AttnGate> read_layers(const io::SafetensorsFile& file, const GateCon
     // NaN or Inf weights would give NaN scores and silently empty or full masks downstream.
     io::check_finite(wq, fmt::format("{}: layer {}: tensor '{}'", file.path(), l, q_name));
     io::check_finite(wk, fmt::format("{}: layer {}: tensor '{}'", file.path(), l, k_name));
+    at::Tensor bias;
+    if (cfg.distance_buckets > 0) {
+      const auto b_name = distance_bias_tensor_name(l);
+      if (!file.has(b_name))
+        throw std::runtime_error(fmt::format("{}: tensor '{}' missing (the gates have "
+                                             "distance_buckets = {})", file.path(), b_name,
+                                             cfg.distance_buckets));
+      bias = file.load(b_name, at::kFloat);
+      io::check_finite(bias, fmt::format("{}: layer {}: tensor '{}'", file.path(), l, b_name));
+    }
     try {
-      layers.emplace_back(cfg, shape, rope, wq, wk);
+      layers.emplace_back(cfg, shape, rope, wq, wk, bias);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("{}: layer {} ('{}'): {}", file.path(), l, k_name,
                                            e.what()));
@@ -156,6 +177,10 @@ std::string reference_gate_tensor_name(int64_t layer, bool q_side) {
                      q_side ? "q" : "k");
 }
 
+std::string distance_bias_tensor_name(int64_t layer) {
+  return fmt::format("model.layers.{}.self_attn.attn_gate.distance_bias", layer);
+}
+
 void save_gates(const GateSet& gates, const fs::path& dir) {
   fs::create_directories(dir);
   json j = {{"format", "seer-gates"},
@@ -167,6 +192,7 @@ void save_gates(const GateSet& gates, const fs::path& dir) {
             {"init_std", gates.config.init_std},
             {"rope_dim", gates.config.rope_dim},
             {"q_subblocks", gates.config.q_subblocks},
+            {"distance_buckets", gates.config.distance_buckets},
             {"base_model", gates.base_model},
             {"num_layers", gates.num_layers()},
             {"num_q_heads", gates.shape.num_q_heads},
@@ -175,7 +201,7 @@ void save_gates(const GateSet& gates, const fs::path& dir) {
             {"identity_q", !gates.layers.empty() && gates.layers[0].identity_q()},
             {"rope", rope_to_json(gates.rope)}};
   // Weights first, config last: a folder with gates.json is complete.
-  write_safetensors(dir / "gates.safetensors", reference_tensors(gates),
+  write_safetensors(dir / "gates.safetensors", seer_tensors(gates),
                     {{"format", "seer-gates"}});
   io::write_file_atomic(dir / "gates.json", j.dump(2) + "\n");
 }
@@ -202,6 +228,11 @@ GateSet load_gates(const fs::path& dir) {
       throw std::runtime_error(fmt::format("{}: q_subblocks = {} does not divide block_size {}",
                                            cfg_path.string(), g.config.q_subblocks,
                                            g.config.block_size));
+    g.config.distance_buckets = j.value("distance_buckets", int64_t{0});
+    if (g.config.distance_buckets < 0 || g.config.distance_buckets == 1 ||
+        g.config.distance_buckets > 64)
+      throw std::runtime_error(fmt::format("{}: distance_buckets = {}: expected 0 or 2 .. 64",
+                                           cfg_path.string(), g.config.distance_buckets));
     g.base_model = j.value("base_model", "");
     g.shape = {io::json_int(j.at("num_q_heads"), 1, 1 << 16, cfg_path.string() + ": num_q_heads"),
                io::json_int(j.at("num_kv_heads"), 1, 1 << 16, cfg_path.string() + ": num_kv_heads"),
@@ -221,6 +252,10 @@ void export_reference_gates(const GateSet& gates, const fs::path& dir) {
     throw std::runtime_error(fmt::format(
         "{}: gates with q_subblocks = {} have no reference layout (its gate scores one pooled "
         "query per block)", dir.string(), gates.config.q_subblocks));
+  if (gates.config.distance_buckets != 0)
+    throw std::runtime_error(fmt::format(
+        "{}: gates with distance_buckets = {} have no reference layout (its gate has no distance "
+        "bias)", dir.string(), gates.config.distance_buckets));
   fs::create_directories(dir);
   // The reference builds the identity-Q layout for one Q pooling with d == D unless told
   // otherwise; gates of ours that have a Q map there need force_double.

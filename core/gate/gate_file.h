@@ -2,7 +2,10 @@
 //   gates.safetensors  tensors in the reference layout (below), float32
 //   gates.json         {"format": "seer-gates", "version": 1, "type", "block_size", "hidden_size",
 //                       "base_model", "num_layers", "num_q_heads", "num_kv_heads", "head_dim",
-//                       "identity_q", "seed", "init_std", "rope_dim", "rope": {...}}
+//                       "identity_q", "seed", "init_std", "rope_dim", "q_subblocks",
+//                       "distance_buckets", "rope": {...}}
+//                      and, with distance_buckets > 0, model.layers.{i}.self_attn.attn_gate.
+//                      distance_bias [Hq, n] beside the reference-layout tensors
 // so a folder of ours is self-contained. The reference implementation's published AttnGate layout
 // is imported/exported as a folder with
 //   model.safetensors  model.layers.{i}.self_attn.attn_gate.mask_linear_q.weight [Hq, D*|q|, d]
@@ -27,6 +30,7 @@
 namespace seer::core {
 
 std::string reference_gate_tensor_name(int64_t layer, bool q_side);
+std::string distance_bias_tensor_name(int64_t layer);   // ours only
 
 void save_gates(const GateSet& gates, const std::filesystem::path& dir);
 GateSet load_gates(const std::filesystem::path& dir);
