@@ -74,10 +74,11 @@ TEST_CASE("distance bias: logits are the plain gate's plus bias[h, bucket(i - j)
     int64_t B, S, Hq, Hkv, block, buckets, subblocks, q_offset_blocks;
   };
   // Odd S (a partial last block), GQA, batch 2, buckets that saturate (n = 6: >= 24 blocks share
-  // bucket 5), a chunk whose queries start 3 blocks in, two query sub-blocks.
+  // bucket 5), a chunk whose queries start 3 blocks in. (With query sub-blocks the logits are the
+  // max of the sub-rows' log-softmax, not additive: the next test covers that path.)
   const std::vector<Case> cases = {{2, 16 * 37 + 5, 4, 2, 16, 6, 1, 0},
                                    {1, 16 * 29 + 11, 6, 3, 16, 16, 1, 3},
-                                   {2, 32 * 9 + 7, 2, 1, 32, 5, 2, 0}};
+                                   {2, 32 * 9 + 7, 2, 1, 32, 5, 1, 0}};
   for (const auto& c : cases) {
     CAPTURE(c.B, c.S, c.Hq, c.Hkv, c.block, c.buckets, c.subblocks, c.q_offset_blocks);
     auto gen = at::detail::createCPUGenerator(11 + c.S);
@@ -119,6 +120,37 @@ TEST_CASE("distance bias: logits are the plain gate's plus bias[h, bucket(i - j)
         }
     CHECK(checked > 0);
   }
+}
+
+TEST_CASE("distance bias with query sub-blocks: added to each sub-row before its softmax",
+          "[gates]") {
+  // A bias equal in every bucket shifts each sub-row's logits by a constant, which its
+  // log-softmax removes: the block's logits are the plain gate's. A bias that differs by bucket
+  // changes them.
+  const int64_t B = 2, S = 32 * 9 + 7, Hq = 4, Hkv = 2, D = 8, n = 5;
+  auto gen = at::detail::createCPUGenerator(21);
+  auto gate = core::AttnGate::init(bias_config(32, 16, n, 2), {Hq, Hkv, D},
+                                   gates_test::default_rope(10000.0), gen);
+  gate.to(at::kCPU, at::kDouble);
+  auto q = at::randn({B, S, Hq, D}, gen, at::kDouble);
+  auto k = at::randn({B, S, Hkv, D}, gen, at::kDouble);
+  auto pooled = gate.pool(q, k);
+  auto plain = without_bias(gate).logits(pooled.q, pooled.k);
+  auto finite = at::isfinite(plain);
+  {
+    at::NoGradGuard no_grad;
+    gate.distance_bias().fill_(0.7);
+  }
+  auto shifted = gate.logits(pooled.q, pooled.k);
+  CHECK(at::equal(at::isfinite(shifted), finite));
+  CHECK(at::allclose(shifted.masked_fill(finite.logical_not(), 0.0),
+                     plain.masked_fill(finite.logical_not(), 0.0), 1e-12, 1e-12));
+  {
+    at::NoGradGuard no_grad;
+    gate.distance_bias().normal_(0.0, 1.0, gen);
+  }
+  auto moved = gate.logits(pooled.q, pooled.k).masked_fill(finite.logical_not(), 0.0);
+  CHECK((moved - plain.masked_fill(finite.logical_not(), 0.0)).abs().max().item<double>() > 1e-3);
 }
 
 TEST_CASE("distance bias: zero at init, a parameter, its gradient counts each bucket's uses",
