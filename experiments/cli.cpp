@@ -171,11 +171,12 @@ config::ComposedConfig compose_from(const fs::path& dir, const std::vector<std::
 int cmd_show(const fs::path& dir, const std::vector<std::string>& rest) {
   const auto selection = select_stages(compose_from(dir, rest));
   const auto& composed = selection.full;
+  // A config that `seer run` would refuse is never printed as if it were fine.
+  validate_experiment(composed);
   fmt::print("# experiment: {}\n", composed.experiment_file.string());
   for (const auto& [group, option] : composed.choices) fmt::print("# {}={}\n", group, option);
   if (!selection.only.empty()) fmt::print("# runs only: {}\n", fmt::join(selection.only, ", "));
   fmt::print("{}", composed.tree.to_yaml());
-  validate_experiment(composed);
   // Stages with overrides of their own: what they see differently from the config above.
   for (const auto& line : stage_override_lines(composed)) fmt::print("# {}\n", line);
   return 0;

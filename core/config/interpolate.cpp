@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -52,10 +55,31 @@ class Resolver {
       throw ConfigError(tree_.source_of(path), path, node.Scalar(), "interpolation cycle");
     }
     in_progress_.insert(path);
-    YAML::Node value = resolve_scalar(node.Scalar(), path);
+    const std::string raw = node.Scalar();
+    YAML::Node value = resolve_scalar(raw, path);
     in_progress_.erase(path);
     set_at(path, value);
+    record_source(path, raw, value);
     return value;
+  }
+
+  // A value that came through ${x} is blamed on where x was set, so an error about it names a
+  // command-line override that reached this key by interpolation, not only the file that holds
+  // the ${...}: "command line (through ${gate.block_size} in <file>)".
+  void record_source(const std::string& path, const std::string& raw, const YAML::Node& value) {
+    const std::string own = tree_.source_of(path);
+    std::vector<std::string> from;
+    for (size_t i = raw.find("${"); i != std::string::npos; i = raw.find("${", i + 2)) {
+      const auto end = raw.find('}', i);
+      if (end == std::string::npos) break;
+      const std::string expr = raw.substr(i + 2, end - i - 2);
+      if (expr.rfind("env:", 0) == 0) continue;
+      const std::string src = tree_.source_of(expr);
+      if (src != own && std::find(from.begin(), from.end(), src) == from.end()) from.push_back(src);
+    }
+    if (from.empty()) return;
+    const std::string source = fmt::format("{} (through {} in {})", fmt::join(from, ", "), raw, own);
+    tree_.set_sources_recursive(path, value, source);
   }
 
   YAML::Node resolve_scalar(const std::string& s, const std::string& where) {

@@ -46,6 +46,16 @@ TEST_CASE("seer show quickstart a.b=1 names a.b", "[config]") {
              Contains("a.b") && Contains("command line"));
 }
 
+TEST_CASE("an override that reaches a bad value by interpolation is named", "[config]") {
+  // quickstart's capture.block_size is ${gate.block_size}: the error is the command line's.
+  CHECK_THAT(seer::test::config_error_of([] {
+               seer::experiments::run_cli(
+                   {"--config-dir", kConfigs, "show", "quickstart", "gate.block_size=48"});
+             }),
+             Contains("command line") && Contains("${gate.block_size}") &&
+                 Contains("capture.block_size") && Contains("48"));
+}
+
 TEST_CASE("unknown commands and experiments are errors", "[config]") {
   CHECK_THROWS_WITH(seer::experiments::run_cli({"frobnicate"}), Contains("frobnicate"));
   CHECK_THAT(seer::test::config_error_of([] {

@@ -117,6 +117,23 @@ TEST_CASE("interpolation", "[config]") {
              Contains("items[1]") && Contains("interpolation cycle"));
 }
 
+TEST_CASE("a value reached by interpolation is blamed on where its source was set", "[config]") {
+  // Same file: the key's own source, nothing added.
+  const auto plain = compose_fixture("basic");
+  CHECK(plain.tree.source_of("train.seq_len") == plain.tree.source_of("eval.context"));
+  // eval.context set on the command line reaches train.seq_len through ${eval.context}.
+  const auto c = compose_fixture("basic", {"eval.context=512", "train.steps=7"});
+  CHECK(c.tree.at("train.seq_len").as<int>() == 512);
+  const std::string seq_len = c.tree.source_of("train.seq_len");
+  CHECK_THAT(seq_len, Contains("command line") && Contains("${eval.context}") &&
+                          Contains("experiment/basic.yaml"));
+  CHECK_THAT(c.tree.source_of("train.tag"),
+             Contains("command line") && Contains("run-${train.steps}"));
+  // A list copied whole takes the source for every item below it.
+  const auto l = compose_fixture("basic", {"eval.contexts=[64]"});
+  CHECK_THAT(l.tree.source_of("eval.copy_of_list"), Contains("command line"));
+}
+
 TEST_CASE("file errors name the file", "[config]") {
   CHECK_THAT(config_error_of([] { compose_fixture("bad_yaml"); }),
              Contains("experiment/bad_yaml.yaml") && Contains("malformed YAML"));
