@@ -64,6 +64,12 @@ fi
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
   echo "setup: installing Python packages (torch 2.11.0 and the test references; pip's cache is reused)"
   "$ROOT/.venv/bin/python" -m pip install --quiet --upgrade pip
+  # SEER_TORCH_INDEX=https://download.pytorch.org/whl/cpu: the CPU-only build of the same torch
+  # (~0.2 GB instead of ~3 GB with its CUDA libraries), for machines that never build the CUDA
+  # code. PyPI's Linux wheel is the CUDA one; requirements.txt's pin then finds torch in place.
+  if [[ -n "${SEER_TORCH_INDEX:-}" ]]; then
+    "$ROOT/.venv/bin/python" -m pip install --quiet --index-url "$SEER_TORCH_INDEX" "torch==2.11.0"
+  fi
   "$ROOT/.venv/bin/python" -m pip install --quiet -r "$REQ"
   echo "$want" > "$STAMP"
 fi
