@@ -3,8 +3,10 @@
 Usage: ppl_vs_sparsity.py RESULTS.json OUTPUT.png
 One panel per context length; the dense perplexity is a dashed horizontal line. Every method has
 its own colour and marker; a method that ran with gates other than the sweep's (e.g. the gates
-of an earlier training) is drawn dashed and labelled with those gates. Faint vertical lines mark
-the equal-sparsity targets of equal_sparsity.md.
+of an earlier training) is drawn dashed and labelled with those gates. Each point is labelled with
+its setting (the cell's label less the method's name, e.g. "tau=0.01"), and the title names the
+model and the evaluation text. Faint vertical lines mark the equal-sparsity targets of
+equal_sparsity.md.
 """
 import json
 import sys
@@ -23,6 +25,24 @@ def method_label(method: str, gates: str, default_gates: str) -> str:
     if gates and gates != default_gates:
         return f"{method} (gates: {gates})"
     return method
+
+
+def setting_of(label: str, method: str) -> str:
+    """'gate tau=0.01' -> 'tau=0.01'; several values stay together ('k=4 keep_sink=true')."""
+    rest = label[len(method):].strip() if label.startswith(method) else label
+    return rest.replace("target_sparsity=", "target ")
+
+
+def run_title(doc: dict) -> str:
+    config = doc.get("config", {})
+    model = config.get("model", {}).get("name", "")
+    text = config.get("data", {}).get("eval", {})
+    name = ""
+    if isinstance(text, dict):
+        files = text.get("include") or text.get("path") or ""
+        name = ", ".join(files) if isinstance(files, list) else str(files)
+    parts = [p for p in (model, f"held-out text: {name}" if name else "") if p]
+    return "Perplexity against measured sparsity" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def main(src: str, dst: str) -> None:
@@ -50,7 +70,8 @@ def main(src: str, dst: str) -> None:
         by_method = defaultdict(list)
         for c in cells:
             if c["context"] == ctx:
-                by_method[(c["method"], c.get("gates", ""))].append((c["sparsity"], c["ppl"]))
+                by_method[(c["method"], c.get("gates", ""))].append(
+                    (c["sparsity"], c["ppl"], setting_of(c.get("label", ""), c["method"])))
         dense = [pts[0][1] for key, pts in by_method.items() if is_dense(key[0], pts)]
         sparse_ppl = []
         for key in methods:
@@ -61,9 +82,14 @@ def main(src: str, dst: str) -> None:
             if is_dense(key[0], pts):
                 ax.axhline(pts[0][1], color="black", linestyle=":", linewidth=1, label=label)
                 continue
-            sparse_ppl += [p for _, p in pts]
-            ax.plot([100 * s for s, _ in pts], [p for _, p in pts], label=label, markersize=4,
+            sparse_ppl += [p for _, p, _ in pts]
+            ax.plot([100 * s for s, _, _ in pts], [p for _, p, _ in pts], label=label, markersize=4,
                     linewidth=1.2, **styles[key])
+            for s, p, setting in pts:
+                if setting:
+                    ax.annotate(setting, (100 * s, p), textcoords="offset points", xytext=(3, 3),
+                                fontsize=5, color=styles[key]["color"], alpha=0.8,
+                                annotation_clip=True)
         for t in TARGETS:
             ax.axvline(t, color="grey", alpha=0.15, linewidth=0.8)
         if dense and sparse_ppl:
@@ -75,6 +101,7 @@ def main(src: str, dst: str) -> None:
         ax.set_xlabel("measured sparsity (%)")
         ax.set_ylabel("perplexity")
         ax.grid(alpha=0.3)
+    fig.suptitle(run_title(doc), fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     seen = dict(zip(labels, handles))
     for ax in axes[0][1:]:
@@ -87,7 +114,7 @@ def main(src: str, dst: str) -> None:
 
 
 def is_dense(method: str, pts) -> bool:
-    return method == "dense" or all(s == 0 for s, _ in pts)
+    return method == "dense" or all(pt[0] == 0 for pt in pts)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def layer_head_matrix(detail: dict) -> np.ndarray:
@@ -42,7 +43,14 @@ def main(src: str, dst: str, context: int | None) -> None:
         image = ax.imshow(100 * shown, vmin=0, vmax=100, cmap="viridis", aspect="auto",
                           interpolation="nearest")
         ax.set_title(f"{cell['label']}\n{100 * cell['sparsity']:.0f}% overall", fontsize=8)
-        ax.set_xlabel("query head (last column: layer mean)", fontsize=7)
+        heads = m.shape[1]
+        # Head numbers where they fit, and the mean column named on its own tick.
+        step = max(1, heads // 8)
+        ticks = list(range(0, heads, step)) + [heads + 1]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks[:-1]] + ["mean"])
+        ax.set_xlabel("query head | layer mean", fontsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("layer", fontsize=7)
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(chosen):]:
