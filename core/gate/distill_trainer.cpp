@@ -130,9 +130,30 @@ void write_checkpoint(const fs::path& out, int64_t step, double lr, int processe
   for (size_t i = 0; i + cfg.keep_checkpoints < all.size(); ++i) remove_checkpoint(all[i].second);
 }
 
-void set_lr(torch::optim::AdamW& opt, double lr) {
-  for (auto& group : opt.param_groups())
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+// Group 0 holds the projection weights, group 1 (when the gates have them) the distance biases.
+void set_lr(torch::optim::AdamW& opt, double lr, double bias_lr_scale) {
+  auto& groups = opt.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i)
+    static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(i == 0 ? lr : lr * bias_lr_scale);
+}
+
+torch::optim::AdamW make_optimizer(const GateSet& gates, const DistillTrainConfig& cfg) {
+  std::vector<torch::Tensor> weights, biases;
+  for (const auto& gate : gates.layers) {
+    if (!gate.identity_q()) weights.push_back(gate.wq());
+    weights.push_back(gate.wk());
+    if (gate.distance_bias().defined()) biases.push_back(gate.distance_bias());
+  }
+  const auto options = torch::optim::AdamWOptions(cfg.lr)
+                           .betas({cfg.beta1, cfg.beta2})
+                           .eps(cfg.eps)
+                           .weight_decay(cfg.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(weights);
+  if (!biases.empty())
+    groups.emplace_back(biases, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(options).lr(cfg.lr * cfg.bias_lr_scale)));
+  return torch::optim::AdamW(std::move(groups), options);
 }
 
 // Gate log-scores as the loss options ask: with gate_dtype bfloat16 the gate runs on bf16 casts of
@@ -269,6 +290,8 @@ DistillTrainConfig parse_distill_train_config(const config::ConfigReader& r) {
   if (!(c.grad_clip >= 0)) r.fail("grad_clip", "expected >= 0 (0 = off)");
   c.grad_scale = need.get<double>("grad_scale");
   if (!(c.grad_scale > 0)) r.fail("grad_scale", "expected > 0");
+  c.bias_lr_scale = need.get<double>("bias_lr_scale");
+  if (!(c.bias_lr_scale > 0)) r.fail("bias_lr_scale", "expected > 0");
   c.seed = need.get<int64_t>("seed");
   c.checkpoint_every = need.get<int64_t>("checkpoint_every");
   if (c.checkpoint_every < 1) r.fail("checkpoint_every", "expected >= 1");
@@ -418,10 +441,7 @@ DistillStepMetrics DistillTrainer::run() {
   gates_.to(device, at::kFloat);
   gates_.set_requires_grad(true);
   std::vector<torch::Tensor> params = gates_.parameters();
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg_.lr)
-                                      .betas({cfg_.beta1, cfg_.beta2})
-                                      .eps(cfg_.eps)
-                                      .weight_decay(cfg_.weight_decay));
+  torch::optim::AdamW opt = make_optimizer(gates_, cfg_);
   const fs::path metrics_path = out_dir_ / "metrics.jsonl";
   // A checkpoint a kill cut short (no state.json) is never loaded, and goes.
   if (writes) remove_incomplete_checkpoints(out_dir_);
@@ -446,7 +466,7 @@ DistillStepMetrics DistillTrainer::run() {
   while (step < cfg_.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = distill_lr_at(cfg_, step);
-    set_lr(opt, lr);
+    set_lr(opt, lr, cfg_.bias_lr_scale);
     opt.zero_grad();
     const DistillBatch batch = source_(step * cfg_.batch + shard.begin, shard.size());
     TORCH_CHECK(batch.num_samples() == shard.size(), "distill: the sample source gave ",

@@ -62,6 +62,9 @@ struct DistillTrainConfig {
   double eps = 1e-8;
   double grad_clip = 1.0;        // max global grad norm; 0 = off
   double grad_scale = 1.0;       // the step's gradient is grad_scale x the mean over its samples
+  double bias_lr_scale = 1.0;    // the distance biases' lr is lr x this (gate.distance_buckets):
+                                 // Adam moves a weight by about lr a step, and a bias that has to
+                                 // shift logits by whole units needs more than lr x steps
   int64_t seed = 0;
   int64_t checkpoint_every = 100;  // steps; the final step always checkpoints
   int64_t keep_checkpoints = 2;
@@ -72,7 +75,7 @@ struct DistillTrainConfig {
 };
 
 // The `train` section: keys steps, batch, lr, warmup_steps, warmup_offset, min_lr_ratio,
-// weight_decay, beta1, beta2, eps, grad_clip, grad_scale, seed, checkpoint_every,
+// weight_decay, beta1, beta2, eps, grad_clip, grad_scale, bias_lr_scale, seed, checkpoint_every,
 // keep_checkpoints, device, check_finite, loss_scale, drop_first_quarter, loss_reduction,
 // layer_reduction, g_dtype, gate_dtype, decision_weight, decision_tau, decision_temperature.
 // Every key is required

@@ -260,3 +260,58 @@ TEST_CASE("a non-finite loss stops distillation naming the step, layer and sampl
                              static_cast<int64_t>(samples.size()), cfg, dir).resume_step() ==
         failing_step - 1);
 }
+
+TEST_CASE("distance biases train at bias_lr_scale x lr, and resume exactly", "[gates][distill]") {
+  auto samples = teacher_samples(5);
+  auto source = [&](int64_t i) { return samples[i]; };
+  const int64_t n = static_cast<int64_t>(samples.size());
+  auto biased = [] {
+    auto c = student_config(3);
+    c.distance_buckets = 4;   // 12 blocks: distances 0, 1, [2, 4), [4, 8) and >= 8 share bucket 3
+    return c;
+  };
+  core::DistillTrainConfig cfg;
+  cfg.steps = 1;
+  cfg.batch = 3;
+  cfg.lr = 1e-2;
+  cfg.warmup_steps = 0;       // step 0 runs at lr itself
+  cfg.bias_lr_scale = 7.0;
+  auto gates = core::GateSet::init(biased(), {kHq, kHkv, kD}, rope(), kLayers, "s");
+  std::vector<at::Tensor> before;
+  for (const auto& p : gates.parameters()) before.push_back(p.detach().clone());
+  core::DistillTrainer(gates, source, n, cfg, gates_test::fresh_dir("distill_bias_lr")).run();
+  // Adam's first step moves every weight with a gradient by lr x g / (|g| + eps), i.e. by lr
+  // itself: the projections by 1e-2, the biases by 7e-2 (each of the 4 buckets is used).
+  const auto after = gates.parameters();
+  REQUIRE(after.size() == before.size());
+  REQUIRE(after.size() == static_cast<size_t>(3 * kLayers));   // wq, wk, bias per layer
+  for (size_t i = 0; i < after.size(); ++i) {
+    CAPTURE(i);
+    const bool bias = i % 3 == 2;
+    const double moved = (after[i].detach() - before[i]).abs().max().item<double>();
+    CHECK(moved == Approx(bias ? 7e-2 : 1e-2).epsilon(1e-4));
+    if (bias) CHECK(((after[i].detach() - before[i]).abs() > 6.9e-2).all().item<bool>());
+  }
+
+  // A run killed after a checkpoint resumes to the same weights, biases and their Adam state
+  // included.
+  cfg.steps = 5;
+  cfg.warmup_steps = 2;
+  cfg.checkpoint_every = 2;
+  auto straight = core::GateSet::init(biased(), {kHq, kHkv, kD}, rope(), kLayers, "s");
+  core::DistillTrainer(straight, source, n, cfg, gates_test::fresh_dir("distill_bias_straight")).run();
+  const auto dir = gates_test::fresh_dir("distill_bias_killed");
+  {
+    auto killed = core::GateSet::init(biased(), {kHq, kHkv, kD}, rope(), kLayers, "s");
+    core::DistillTrainer t(killed, source, n, cfg, dir);
+    t.stop_after(3);
+    CHECK(t.run().step == 3);
+  }
+  auto resumed = core::GateSet::init(biased(), {kHq, kHkv, kD}, rope(), kLayers, "s");
+  core::DistillTrainer t(resumed, source, n, cfg, dir);
+  CHECK(t.resume_step() == 2);
+  CHECK(t.run().step == 5);
+  auto a = straight.parameters(), b = resumed.parameters();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(at::equal(a[i], b[i]));
+}
