@@ -448,7 +448,8 @@ class BenchPrefillStage final : public Stage {
   }
 
   static std::string device_label(const core::ModelSpec& spec) {
-    return spec.device == "cuda" ? cuda_device_name() : std::string("cpu");
+    // "cuda" or, under several processes, the rank's "cuda:<local rank>".
+    return spec.device.rfind("cuda", 0) == 0 ? cuda_device_name() : std::string("cpu");
   }
 
   static void write_tables(StageContext& ctx, const PrefillBenchConfig& cfg,
