@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <regex>
+#include <stdexcept>
 
 namespace fs = std::filesystem;
 
@@ -15,27 +16,37 @@ namespace seer::data {
 std::string capture_sequence_id(int64_t w) { return fmt::format("seq_{:05d}", w); }
 std::string capture_file_name(int64_t k) { return fmt::format("capture_{:05d}.h5", k); }
 
+std::vector<fs::path> capture_folder_files(const fs::path& dir) {
+  std::vector<fs::path> out;
+  const std::regex file_re(R"(capture_\d+\.h5)");
+  for (const auto& e : fs::directory_iterator(dir))
+    if (std::regex_match(e.path().filename().string(), file_re)) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 CaptureFolderWriter::CaptureFolderWriter(fs::path dir, CaptureFileInfo info,
                                          int64_t sequences_per_file, std::string compression,
-                                         int64_t queue)
+                                         int64_t queue, std::set<int64_t> only_files)
     : dir_(std::move(dir)), info_(std::move(info)), per_file_(sequences_per_file),
-      compression_(std::move(compression)), queue_limit_(std::max<int64_t>(1, queue)) {
+      compression_(std::move(compression)), queue_limit_(std::max<int64_t>(1, queue)),
+      only_files_(std::move(only_files)) {
   if (per_file_ < 1)
     throw DataError(fmt::format("{}: sequences_per_file {} < 1", dir_.string(), per_file_));
   fs::create_directories(dir_);
   const std::regex file_re(R"(capture_(\d+)\.h5)"), seq_re(R"(seq_(\d+))");
-  const std::regex salvage_re(R"(capture_\d+\.h5\.salvage)");
+  const std::regex salvage_re(R"(capture_(\d+)\.h5\.salvage)");
   std::vector<fs::path> paths;   // listed first: a rewrite below adds and renames files
   for (const auto& e : fs::directory_iterator(dir_)) paths.push_back(e.path());
   std::sort(paths.begin(), paths.end());
   for (const auto& path : paths) {
     std::smatch m;
     const std::string name = path.filename().string();
-    if (std::regex_match(name, salvage_re)) {   // a rewrite that a kill cut short
-      fs::remove(path);
+    if (std::regex_match(name, m, salvage_re)) {   // a rewrite that a kill cut short
+      if (owns_file(std::stoll(m[1]))) fs::remove(path);
       continue;
     }
-    if (!std::regex_match(name, m, file_re)) continue;
+    if (!std::regex_match(name, m, file_re) || !owns_file(std::stoll(m[1]))) continue;
     if (const std::string why = capture_file_damage(path); !why.empty()) {
       const auto kept = salvage_capture_file(path, extend_truncated_capture_file(path, why));
       if (!kept) {
@@ -87,16 +98,12 @@ double CaptureFolderWriter::wait_seconds() const {
   return wait_seconds_;
 }
 
-std::vector<fs::path> CaptureFolderWriter::files() const {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(dir_))
-    if (std::regex_match(e.path().filename().string(), std::regex(R"(capture_\d+\.h5)")))
-      out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<fs::path> CaptureFolderWriter::files() const { return capture_folder_files(dir_); }
 
 void CaptureFolderWriter::write(int64_t w, CaptureSequence seq) {
+  if (const int64_t k = w / per_file_; !owns_file(k))
+    throw std::logic_error(fmt::format("{}: sequence {} belongs to {}, which this writer does not "
+                                       "own", dir_.string(), w, capture_file_name(k)));
   seq.id = capture_sequence_id(w);
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);

@@ -11,6 +11,8 @@
 // use top-k keep ratios then, since thresholds on untrained scores mean nothing). With
 // `profile_phases: true`, one more prefill per sparse cell times each step of the sparse hook
 // (gate, mask, index, attention) between device syncs and records it as `phases_ms`.
+// Under several processes (`seer launch`) the cells (a setting at a length) are shared out over
+// the ranks (experiments/sharded_items.h); rank 0 writes the same tables and rows as one process.
 //   seer run paper_prefill                     # GPU, Llama-3.1-8B shape
 //   seer run paper_prefill_smoke               # CPU, embedded model, minutes
 #include "analysis/python_plot.h"
@@ -30,6 +32,7 @@
 #include "experiments/device_clock.h"
 #include "experiments/eval_grid.h"
 #include "experiments/progress.h"
+#include "experiments/sharded_items.h"
 #include "experiments/stage.h"
 #include "experiments/stage_inputs.h"
 #include "experiments/stages/stages.h"
@@ -42,6 +45,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -174,6 +178,84 @@ Timed time_prefill(core::Decoder& model, const at::Tensor& prompt, core::GatedAt
   return out;
 }
 
+// One cell of the benchmark: a setting at a prompt length.
+struct PrefillCell {
+  int64_t length = 0;
+  const SweepSetting* setting = nullptr;
+  const core::SparsityPolicy* policy = nullptr;
+  std::string id;   // "<index>_<cell_id(setting, length)>"
+};
+
+// A cell's measurement as it travels to rank 0.
+nlohmann::json timed_json(const Timed& t) {
+  nlohmann::json j = {{"ms", t.median_ms}, {"ms_min", t.min_ms}, {"sparsity", t.sparsity},
+                      {"peak_bytes", t.peak_bytes ? nlohmann::json(*t.peak_bytes)
+                                                  : nlohmann::json(nullptr)}};
+  if (t.phases)
+    j["phases_ms"] = {{"gate", t.phases->gate_ms}, {"mask", t.phases->mask_ms},
+                      {"index", t.phases->index_ms}, {"attention", t.phases->attention_ms},
+                      {"layer_calls", t.phases->calls}};
+  return j;
+}
+
+// What rank 0 writes: the speed-up and time tables and the rows of prefill.json, filled cell by
+// cell in the grid's order (each length's dense cells first).
+struct PrefillTables {
+  analysis::ResultsTable speedups, times;
+  nlohmann::json rows = nlohmann::json::array();
+  std::optional<double> dense_ms;   // of the length being filled
+  int64_t length = 0;
+
+  explicit PrefillTables(const std::string& model) {
+    speedups.title =
+        fmt::format("Prefill speed-up over dense ({}), measured sparsity in brackets", model);
+    speedups.score_name = "speedup";
+    speedups.score_digits = 2;
+    times.title = fmt::format("Prefill time in ms ({}), measured sparsity in brackets", model);
+    times.score_name = "ms";
+    times.score_digits = 1;
+  }
+
+  void add(StageContext& ctx, const PrefillCell& c, const PrefillBenchConfig& cfg, int64_t block,
+           const nlohmann::json& t) {
+    if (c.length != length) {
+      length = c.length;
+      dense_ms.reset();
+    }
+    const double ms = t.at("ms").get<double>(), sparsity = t.at("sparsity").get<double>();
+    if (!c.policy->is_sparse() && !dense_ms) dense_ms = ms;
+    nlohmann::json row = setting_json(*c.setting, c.policy->name(), block);
+    row["length"] = c.length;
+    row["ms"] = ms;
+    row["ms_min"] = t.at("ms_min");
+    row["reps"] = cfg.reps;
+    row["sparsity"] = sparsity;
+    row["speedup"] = *dense_ms / ms;
+    row["tokens_per_s"] = 1000.0 * static_cast<double>(c.length) / ms;
+    const auto& peak = t.at("peak_bytes");
+    row["peak_memory_gib"] = peak.is_null() ? nlohmann::json(nullptr)
+                                            : nlohmann::json(peak.get<int64_t>() / 1073741824.0);
+    if (t.contains("phases_ms")) row["phases_ms"] = t["phases_ms"];
+    for (auto* table : {&speedups, &times}) {
+      auto& cell = table->at(c.setting->label, std::to_string(c.length));
+      cell.score = table == &times ? ms : row["speedup"].get<double>();
+      cell.sparsity = sparsity;
+    }
+    ctx.log.info("  {:<32} len {:>6}: {:>10.2f} ms  x{:.2f}  sparsity {:.1f}%{}",
+                 c.setting->label, c.length, ms, row["speedup"].get<double>(), 100.0 * sparsity,
+                 peak.is_null() ? std::string()
+                                : fmt::format("  peak {:.1f} GiB",
+                                              peak.get<int64_t>() / 1073741824.0));
+    if (t.contains("phases_ms")) {   // under the row it belongs to
+      const auto& p = t["phases_ms"];
+      ctx.log.info("    phases (one prefill, synced): gate {:.1f} ms, mask {:.1f}, index {:.1f}, "
+                   "attention {:.1f}", p["gate"].get<double>(), p["mask"].get<double>(),
+                   p["index"].get<double>(), p["attention"].get<double>());
+    }
+    rows.push_back(std::move(row));
+  }
+};
+
 class BenchPrefillStage final : public Stage {
  public:
   std::string name() const override { return "bench_prefill"; }
@@ -202,10 +284,15 @@ class BenchPrefillStage final : public Stage {
     return warnings;
   }
 
+  bool data_parallel() const override { return true; }
+
   void run(StageContext& ctx) override {
     const auto cfg = parse_bench_prefill(ctx.config);
-    const auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    auto spec = core::parse_model_spec(config::ConfigReader(ctx.config, "model"));
+    // Each rank of a multi-process run on its own GPU of the host.
+    spec.device = ctx.world.rank_device(spec.device);
     const at::Device device = core::model_device(spec);
+    const auto& world = ctx.world;
     at::NoGradGuard no_grad;
 
     core::Decoder model = load_model(ctx, cfg, spec);
@@ -214,76 +301,74 @@ class BenchPrefillStage final : public Stage {
     int64_t block = cfg.block_size;
     std::optional<core::GateSet> gates = make_gates(ctx, cfg, spec, model, &block);
 
-    analysis::ResultsTable speedups, times;
-    speedups.title = fmt::format("Prefill speed-up over dense ({}), measured sparsity in brackets",
-                                 model_label(cfg, spec));
-    speedups.score_name = "speedup";
-    speedups.score_digits = 2;
-    times.title = fmt::format("Prefill time in ms ({}), measured sparsity in brackets",
-                              model_label(cfg, spec));
-    times.score_name = "ms";
-    times.score_digits = 1;
-    nlohmann::json rows = nlohmann::json::array();
-    Progress progress("bench_prefill", static_cast<int64_t>(cfg.lengths.size() * cfg.settings.size()));
-    int64_t done = 0;
-    // Each setting's policy, dense first, so every sparse row has its speed-up when measured.
-    std::vector<std::pair<const SweepSetting*, std::unique_ptr<core::SparsityPolicy>>> cells;
+    // Each setting's policy, dense first, so every sparse row has its speed-up when it is written.
+    std::vector<std::pair<const SweepSetting*, std::unique_ptr<core::SparsityPolicy>>> policies;
     for (const auto& s : cfg.settings) {
-      cells.emplace_back(&s, core::parse_sparsity_policy(
-                                 config::ConfigReader(setting_config(ctx.config, s), "sparsity")));
+      policies.emplace_back(&s, core::parse_sparsity_policy(
+                                    config::ConfigReader(setting_config(ctx.config, s), "sparsity")));
     }
-    std::stable_partition(cells.begin(), cells.end(),
+    std::stable_partition(policies.begin(), policies.end(),
                           [](const auto& c) { return !c.second->is_sparse(); });
-    for (const int64_t length : cfg.lengths) {
-      const at::Tensor prompt =
-          at::tensor(std::vector<int64_t>(text.begin(), text.begin() + length), at::kLong)
-              .view({1, length}).to(device);
-      std::optional<double> dense_ms;
-      for (const auto& [setting, policy] : cells) {
-        std::optional<core::GatedAttentionHook> hook;
-        if (policy->is_sparse()) {
-          hook.emplace(policy->needs_gate() ? &*gates : nullptr, policy.get(), block);
-        }
-        const Timed t = time_prefill(model, prompt, hook ? &*hook : nullptr, cfg);
-        if (!policy->is_sparse() && !dense_ms) dense_ms = t.median_ms;
-        nlohmann::json row = setting_json(*setting, policy->name(), block);
-        row["length"] = length;
-        row["ms"] = t.median_ms;
-        row["ms_min"] = t.min_ms;
-        row["reps"] = cfg.reps;
-        row["sparsity"] = t.sparsity;
-        row["speedup"] = *dense_ms / t.median_ms;
-        row["tokens_per_s"] = 1000.0 * static_cast<double>(length) / t.median_ms;
-        row["peak_memory_gib"] = t.peak_bytes ? nlohmann::json(*t.peak_bytes / 1073741824.0)
-                                              : nlohmann::json(nullptr);
-        if (t.phases) {
-          row["phases_ms"] = {{"gate", t.phases->gate_ms}, {"mask", t.phases->mask_ms},
-                              {"index", t.phases->index_ms}, {"attention", t.phases->attention_ms},
-                              {"layer_calls", t.phases->calls}};
-        }
-        for (auto* table : {&speedups, &times}) {
-          auto& cell = table->at(setting->label, std::to_string(length));
-          cell.score = table == &times ? t.median_ms : row["speedup"].get<double>();
-          cell.sparsity = t.sparsity;
-        }
-        ctx.log.info("  {:<32} len {:>6}: {:>10.2f} ms  x{:.2f}  sparsity {:.1f}%{}",
-                     setting->label, length, t.median_ms, row["speedup"].get<double>(),
-                     100.0 * t.sparsity,
-                     t.peak_bytes ? fmt::format("  peak {:.1f} GiB", *t.peak_bytes / 1073741824.0) : "");
-        if (t.phases) {   // under the row it belongs to
-          ctx.log.info("    phases (one prefill, synced): gate {:.1f} ms, mask {:.1f}, index {:.1f}, "
-                       "attention {:.1f}", t.phases->gate_ms, t.phases->mask_ms,
-                       t.phases->index_ms, t.phases->attention_ms);
-        }
-        rows.push_back(row);
-        progress.update(++done, setting->label);
+    std::vector<PrefillCell> grid;
+    std::map<std::string, size_t> index_of;
+    for (const int64_t length : cfg.lengths)
+      for (const auto& [setting, policy] : policies) {
+        // The grid index keeps ids unique when a length is listed twice.
+        PrefillCell c{length, setting, policy.get(),
+                      fmt::format("{}_{}", grid.size(), cell_id(*setting, length))};
+        index_of[c.id] = grid.size();
+        grid.push_back(std::move(c));
       }
-      // After every length, so a long run killed at 128k keeps what it measured.
-      write_tables(ctx, cfg, spec, speedups, times, rows);
+
+    // Rank 0 hands the cells out (experiments/sharded_items.h) and lays the rows out in the order
+    // one process measures them: a cell is written once every cell before it is in, so the dense
+    // time of its length is known. Under several processes a speed-up compares two ranks' devices
+    // (identical cards of one host; on a CPU the ranks share its cores).
+    std::optional<PrefillTables> tables;
+    std::vector<nlohmann::json> measured(grid.size());
+    std::optional<Progress> progress;
+    int64_t done = 0;
+    std::vector<std::string> pending;
+    if (world.is_main()) {
+      tables.emplace(model_label(cfg, spec));
+      progress.emplace("bench_prefill", static_cast<int64_t>(grid.size()));
+      for (const auto& c : grid) pending.push_back(c.id);
     }
-    progress.finish();
-    ctx.log.info("\n{}", speedups.to_markdown() + "\n" + times.to_markdown());
-    write_plot(ctx, cfg, spec, rows);
+    if (world.size() > 1)
+      ctx.log.info("bench_prefill: {} cells over {} processes (cell k on rank k % {})",
+                   grid.size(), world.size(), world.size());
+    size_t written = 0;
+    run_sharded_items(
+        world, ctx.stage_id + "/cells", pending,
+        [&](const std::vector<std::string>& mine, const ItemDone& finished) {
+          std::map<int64_t, at::Tensor> prompts;
+          for (const auto& id : mine) {
+            const PrefillCell& c = grid.at(index_of.at(id));
+            auto& prompt = prompts[c.length];
+            if (!prompt.defined())
+              prompt = at::tensor(std::vector<int64_t>(text.begin(), text.begin() + c.length),
+                                  at::kLong).view({1, c.length}).to(device);
+            std::optional<core::GatedAttentionHook> hook;
+            if (c.policy->is_sparse())
+              hook.emplace(c.policy->needs_gate() ? &*gates : nullptr, c.policy, block);
+            finished(id, timed_json(time_prefill(model, prompt, hook ? &*hook : nullptr, cfg)));
+          }
+        },
+        [&](const std::string& id, nlohmann::json result) {
+          measured[index_of.at(id)] = std::move(result);
+          for (; written < grid.size() && !measured[written].is_null(); ++written) {
+            const PrefillCell& c = grid[written];
+            tables->add(ctx, c, cfg, block, measured[written]);
+            progress->update(++done, c.setting->label);
+            // After every length, so a long run killed at 128k keeps what it measured.
+            if (written + 1 == grid.size() || grid[written + 1].length != c.length)
+              write_tables(ctx, cfg, spec, *tables);
+          }
+        });
+    if (!world.is_main()) return;
+    progress->finish();
+    ctx.log.info("\n{}", tables->speedups.to_markdown() + "\n" + tables->times.to_markdown());
+    write_plot(ctx, cfg, spec, tables->rows);
   }
 
  private:
@@ -363,21 +448,21 @@ class BenchPrefillStage final : public Stage {
   }
 
   static std::string device_label(const core::ModelSpec& spec) {
-    return spec.device == "cuda" ? cuda_device_name() : std::string("cpu");
+    // "cuda" or, under several processes, the rank's "cuda:<local rank>".
+    return spec.device.rfind("cuda", 0) == 0 ? cuda_device_name() : std::string("cpu");
   }
 
   static void write_tables(StageContext& ctx, const PrefillBenchConfig& cfg,
-                           const core::ModelSpec& spec, const analysis::ResultsTable& speedups,
-                           const analysis::ResultsTable& times, const nlohmann::json& rows) {
+                           const core::ModelSpec& spec, const PrefillTables& tables) {
     nlohmann::json out = analysis::run_info(ctx.config);
     out["device"] = device_label(spec);
     out["model"] = model_label(cfg, spec);
-    out["rows"] = rows;
+    out["rows"] = tables.rows;
     io::write_file_atomic(ctx.stage_dir / "prefill.json", out.dump(2) + "\n");
     io::write_file_atomic(ctx.stage_dir / "table.md",
-                          speedups.to_markdown() + "\n" + times.to_markdown());
-    io::write_file_atomic(ctx.stage_dir / "table.csv", speedups.to_csv());
-    io::write_file_atomic(ctx.stage_dir / "times.csv", times.to_csv());
+                          tables.speedups.to_markdown() + "\n" + tables.times.to_markdown());
+    io::write_file_atomic(ctx.stage_dir / "table.csv", tables.speedups.to_csv());
+    io::write_file_atomic(ctx.stage_dir / "times.csv", tables.times.to_csv());
   }
 
   static void write_plot(StageContext& ctx, const PrefillBenchConfig& cfg,

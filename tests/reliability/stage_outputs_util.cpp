@@ -31,7 +31,8 @@ std::string read_bytes(const fs::path& p) {
 // Keys whose values measure or count the run that wrote them, not what it computed.
 bool volatile_key(const std::string& key) {
   static const std::set<std::string> kKeys = {"seconds", "prefill_seconds", "tokens_per_s", "date",
-                                              "written", "skipped_complete", "hash"};
+                                              "written", "written_by_rank",
+                                              "skipped_complete", "hash"};
   return kKeys.count(key) > 0 || key.rfind("seconds_", 0) == 0;
 }
 

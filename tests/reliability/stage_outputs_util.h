@@ -13,8 +13,8 @@ namespace seer::test {
 // the folders hold the same files with the same contents:
 //   *.h5     the capture's attributes and complete sequences, every dataset value bit for bit
 //   *.json   parsed, equal after dropping the keys that time or count the run itself (seconds,
-//            tokens_per_s, date, written / skipped_complete, hash: an input's identity that
-//            includes file times)
+//            tokens_per_s, date, written / written_by_rank / skipped_complete, hash: an
+//            input's identity that includes file times)
 //   *.jsonl  the same, line by line
 //   *.png    ignored (plots)
 //   optimizer.pt  the optimiser state it holds (its bytes carry the saving process's addresses)
