@@ -26,9 +26,22 @@ using Catch::Approx;   // v2 puts Approx in the global namespace; tests write it
   } while (0)
 #endif
 
+#include <exception>
 #include <string>
 
 namespace seer::test {
+// The message of the exception `f` throws ("<no error>" when it returns), for checks that look at
+// several parts of one message.
+template <typename F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
 // Substring matcher for CHECK_THROWS_WITH / CHECK_THAT: Contains in v2, ContainsSubstring in v3
 // (v3's Contains matches range elements and does not compile on strings).
 #ifdef SEER_CATCH_V3

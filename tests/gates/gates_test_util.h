@@ -1,6 +1,7 @@
 // Small helpers shared by the gates tests.
 #pragma once
 
+#include "catch.h"
 #include "core/gate/attn_gate.h"
 #include "core/sparsity/block_mask.h"
 
@@ -49,16 +50,7 @@ inline core::BlockGeometry geometry(int64_t sq, int64_t sk, int64_t b = 4, int64
   return g;
 }
 
-// The message of the exception `f` throws ("<no error>" when it returns).
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using seer::test::error_message;   // tests/catch.h
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

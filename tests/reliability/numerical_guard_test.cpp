@@ -53,17 +53,6 @@ std::vector<int64_t> tiny_tokens(int64_t n) {
   return t;
 }
 
-// The message of what `f` throws, or "<no error>".
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 core::PerplexityOptions tiny_ppl_options() {
   core::PerplexityOptions opts;
   opts.context = 64;
@@ -94,7 +83,7 @@ TEST_CASE("a NaN weight stops perplexity naming the layer, head, window and chun
   auto opts = tiny_ppl_options();
   SECTION("query projection of head 2 in layer 1: that head's attention output") {
     model.weights().layers[1].q_proj.narrow(0, 2 * kD, kD).fill_(kNaN);
-    const std::string message = error_of([&] { core::perplexity(model, tokens, opts); });
+    const std::string message = seer::test::error_message([&] { core::perplexity(model, tokens, opts); });
     CAPTURE(message);
     CHECK_THAT(message, Contains("eval_ppl: tiny.gguf on data.eval"));
     CHECK_THAT(message, Contains("window of tokens [0, 64), positions [0, 32)"));
@@ -102,7 +91,7 @@ TEST_CASE("a NaN weight stops perplexity naming the layer, head, window and chun
   }
   SECTION("an MLP weight of layer 0: the hidden state after it, before layer 1 sees it") {
     model.weights().layers[0].down_proj[5][7].fill_(std::numeric_limits<float>::infinity());
-    const std::string message = error_of([&] { core::perplexity(model, tokens, opts); });
+    const std::string message = seer::test::error_message([&] { core::perplexity(model, tokens, opts); });
     CAPTURE(message);
     CHECK_THAT(message, Contains("first in layer 0: hidden state after the MLP"));
   }
@@ -133,7 +122,7 @@ TEST_CASE("a NaN gate weight stops the sparse run at the gate scores P of its la
   auto opts = tiny_ppl_options();
   opts.label = "sweep: cell 'gate tau=0.05' at context 64 (data.eval)";
   SECTION("check_finite on") {
-    const std::string message = error_of([&] { core::perplexity(model, tokens, opts); });
+    const std::string message = seer::test::error_message([&] { core::perplexity(model, tokens, opts); });
     CAPTURE(message);
     CHECK_THAT(message, Contains("sweep: cell 'gate tau=0.05' at context 64"));
     CHECK_THAT(message, Contains("window of tokens [0, 64), positions [0, 32)"));
@@ -193,7 +182,7 @@ TEST_CASE("a NaN in a captured G stops distillation naming the step, layer, samp
   };
   SECTION("a row the loss reads: the loss is NaN") {
     samples[2].g[1][3][5][1] = kNaN;   // step 2 reads samples 2 and 3
-    const std::string message = error_of(run);
+    const std::string message = seer::test::error_message(run);
     CAPTURE(message);
     CHECK_THAT(message, Contains("distill: step 2: loss nan"));
     CHECK_THAT(message, Contains("first non-finite layer: 1"));
@@ -203,7 +192,7 @@ TEST_CASE("a NaN in a captured G stops distillation naming the step, layer, samp
   }
   SECTION("a row the loss drops (the first quarter): the input check still stops the run") {
     samples[3].g[0][0][0][0] = kNaN;
-    const std::string message = error_of(run);
+    const std::string message = seer::test::error_message(run);
     CAPTURE(message);
     CHECK_THAT(message, Contains("distill: step 2: loss "));
     CHECK_THAT(message,
@@ -212,7 +201,7 @@ TEST_CASE("a NaN in a captured G stops distillation naming the step, layer, samp
   }
   SECTION("an Inf in a pooled K") {
     samples[1].k_pooled[0][1][0][0] = std::numeric_limits<float>::infinity();
-    const std::string message = error_of(run);
+    const std::string message = seer::test::error_message(run);
     CAPTURE(message);
     CHECK_THAT(message, Contains("distill: step 1: loss "));
     CHECK_THAT(message,
@@ -246,7 +235,7 @@ TEST_CASE("check_finite is a required key of every stage section that reads it",
   CAPTURE(c.experiment, c.key);
   CHECK(experiments::run_cli({"--config-dir", configs, "show", c.experiment,
                               std::string(c.key) + "=false"}) == 0);
-  const std::string message = error_of([&] {
+  const std::string message = seer::test::error_message([&] {
     experiments::run_cli({"--config-dir", configs, "show", c.experiment, std::string("~") + c.key});
   });
   CHECK_THAT(message, Contains(c.key));
